@@ -1,0 +1,1 @@
+//! ferrokernel engine

@@ -1,0 +1,4 @@
+fn main() {
+    evcxr_hook();
+}
+fn evcxr_hook() {}
