@@ -1,1 +1,19 @@
-//! The ferrokernel kernel.
+//! ferrokernel: a Jupyter kernel for Rust cells, with Python's `multiprocessing`
+//! and `threading` vocabulary built in.
+//!
+//! The rooms, and their one-way doors:
+//! - `ferrokernel-protocol`: typed messages and signing (knows no sockets, no engine);
+//! - [`transport`]: zeromq sockets and the heartbeat;
+//! - `ferrokernel-engine`: the [`Engine`](ferrokernel_engine::Engine) trait, evcxr behind it;
+//! - [`dispatcher`]: what the kernel does with each request, over any transport
+//!   and any engine (tested in-process with the fake engine);
+//! - [`notebook`]: running and regression-testing `.ipynb` files without Jupyter.
+
+pub mod dispatcher;
+pub mod engine_thread;
+pub mod history;
+pub mod info;
+pub mod install;
+pub mod iopub;
+
+pub mod transport;

@@ -1,4 +1,210 @@
-fn main() {
-    evcxr_hook();
+//! The `ferrokernel` command: the kernel Jupyter launches, and the tools around it.
+
+use clap::{Args, Parser, Subcommand};
+use ferrokernel::install::{self, Location};
+use ferrokernel_engine::{
+    Engine, EngineOptions, EvcxrEngine, Output, Publisher, StreamKind, Workdir,
+};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrokernel",
+    version,
+    about = "A Jupyter kernel for Rust, with Python's multiprocessing vocabulary built in"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
-fn evcxr_hook() {}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the kernel (this is what Jupyter launches).
+    Kernel {
+        /// The connection file Jupyter wrote.
+        #[arg(long, short = 'f')]
+        connection_file: PathBuf,
+    },
+    /// Install the kernelspec so Jupyter lists "Rust (ferrokernel)", and warm the build cache.
+    Install {
+        #[command(flatten)]
+        location: LocationArgs,
+        /// Kernelspec name (what notebooks refer to).
+        #[arg(long, default_value = install::DEFAULT_NAME)]
+        name: String,
+        /// Name shown in the launcher.
+        #[arg(long, default_value = install::DEFAULT_DISPLAY_NAME)]
+        display_name: String,
+        /// Do not build the prelude now (the first notebook will).
+        #[arg(long)]
+        no_warm: bool,
+    },
+    /// Remove the kernelspec.
+    Uninstall {
+        #[command(flatten)]
+        location: LocationArgs,
+        /// Kernelspec name.
+        #[arg(long, default_value = install::DEFAULT_NAME)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+struct LocationArgs {
+    /// Install for the current user (~/.local/share/jupyter).
+    #[arg(long)]
+    user: bool,
+    /// Install into the active Python environment ($VIRTUAL_ENV or python3's sys.prefix).
+    #[arg(long)]
+    sys_prefix: bool,
+    /// Install into PREFIX/share/jupyter.
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<PathBuf>,
+}
+
+impl LocationArgs {
+    fn location(&self) -> Location {
+        match (self.user, self.sys_prefix, &self.prefix) {
+            (true, _, _) => Location::User,
+            (_, true, _) => Location::SysPrefix,
+            (_, _, Some(prefix)) => Location::Prefix(prefix.clone()),
+            _ => Location::System,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // In the runtime and compiler-wrapper processes evcxr starts, this never returns.
+    ferrokernel_engine::runtime::hook();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Kernel { connection_file } => kernel(&connection_file),
+        Command::Install {
+            location,
+            name,
+            display_name,
+            no_warm,
+        } => install_kernelspec(&location.location(), &name, &display_name, !no_warm),
+        Command::Uninstall { location, name } => install::uninstall(&location.location(), &name)
+            .map(|dir| println!("Removed {}", dir.display()))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ferrokernel: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prepares evcxr's environment; must run while the process has one thread.
+fn prepare_engine() -> Result<(Workdir, PathBuf), String> {
+    let cache_root = Workdir::default_cache_root();
+    // SAFETY: called from `main` before any thread is started.
+    unsafe { ferrokernel_engine::prepare_environment(&cache_root) }.map_err(|e| e.to_string())
+}
+
+fn kernel(connection_file: &Path) -> Result<(), String> {
+    let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)
+        .map_err(|e| e.to_string())?;
+    let prepared = prepare_engine();
+    ferrokernel::info::warm_up();
+    let factory: ferrokernel::engine_thread::EngineFactory = Box::new(move |publisher| {
+        // Keep the work directory locked for the kernel's lifetime.
+        let (workdir, prelude) = prepared?;
+        let engine = EvcxrEngine::start(publisher, Some(&prelude), &engine_options())
+            .map_err(|e| e.to_string())?;
+        std::mem::forget(workdir);
+        Ok(Box::new(engine) as Box<dyn Engine>)
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime
+        .block_on(ferrokernel::transport::serve(&connection, factory))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Engine options; `FERROKERNEL_PRELUDE=0` starts a plain Rust kernel without the prelude.
+fn engine_options() -> EngineOptions {
+    EngineOptions {
+        prelude: std::env::var("FERROKERNEL_PRELUDE").map_or(true, |v| v != "0"),
+        ..EngineOptions::default()
+    }
+}
+
+/// Prints engine output to the terminal.
+struct Terminal;
+
+impl Publisher for Terminal {
+    fn publish(&self, output: Output) {
+        match output {
+            Output::Stream {
+                stream: StreamKind::Stdout,
+                text,
+            } => {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+            }
+            Output::Stream {
+                stream: StreamKind::Stderr,
+                text,
+            } => {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            }
+            Output::Display(bundle) => {
+                if let Some(text) = bundle.get("text/plain") {
+                    println!("{text}");
+                }
+            }
+        }
+    }
+}
+
+fn install_kernelspec(
+    location: &Location,
+    name: &str,
+    display_name: &str,
+    warm: bool,
+) -> Result<(), String> {
+    // Prepare first: it must happen before any thread starts.
+    let prepared = warm.then(prepare_engine);
+    let dir = install::install(location, name, display_name).map_err(|e| e.to_string())?;
+    println!("Installed kernelspec {name} in {}", dir.display());
+    let Some(prepared) = prepared else {
+        return Ok(());
+    };
+    let (_workdir, prelude) = prepared?;
+    println!("Building the prelude so the first notebook starts fast...");
+    let started = std::time::Instant::now();
+    let mut engine = EvcxrEngine::start(
+        Arc::new(Terminal),
+        Some(&prelude),
+        &EngineOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut no_input = |_| None;
+    engine
+        .execute(
+            "let warm = multiprocessing::cpu_count(); warm",
+            &mut no_input,
+        )
+        .map_err(|e| format!("the warm-up cell failed: {e}"))?;
+    engine.shutdown();
+    println!("Ready in {:.1} s.", started.elapsed().as_secs_f64());
+    Ok(())
+}

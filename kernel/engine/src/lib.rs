@@ -1,1 +1,108 @@
-//! ferrokernel engine
+//! The engine room: what runs a cell.
+//!
+//! The kernel talks to an [`Engine`] and never to evcxr directly, so the
+//! protocol layer can be tested with [`fake::FakeEngine`]. Output produced
+//! while a cell runs (or afterwards, by its threads and child processes) goes
+//! to the [`Publisher`] the engine was created with.
+
+mod cell_error;
+pub mod completeness;
+mod evcxr_engine;
+pub mod fake;
+mod markers;
+mod prelude_source;
+pub mod procs;
+pub mod runtime;
+mod workdir;
+
+pub use cell_error::{CellError, Diagnostic, DiagnosticLine};
+pub use evcxr_engine::{EngineOptions, EvcxrEngine, PrepareError, StartError, prepare_environment};
+pub use workdir::{Workdir, WorkdirError};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Output in several representations, keyed by MIME type (`text/plain`, `text/html`, ...).
+pub type MimeBundle = BTreeMap<String, String>;
+
+/// Which stream a piece of text was written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Something a cell (or a process it started) produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Text, one or more whole lines, newlines included.
+    Stream {
+        /// stdout or stderr.
+        stream: StreamKind,
+        /// The text.
+        text: String,
+    },
+    /// Rich output shown while the cell runs.
+    Display(MimeBundle),
+}
+
+/// Receives output as it is produced, from any thread.
+pub trait Publisher: Send + Sync {
+    /// Publishes one piece of output.
+    fn publish(&self, output: Output);
+}
+
+/// A request from a running cell for a line of input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPrompt {
+    /// The text shown before the input box.
+    pub prompt: String,
+    /// Hide what is typed.
+    pub password: bool,
+}
+
+/// Answers a cell's input requests; `None` when the frontend does not allow input.
+pub type InputReader<'a> = &'a mut dyn FnMut(InputPrompt) -> Option<String>;
+
+/// Candidate completions for `code[start..end]` (byte offsets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completions {
+    /// The replacements.
+    pub matches: Vec<String>,
+    /// Start of the replaced range, in bytes.
+    pub start: usize,
+    /// End of the replaced range, in bytes.
+    pub end: usize,
+}
+
+/// Stops the cell that is running, from another thread.
+pub trait Interrupt: Send + Sync {
+    /// Asks the running cell to stop; does nothing when no cell runs.
+    fn interrupt(&self);
+}
+
+/// What runs cells. One engine serves one kernel, on one thread.
+pub trait Engine {
+    /// Runs a cell and returns the value of its final expression, if it has one.
+    /// Output is published while the cell runs; everything the cell printed before
+    /// it finished has been published when this returns.
+    fn execute(
+        &mut self,
+        code: &str,
+        input: InputReader<'_>,
+    ) -> Result<Option<MimeBundle>, CellError>;
+
+    /// Completions at byte offset `cursor`.
+    fn complete(&mut self, code: &str, cursor: usize) -> Completions;
+
+    /// Documentation or the type of the name at byte offset `cursor`, if known.
+    fn inspect(&mut self, code: &str, cursor: usize) -> Option<MimeBundle>;
+
+    /// A handle that interrupts this engine's running cell from another thread.
+    fn interrupter(&self) -> Arc<dyn Interrupt>;
+
+    /// Ends every process this engine started. Called before the kernel exits.
+    fn shutdown(&mut self);
+}

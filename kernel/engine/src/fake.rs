@@ -1,0 +1,159 @@
+//! A scripted engine for testing the protocol layer without compiling Rust.
+//!
+//! Each line of a cell is one instruction:
+//! `print:TEXT`, `eprint:TEXT`, `display:HTML`, `value:TEXT` (the cell's result),
+//! `sleep:MS` (interruptible), `spin` (until interrupted), `input:PROMPT` (prints
+//! the answer), `panic:MESSAGE`, `compile_error:MESSAGE`, `crash` (runtime restart).
+//! Anything else is ignored.
+
+use crate::{
+    CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
+    Publisher, StreamKind,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The scripted engine.
+pub struct FakeEngine {
+    publisher: Arc<dyn Publisher>,
+    interrupted: Arc<FakeInterrupt>,
+    /// Every cell executed so far, for assertions.
+    pub executed: Vec<String>,
+}
+
+#[derive(Default)]
+struct FakeInterrupt {
+    requested: AtomicBool,
+}
+
+impl Interrupt for FakeInterrupt {
+    fn interrupt(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+    }
+}
+
+impl FakeEngine {
+    /// A fake engine publishing to `publisher`.
+    pub fn new(publisher: Arc<dyn Publisher>) -> FakeEngine {
+        FakeEngine {
+            publisher,
+            interrupted: Arc::default(),
+            executed: Vec::new(),
+        }
+    }
+
+    fn stream(&self, stream: StreamKind, text: &str) {
+        self.publisher.publish(Output::Stream {
+            stream,
+            text: format!("{text}\n"),
+        });
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> Result<(), CellError> {
+        loop {
+            if self.interrupted.requested.swap(false, Ordering::SeqCst) {
+                return Err(CellError::Interrupted {
+                    runtime_restarted: false,
+                    lost_variables: Vec::new(),
+                });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Engine for FakeEngine {
+    fn execute(
+        &mut self,
+        code: &str,
+        input: InputReader<'_>,
+    ) -> Result<Option<MimeBundle>, CellError> {
+        self.executed.push(code.to_owned());
+        self.interrupted.requested.store(false, Ordering::SeqCst);
+        let mut value = None;
+        for line in code.lines() {
+            let (op, arg) = line.split_once(':').unwrap_or((line, ""));
+            match op {
+                "print" => self.stream(StreamKind::Stdout, arg),
+                "eprint" => self.stream(StreamKind::Stderr, arg),
+                "display" => self.publisher.publish(Output::Display(MimeBundle::from([
+                    ("text/plain".to_owned(), arg.to_owned()),
+                    ("text/html".to_owned(), arg.to_owned()),
+                ]))),
+                "value" => {
+                    value = Some(MimeBundle::from([(
+                        "text/plain".to_owned(),
+                        arg.to_owned(),
+                    )]))
+                }
+                "sleep" => {
+                    let ms = arg.parse().unwrap_or(0);
+                    self.wait(Some(Instant::now() + Duration::from_millis(ms)))?;
+                }
+                "spin" => self.wait(None)?,
+                "input" => {
+                    let answer = input(InputPrompt {
+                        prompt: arg.to_owned(),
+                        password: false,
+                    });
+                    self.stream(
+                        StreamKind::Stdout,
+                        &format!("got {}", answer.unwrap_or_default()),
+                    );
+                }
+                "panic" => {
+                    return Err(CellError::Panic {
+                        message: arg.to_owned(),
+                    });
+                }
+                "compile_error" => {
+                    return Err(CellError::Compile(vec![crate::Diagnostic {
+                        message: arg.to_owned(),
+                        code: None,
+                        lines: Vec::new(),
+                        notes: Vec::new(),
+                    }]));
+                }
+                "crash" => {
+                    return Err(CellError::RuntimeCrashed {
+                        detail: "Subprocess terminated with status: signal: 6 (SIGABRT)".into(),
+                        lost_variables: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(value)
+    }
+
+    fn complete(&mut self, code: &str, cursor: usize) -> Completions {
+        let start = code[..cursor]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let prefix = &code[start..cursor];
+        Completions {
+            matches: ["print", "println", "panic"]
+                .iter()
+                .filter(|m| m.starts_with(prefix))
+                .map(|m| m.to_string())
+                .collect(),
+            start,
+            end: cursor,
+        }
+    }
+
+    fn inspect(&mut self, code: &str, _cursor: usize) -> Option<MimeBundle> {
+        code.contains("print")
+            .then(|| MimeBundle::from([("text/plain".to_owned(), "prints things".to_owned())]))
+    }
+
+    fn interrupter(&self) -> Arc<dyn Interrupt> {
+        self.interrupted.clone()
+    }
+
+    fn shutdown(&mut self) {}
+}

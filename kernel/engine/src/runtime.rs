@@ -1,0 +1,246 @@
+//! What runs inside the runtime process, the child that loads and runs cell code.
+//!
+//! evcxr re-executes the kernel binary as that child; [`hook`] must be the first
+//! thing `main` calls. In the runtime it:
+//! - ties the runtime's life to the kernel's (`PR_SET_PDEATHSIG`), so a killed
+//!   kernel leaves nothing behind;
+//! - starts the *relay*, a small forked process that owns the runtime's real
+//!   stdout and stderr. The runtime (and everything it forks) writes into two
+//!   pipes; the relay forwards stdout lines, tags stderr lines so both arrive on
+//!   one ordered channel, and marks evcxr's panic and `?` notifications, which
+//!   evcxr would otherwise swallow. Because the relay is a separate process, what
+//!   a cell printed just before it aborted or segfaulted still reaches the
+//!   notebook.
+
+use crate::markers;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::unistd::{ForkResult, dup, dup2_stderr, dup2_stdout, fork, pipe2};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+
+/// The name the relay shows in `ps`, so process sweeps can tell it apart.
+pub const RELAY_NAME: &str = "fk-relay";
+
+/// Call first thing in `main`. In the kernel it returns at once; in a runtime or
+/// compiler-wrapper process started by evcxr it never returns.
+pub fn hook() {
+    if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
+        prepare_runtime();
+    }
+    evcxr::runtime_hook();
+}
+
+fn prepare_runtime() {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    if nix::unistd::getppid().as_raw() == 1 {
+        // The kernel died before the death signal was armed.
+        std::process::exit(1);
+    }
+    // evcxr asks for backtraces in the runtime; a notebook wants the panic message,
+    // which the kernel reports itself.
+    // SAFETY: the runtime is still single-threaded here, so nothing reads the
+    // environment concurrently.
+    unsafe { std::env::remove_var("RUST_BACKTRACE") };
+    if let Err(error) = start_relay() {
+        // Without the relay the runtime still works; only markers are missing.
+        eprintln!("ferrokernel: could not start the output relay: {error}");
+    }
+}
+
+fn start_relay() -> nix::Result<()> {
+    let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
+    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+    let real_stdout = dup(std::io::stdout().as_fd())?;
+    // SAFETY: the runtime is single-threaded at this point (nothing but `main`
+    // has run), so the child may run arbitrary code.
+    match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(out_write);
+            drop(err_write);
+            become_relay(out_read, err_read, real_stdout)
+        }
+        ForkResult::Parent { .. } => {
+            dup2_stdout(&out_write)?;
+            dup2_stderr(&err_write)?;
+            Ok(())
+        }
+    }
+}
+
+fn become_relay(out_read: OwnedFd, err_read: OwnedFd, real_stdout: OwnedFd) -> ! {
+    let name = std::ffi::CString::new(RELAY_NAME).unwrap_or_default();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+    }
+    // The kernel interrupts the runtime, never the relay; a terminal's Ctrl-C
+    // reaches the whole process group and must not cut the output short.
+    // SAFETY: installing SIG_IGN runs no code in signal context.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+    }
+    // Keep evcxr's command pipe open only in the runtime.
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(null);
+    }
+    let mut relay = Relay::new(std::fs::File::from(real_stdout));
+    relay.run(out_read, err_read);
+    let _ = relay.out.flush();
+    // SAFETY: leaving with _exit skips atexit handlers inherited from the runtime.
+    unsafe { libc::_exit(0) }
+}
+
+struct Relay {
+    out: std::io::BufWriter<std::fs::File>,
+    stdout_partial: Vec<u8>,
+    stderr_partial: Vec<u8>,
+}
+
+impl Relay {
+    fn new(out: std::fs::File) -> Relay {
+        Relay {
+            out: std::io::BufWriter::with_capacity(1 << 16, out),
+            stdout_partial: Vec::new(),
+            stderr_partial: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, out_read: OwnedFd, err_read: OwnedFd) {
+        let mut out_open = true;
+        let mut err_open = true;
+        let mut buffer = vec![0u8; 1 << 16];
+        while out_open || err_open {
+            let mut fds = Vec::with_capacity(2);
+            if out_open {
+                fds.push(PollFd::new(out_read.as_fd(), PollFlags::POLLIN));
+            }
+            if err_open {
+                fds.push(PollFd::new(err_read.as_fd(), PollFlags::POLLIN));
+            }
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            let (out_ready, err_ready) = match (out_open, err_open) {
+                (true, true) => (ready[0], ready[1]),
+                (true, false) => (ready[0], false),
+                _ => (false, ready[0]),
+            };
+            if out_ready && !self.pump_stdout(&out_read, &err_read, &mut buffer) {
+                out_open = false;
+                self.finish_partial(false);
+            }
+            if err_ready && !self.pump_stderr(&err_read, &mut buffer, false) {
+                err_open = false;
+                self.finish_partial(true);
+            }
+            if self.out.flush().is_err() {
+                return; // evcxr went away; nobody is listening.
+            }
+        }
+    }
+
+    /// Reads stdout once; false on end of file.
+    fn pump_stdout(&mut self, out_read: &OwnedFd, err_read: &OwnedFd, buffer: &mut [u8]) -> bool {
+        let n = match nix::unistd::read(out_read, buffer) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return true,
+            Err(_) => return false,
+        };
+        self.stdout_partial.extend_from_slice(&buffer[..n]);
+        while let Some(end) = self.stdout_partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.stdout_partial.drain(..=end).collect();
+            self.stdout_line(&line[..line.len() - 1], err_read, buffer);
+        }
+        true
+    }
+
+    fn stdout_line(&mut self, line: &[u8], err_read: &OwnedFd, buffer: &mut [u8]) {
+        let text = String::from_utf8_lossy(line);
+        for (notice, marker) in [
+            (markers::EVCXR_EXECUTION_COMPLETE, None),
+            (markers::EVCXR_ERROR_OCCURRED, Some(markers::USER_ERROR)),
+            (markers::EVCXR_PANIC_NOTIFICATION, Some(markers::PANICKED)),
+        ] {
+            let Some(before) = text.strip_suffix(notice) else {
+                continue;
+            };
+            // evcxr's notices are written by the cell's thread after anything it
+            // printed to stderr, so stderr is drained first to keep that order.
+            self.drain_stderr(err_read, buffer);
+            if !before.is_empty() {
+                // A `print!` without newline ran into the notice; keep both.
+                self.write_line(before.as_bytes());
+            }
+            if let Some(marker) = marker {
+                self.write_line(marker.as_bytes());
+            }
+            self.write_line(notice.as_bytes());
+            return;
+        }
+        self.write_line(line);
+    }
+
+    fn drain_stderr(&mut self, err_read: &OwnedFd, buffer: &mut [u8]) {
+        let flags = nix::fcntl::fcntl(err_read, nix::fcntl::FcntlArg::F_GETFL)
+            .map(OFlag::from_bits_truncate)
+            .unwrap_or(OFlag::empty());
+        let _ = nix::fcntl::fcntl(
+            err_read,
+            nix::fcntl::FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK),
+        );
+        while self.pump_stderr(err_read, buffer, true) {}
+        let _ = nix::fcntl::fcntl(err_read, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
+
+    /// Reads stderr once; false on end of file (or, when draining, when nothing is left).
+    fn pump_stderr(&mut self, err_read: &OwnedFd, buffer: &mut [u8], draining: bool) -> bool {
+        let n = match nix::unistd::read(err_read, buffer) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => return true,
+            Err(nix::errno::Errno::EAGAIN) => return !draining,
+            Err(_) => return false,
+        };
+        self.stderr_partial.extend_from_slice(&buffer[..n]);
+        while let Some(end) = self.stderr_partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.stderr_partial.drain(..=end).collect();
+            self.write_stderr_line(&line[..line.len() - 1]);
+        }
+        true
+    }
+
+    fn finish_partial(&mut self, stderr: bool) {
+        if stderr && !self.stderr_partial.is_empty() {
+            let line = std::mem::take(&mut self.stderr_partial);
+            self.write_stderr_line(&line);
+        } else if !stderr && !self.stdout_partial.is_empty() {
+            let line = std::mem::take(&mut self.stdout_partial);
+            self.write_line(&line);
+        }
+    }
+
+    fn write_stderr_line(&mut self, line: &[u8]) {
+        let _ = self.out.write_all(markers::STDERR_LINE.as_bytes());
+        self.write_line(line);
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        let _ = self.out.write_all(line);
+        let _ = self.out.write_all(b"\n");
+    }
+}
+
+/// Whether the process `pid` is a relay (by its name).
+pub fn is_relay(comm: &str) -> bool {
+    comm == RELAY_NAME
+}

@@ -1,0 +1,497 @@
+//! What the kernel does with each request, independent of sockets and engines.
+//!
+//! Shell requests are handled one at a time, in order, by the [`ShellWorker`]
+//! (cells run on the engine thread meanwhile, so nothing here blocks). Control
+//! requests ([`Control`]) are handled as they arrive, even while a cell runs:
+//! that is how interrupts and shutdowns get through. Stdin carries the
+//! frontend's answers to a cell's `input()`.
+
+use crate::engine_thread::{EngineHandle, InputNeeded};
+use crate::history::History;
+use crate::info;
+use crate::iopub::{IopubEvent, mime_bundle};
+use ferrokernel_engine::completeness::{self, Completeness as Verdict};
+use ferrokernel_protocol::{
+    CommClose, CommInfoReply, CompleteReply, Completeness, Content, ErrorInfo, ExecuteInput,
+    ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, InputRequest, InspectReply,
+    IsCompleteReply, Message, ReplyStatus, ShutdownReply, Status, StatusReply,
+};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+/// The ROUTER socket a reply goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Replies to shell requests.
+    Shell,
+    /// Replies to control requests.
+    Control,
+    /// Input requests to the frontend.
+    Stdin,
+}
+
+/// A message for one of the ROUTER sockets.
+#[derive(Debug)]
+pub struct Reply {
+    /// Which socket.
+    pub channel: Channel,
+    /// The message, with the requester's routing identities.
+    pub message: Message,
+}
+
+/// What the kernel does next after a control request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Keep serving.
+    No,
+    /// End every process and exit; `restart` is informational (the client restarts us).
+    Yes {
+        /// Whether the client will start a new kernel.
+        restart: bool,
+    },
+}
+
+/// Where the dispatcher sends messages.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    session: String,
+    replies: UnboundedSender<Reply>,
+    iopub: UnboundedSender<IopubEvent>,
+}
+
+impl Outbox {
+    /// An outbox for `session`, sending replies and iopub events to these channels.
+    pub fn new(
+        session: &str,
+        replies: UnboundedSender<Reply>,
+        iopub: UnboundedSender<IopubEvent>,
+    ) -> Outbox {
+        Outbox {
+            session: session.to_owned(),
+            replies,
+            iopub,
+        }
+    }
+
+    /// This kernel's session id.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    fn reply(&self, channel: Channel, request: &Message, content: impl Into<Content>) {
+        let message = request.child(content, &self.session);
+        // A closed channel means the transport is gone (shutdown); nothing to do.
+        let _ = self.replies.send(Reply { channel, message });
+    }
+
+    fn publish(&self, request: &Message, content: impl Into<Content>) {
+        let _ = self.iopub.send(IopubEvent::Publish(Box::new(
+            request.child(content, &self.session),
+        )));
+    }
+
+    /// Publishes `status` without a parent (the kernel's `starting`).
+    pub fn publish_orphan(&self, content: impl Into<Content>) {
+        let _ = self.iopub.send(IopubEvent::Publish(Box::new(Message::new(
+            content,
+            &self.session,
+        ))));
+    }
+
+    fn status(&self, request: &Message, state: ExecutionState) {
+        self.publish(
+            request,
+            Status {
+                execution_state: state,
+            },
+        );
+    }
+}
+
+/// State shared by the shell worker and the control and stdin handlers.
+pub struct Shared {
+    engine: EngineHandle,
+    pending_input: Mutex<Option<std::sync::mpsc::Sender<Option<String>>>>,
+    shutdown: watch::Sender<Shutdown>,
+}
+
+impl Shared {
+    /// Shared state around `engine`.
+    pub fn new(engine: EngineHandle) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine,
+            pending_input: Mutex::new(None),
+            shutdown: watch::channel(Shutdown::No).0,
+        })
+    }
+
+    /// Resolves when a shutdown was requested (on shell or control).
+    pub fn shutdown_requested(&self) -> watch::Receiver<Shutdown> {
+        self.shutdown.subscribe()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    fn answer_input(&self, answer: Option<String>) {
+        let pending = self
+            .pending_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(pending) = pending {
+            let _ = pending.send(answer);
+        }
+    }
+
+    fn request_shutdown(&self, restart: bool) {
+        self.shutdown.send_replace(Shutdown::Yes { restart });
+    }
+}
+
+/// Handles shell requests in order.
+pub struct ShellWorker {
+    outbox: Outbox,
+    shared: Arc<Shared>,
+    execution_count: u32,
+    history: History,
+}
+
+/// Whether requests queued behind a failed cell should be aborted.
+enum Flow {
+    Continue,
+    AbortQueued,
+}
+
+impl ShellWorker {
+    /// A worker answering through `outbox`.
+    pub fn new(outbox: Outbox, shared: Arc<Shared>) -> ShellWorker {
+        ShellWorker {
+            outbox,
+            shared,
+            execution_count: 0,
+            history: History::default(),
+        }
+    }
+
+    /// Serves requests from `queue` until it closes.
+    pub async fn run(mut self, mut queue: UnboundedReceiver<Message>) {
+        while let Some(request) = queue.recv().await {
+            if let Flow::AbortQueued = self.handle(request).await {
+                // Like ipykernel: cells queued behind a failure are not run.
+                while let Ok(queued) = queue.try_recv() {
+                    if matches!(queued.content, Content::ExecuteRequest(_)) {
+                        self.abort(&queued);
+                    } else {
+                        self.handle(queued).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Message) -> Flow {
+        self.outbox.status(&request, ExecutionState::Busy);
+        let flow = self.dispatch(&request).await;
+        self.outbox.status(&request, ExecutionState::Idle);
+        flow
+    }
+
+    async fn dispatch(&mut self, request: &Message) -> Flow {
+        match &request.content {
+            Content::ExecuteRequest(execute) => return self.execute(request, execute).await,
+            Content::KernelInfoRequest(_) => {
+                self.outbox
+                    .reply(Channel::Shell, request, info::kernel_info());
+            }
+            Content::IsCompleteRequest(is_complete) => {
+                let reply = match completeness::check(&is_complete.code) {
+                    Verdict::Complete => IsCompleteReply {
+                        status: Completeness::Complete,
+                        indent: None,
+                    },
+                    Verdict::Incomplete { indent } => IsCompleteReply {
+                        status: Completeness::Incomplete,
+                        indent: Some(indent),
+                    },
+                    Verdict::Invalid => IsCompleteReply {
+                        status: Completeness::Invalid,
+                        indent: None,
+                    },
+                };
+                self.outbox.reply(Channel::Shell, request, reply);
+            }
+            Content::CompleteRequest(complete) => {
+                let cursor = byte_offset(&complete.code, complete.cursor_pos);
+                let found = self.shared.engine.complete(&complete.code, cursor).await;
+                let reply = CompleteReply {
+                    status: ReplyStatus::Ok,
+                    matches: found.matches,
+                    cursor_start: char_offset(&complete.code, found.start),
+                    cursor_end: char_offset(&complete.code, found.end),
+                    metadata: Default::default(),
+                };
+                self.outbox.reply(Channel::Shell, request, reply);
+            }
+            Content::InspectRequest(inspect) => {
+                let cursor = byte_offset(&inspect.code, inspect.cursor_pos);
+                let found = self.shared.engine.inspect(&inspect.code, cursor).await;
+                let reply = InspectReply {
+                    status: ReplyStatus::Ok,
+                    found: found.is_some(),
+                    data: found.map(mime_bundle).unwrap_or_default(),
+                    metadata: Default::default(),
+                };
+                self.outbox.reply(Channel::Shell, request, reply);
+            }
+            Content::HistoryRequest(history) => {
+                let reply = ferrokernel_protocol::HistoryReply {
+                    status: ReplyStatus::Ok,
+                    history: self.history.query(history),
+                };
+                self.outbox.reply(Channel::Shell, request, reply);
+            }
+            Content::CommInfoRequest(_) => {
+                let reply = CommInfoReply {
+                    status: ReplyStatus::Ok,
+                    comms: Default::default(),
+                };
+                self.outbox.reply(Channel::Shell, request, reply);
+            }
+            Content::CommOpen(open) => {
+                // No comm targets exist: close it, as ipykernel does for unknown targets.
+                tracing::info!(target = %open.target_name, "no such comm target");
+                let close = CommClose {
+                    comm_id: open.comm_id.clone(),
+                    data: Default::default(),
+                };
+                self.outbox.publish(request, close);
+            }
+            Content::CommMsg(_) | Content::CommClose(_) => {
+                tracing::info!(msg_type = %request.header.msg_type, "ignored: no comms are open");
+            }
+            Content::ShutdownRequest(shutdown) => {
+                shutdown_reply(&self.outbox, Channel::Shell, request, shutdown.restart);
+                self.shared.request_shutdown(shutdown.restart);
+            }
+            other => unknown_request(&self.outbox, Channel::Shell, request, other.msg_type()),
+        }
+        Flow::Continue
+    }
+
+    async fn execute(&mut self, request: &Message, execute: &ExecuteRequest) -> Flow {
+        let silent = execute.silent;
+        if execute.store_history && !silent {
+            self.execution_count += 1;
+            self.history.record(self.execution_count, &execute.code);
+        }
+        let count = self.execution_count;
+        if !silent {
+            let input = ExecuteInput {
+                code: execute.code.clone(),
+                execution_count: count,
+            };
+            self.outbox.publish(request, input);
+        }
+        let _ = self
+            .outbox
+            .iopub
+            .send(IopubEvent::Parent(Box::new(request.clone())));
+
+        let (inputs, mut needed) = mpsc::unbounded_channel::<InputNeeded>();
+        let inputs = execute.allow_stdin.then_some(inputs);
+        let engine = self.shared.engine.clone();
+        let execution = engine.execute(&execute.code, inputs);
+        tokio::pin!(execution);
+        let result = loop {
+            tokio::select! {
+                result = &mut execution => break result,
+                Some(input) = needed.recv() => self.request_input(request, input),
+            }
+        };
+
+        match result {
+            Ok(value) => {
+                if let (Some(bundle), false) = (value, silent) {
+                    if let Some(text) = bundle.get("text/plain") {
+                        self.history.set_output(count, text.clone());
+                    }
+                    let result = ExecuteResult {
+                        execution_count: count,
+                        data: mime_bundle(bundle),
+                        metadata: Default::default(),
+                    };
+                    self.outbox.publish(request, result);
+                }
+                self.outbox
+                    .reply(Channel::Shell, request, execute_reply(count, None));
+                Flow::Continue
+            }
+            Err(error) => {
+                let info = ErrorInfo {
+                    ename: error.ename().to_owned(),
+                    evalue: error.evalue(),
+                    traceback: error.traceback(),
+                };
+                if !silent {
+                    self.outbox.publish(request, Content::Error(info.clone()));
+                }
+                self.outbox
+                    .reply(Channel::Shell, request, execute_reply(count, Some(info)));
+                if execute.stop_on_error {
+                    Flow::AbortQueued
+                } else {
+                    Flow::Continue
+                }
+            }
+        }
+    }
+
+    fn request_input(&self, request: &Message, input: InputNeeded) {
+        *self
+            .shared
+            .pending_input
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(input.answer);
+        let content = InputRequest {
+            prompt: input.prompt.prompt,
+            password: input.prompt.password,
+        };
+        self.outbox.reply(Channel::Stdin, request, content);
+    }
+
+    fn abort(&self, request: &Message) {
+        self.outbox.status(request, ExecutionState::Busy);
+        let reply = ExecuteReply {
+            status: ReplyStatus::Aborted,
+            execution_count: self.execution_count,
+            user_expressions: Default::default(),
+            payload: Vec::new(),
+            error: None,
+        };
+        self.outbox.reply(Channel::Shell, request, reply);
+        self.outbox.status(request, ExecutionState::Idle);
+    }
+}
+
+fn execute_reply(count: u32, error: Option<ErrorInfo>) -> ExecuteReply {
+    ExecuteReply {
+        status: if error.is_some() {
+            ReplyStatus::Error
+        } else {
+            ReplyStatus::Ok
+        },
+        execution_count: count,
+        user_expressions: Default::default(),
+        payload: Vec::new(),
+        error,
+    }
+}
+
+fn shutdown_reply(outbox: &Outbox, channel: Channel, request: &Message, restart: bool) {
+    let reply = ShutdownReply {
+        status: ReplyStatus::Ok,
+        restart,
+    };
+    // Jupyter clients also watch iopub for the shutdown reply.
+    outbox.publish(request, reply.clone());
+    outbox.reply(channel, request, reply);
+}
+
+fn unknown_request(outbox: &Outbox, channel: Channel, request: &Message, msg_type: &str) {
+    match Content::unknown_request_reply(msg_type) {
+        Some(reply) => {
+            tracing::warn!(%msg_type, "unsupported request, answered with an error");
+            outbox.reply(channel, request, reply);
+        }
+        None => tracing::warn!(%msg_type, "ignored message of unknown type"),
+    }
+}
+
+/// Handles control requests as they arrive.
+pub struct Control {
+    outbox: Outbox,
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    /// A control handler answering through `outbox`.
+    pub fn new(outbox: Outbox, shared: Arc<Shared>) -> Control {
+        Control { outbox, shared }
+    }
+
+    /// Handles one request; says whether the kernel should shut down.
+    pub fn handle(&self, request: &Message) -> Shutdown {
+        self.outbox.status(request, ExecutionState::Busy);
+        let mut outcome = Shutdown::No;
+        match &request.content {
+            Content::KernelInfoRequest(_) => {
+                self.outbox
+                    .reply(Channel::Control, request, info::kernel_info());
+            }
+            Content::InterruptRequest(_) => {
+                self.shared.engine.interrupt();
+                // A cell waiting for input cannot see the interrupt; answer it.
+                self.shared.answer_input(None);
+                let reply = StatusReply {
+                    status: ReplyStatus::Ok,
+                    error: None,
+                };
+                self.outbox
+                    .reply(Channel::Control, request, Content::InterruptReply(reply));
+            }
+            Content::ShutdownRequest(shutdown) => {
+                shutdown_reply(&self.outbox, Channel::Control, request, shutdown.restart);
+                self.shared.request_shutdown(shutdown.restart);
+                outcome = Shutdown::Yes {
+                    restart: shutdown.restart,
+                };
+            }
+            other => unknown_request(&self.outbox, Channel::Control, request, other.msg_type()),
+        }
+        self.outbox.status(request, ExecutionState::Idle);
+        outcome
+    }
+
+    /// Handles a message on stdin: the answer to an input request.
+    pub fn handle_stdin(&self, message: &Message) {
+        match &message.content {
+            Content::InputReply(reply) => self.shared.answer_input(Some(reply.value.clone())),
+            other => tracing::warn!(msg_type = %other.msg_type(), "unexpected message on stdin"),
+        }
+    }
+
+    /// Interrupts the running cell (SIGINT to the kernel).
+    pub fn interrupt(&self) {
+        self.shared.engine.interrupt();
+        self.shared.answer_input(None);
+    }
+}
+
+/// Jupyter counts cursor positions in code points; Rust strings index bytes.
+fn byte_offset(code: &str, chars: usize) -> usize {
+    code.char_indices()
+        .nth(chars)
+        .map_or(code.len(), |(index, _)| index)
+}
+
+fn char_offset(code: &str, bytes: usize) -> usize {
+    code.get(..bytes)
+        .map_or_else(|| code.chars().count(), |prefix| prefix.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_convert_between_code_points_and_bytes() {
+        let code = "let é = 1; é.";
+        assert_eq!(byte_offset(code, 5), 6);
+        assert_eq!(char_offset(code, 6), 5);
+        assert_eq!(byte_offset(code, 100), code.len());
+    }
+}

@@ -1,0 +1,231 @@
+//! The engine on a thread of its own, behind request and reply channels, so the
+//! kernel's sockets (heartbeat, control, interrupts) never wait for a cell.
+
+use ferrokernel_engine::{
+    CellError, Completions, Engine, InputPrompt, Interrupt, MimeBundle, Publisher,
+};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// Builds the engine on its thread (evcxr's context must stay on the thread that made it).
+pub type EngineFactory =
+    Box<dyn FnOnce(Arc<dyn Publisher>) -> Result<Box<dyn Engine>, String> + Send>;
+
+/// A cell asks for a line of input; answer on `answer` (`None`: no input available).
+#[derive(Debug)]
+pub struct InputNeeded {
+    /// What the cell asked.
+    pub prompt: InputPrompt,
+    /// Where the answer goes.
+    pub answer: std::sync::mpsc::Sender<Option<String>>,
+}
+
+/// The result of running a cell.
+pub type CellResult = Result<Option<MimeBundle>, CellError>;
+
+enum Request {
+    Execute {
+        code: String,
+        inputs: Option<mpsc::UnboundedSender<InputNeeded>>,
+        reply: oneshot::Sender<CellResult>,
+    },
+    Complete {
+        code: String,
+        cursor: usize,
+        reply: oneshot::Sender<Completions>,
+    },
+    Inspect {
+        code: String,
+        cursor: usize,
+        reply: oneshot::Sender<Option<MimeBundle>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The kernel's side of the engine thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: std::sync::mpsc::Sender<Request>,
+    interrupter: Arc<OnceLock<Arc<dyn Interrupt>>>,
+}
+
+impl EngineHandle {
+    /// Starts the engine thread; the engine is built there, in the background.
+    pub fn spawn(factory: EngineFactory, publisher: Arc<dyn Publisher>) -> EngineHandle {
+        let (requests, receiver) = std::sync::mpsc::channel();
+        let interrupter: Arc<OnceLock<Arc<dyn Interrupt>>> = Arc::default();
+        let slot = Arc::clone(&interrupter);
+        let spawned = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || serve(factory, publisher, &slot, receiver));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the engine thread");
+        }
+        EngineHandle {
+            requests,
+            interrupter,
+        }
+    }
+
+    /// Runs a cell. `inputs` receives the cell's input requests; without it the
+    /// cell reads empty lines.
+    pub async fn execute(
+        &self,
+        code: &str,
+        inputs: Option<mpsc::UnboundedSender<InputNeeded>>,
+    ) -> CellResult {
+        let (reply, receive) = oneshot::channel();
+        let request = Request::Execute {
+            code: code.to_owned(),
+            inputs,
+            reply,
+        };
+        if self.requests.send(request).is_err() {
+            return Err(gone());
+        }
+        receive.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// Completions at byte offset `cursor`.
+    pub async fn complete(&self, code: &str, cursor: usize) -> Completions {
+        let (reply, receive) = oneshot::channel();
+        let request = Request::Complete {
+            code: code.to_owned(),
+            cursor,
+            reply,
+        };
+        if self.requests.send(request).is_err() {
+            return Completions::default();
+        }
+        receive.await.unwrap_or_default()
+    }
+
+    /// Documentation at byte offset `cursor`.
+    pub async fn inspect(&self, code: &str, cursor: usize) -> Option<MimeBundle> {
+        let (reply, receive) = oneshot::channel();
+        let request = Request::Inspect {
+            code: code.to_owned(),
+            cursor,
+            reply,
+        };
+        self.requests.send(request).ok()?;
+        receive.await.ok().flatten()
+    }
+
+    /// Interrupts the running cell, if the engine has started.
+    pub fn interrupt(&self) {
+        if let Some(interrupter) = self.interrupter.get() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Asks the engine to end its processes, once it is free.
+    pub async fn shutdown(&self) {
+        let (reply, receive) = oneshot::channel();
+        if self.requests.send(Request::Shutdown { reply }).is_ok() {
+            let _ = receive.await;
+        }
+    }
+}
+
+fn gone() -> CellError {
+    CellError::Unavailable("the engine thread has stopped".to_owned())
+}
+
+fn serve(
+    factory: EngineFactory,
+    publisher: Arc<dyn Publisher>,
+    interrupter: &OnceLock<Arc<dyn Interrupt>>,
+    requests: std::sync::mpsc::Receiver<Request>,
+) {
+    let started = std::time::Instant::now();
+    let mut engine = match factory(publisher) {
+        Ok(engine) => engine,
+        Err(reason) => {
+            tracing::error!(%reason, "the engine failed to start");
+            return serve_unavailable(&reason, requests);
+        }
+    };
+    tracing::info!(elapsed = ?started.elapsed(), "engine ready");
+    let _ = interrupter.set(engine.interrupter());
+    for request in requests {
+        match request {
+            Request::Execute {
+                code,
+                inputs,
+                reply,
+            } => {
+                let mut read_line = |prompt: InputPrompt| ask(&inputs, prompt);
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    engine.execute(&code, &mut read_line)
+                }))
+                .unwrap_or_else(|panic| Err(internal_error(panic)));
+                let _ = reply.send(result);
+            }
+            Request::Complete {
+                code,
+                cursor,
+                reply,
+            } => {
+                let found =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| engine.complete(&code, cursor)))
+                        .unwrap_or_default();
+                let _ = reply.send(found);
+            }
+            Request::Inspect {
+                code,
+                cursor,
+                reply,
+            } => {
+                let found =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| engine.inspect(&code, cursor)))
+                        .unwrap_or_default();
+                let _ = reply.send(found);
+            }
+            Request::Shutdown { reply } => {
+                engine.shutdown();
+                let _ = reply.send(());
+            }
+        }
+    }
+    engine.shutdown();
+}
+
+fn ask(inputs: &Option<mpsc::UnboundedSender<InputNeeded>>, prompt: InputPrompt) -> Option<String> {
+    let inputs = inputs.as_ref()?;
+    let (answer, receive) = std::sync::mpsc::channel();
+    inputs.send(InputNeeded { prompt, answer }).ok()?;
+    receive.recv().ok().flatten()
+}
+
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> CellError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(%message, "the engine panicked");
+    CellError::Engine(format!("internal engine error: {message}"))
+}
+
+fn serve_unavailable(reason: &str, requests: std::sync::mpsc::Receiver<Request>) {
+    for request in requests {
+        match request {
+            Request::Execute { reply, .. } => {
+                let _ = reply.send(Err(CellError::Unavailable(reason.to_owned())));
+            }
+            Request::Complete { reply, .. } => {
+                let _ = reply.send(Completions::default());
+            }
+            Request::Inspect { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            Request::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+}

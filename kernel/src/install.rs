@@ -1,0 +1,182 @@
+//! Writing and removing the kernelspec, like `python -m ipykernel install`.
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The kernelspec's default name (what notebooks' metadata refers to).
+pub const DEFAULT_NAME: &str = "ferrokernel";
+/// What the launcher shows.
+pub const DEFAULT_DISPLAY_NAME: &str = "Rust (ferrokernel)";
+
+const LOGO_32: &[u8] = include_bytes!("../../install/logo-32x32.png");
+const LOGO_64: &[u8] = include_bytes!("../../install/logo-64x64.png");
+const LOGO_SVG: &[u8] = include_bytes!("../../install/logo.svg");
+
+/// Where kernelspecs go, as `jupyter kernelspec` understands it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The user's Jupyter data directory (`~/.local/share/jupyter`).
+    User,
+    /// The active Python environment (`$VIRTUAL_ENV`, or `sys.prefix` of `python3`).
+    SysPrefix,
+    /// `<prefix>/share/jupyter`.
+    Prefix(PathBuf),
+    /// The system-wide directory (`/usr/local/share/jupyter`), the default like ipykernel's.
+    System,
+}
+
+/// Why installing failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The directory could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// `--sys-prefix` without a virtual environment or a `python3` to ask.
+    #[error("cannot find the Python prefix: no $VIRTUAL_ENV and `python3` did not answer ({0})")]
+    NoPython(String),
+    /// Neither `$HOME` nor `$JUPYTER_DATA_DIR` is set.
+    #[error("cannot find the user's Jupyter data directory: $HOME is not set")]
+    NoHome,
+    /// The path of this binary is unknown.
+    #[error("cannot find the ferrokernel binary's own path: {0}")]
+    NoExecutable(std::io::Error),
+    /// Nothing to uninstall.
+    #[error("no kernelspec named {0:?} is installed there")]
+    NotInstalled(String),
+}
+
+/// The `kernel.json` Jupyter reads.
+#[derive(Debug, Serialize)]
+struct KernelJson {
+    argv: Vec<String>,
+    display_name: String,
+    language: &'static str,
+    interrupt_mode: &'static str,
+    metadata: serde_json::Value,
+}
+
+impl Location {
+    /// The `kernels` directory of this location.
+    pub fn kernels_dir(&self) -> Result<PathBuf, InstallError> {
+        let data_dir = match self {
+            Location::User => user_data_dir()?,
+            Location::SysPrefix => python_prefix()?.join("share").join("jupyter"),
+            Location::Prefix(prefix) => prefix.join("share").join("jupyter"),
+            Location::System => PathBuf::from("/usr/local/share/jupyter"),
+        };
+        Ok(data_dir.join("kernels"))
+    }
+}
+
+fn user_data_dir() -> Result<PathBuf, InstallError> {
+    if let Some(dir) = std::env::var_os("JUPYTER_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(dir).join("jupyter"));
+    }
+    let home = std::env::var_os("HOME").ok_or(InstallError::NoHome)?;
+    Ok(PathBuf::from(home).join(".local/share/jupyter"))
+}
+
+fn python_prefix() -> Result<PathBuf, InstallError> {
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        return Ok(PathBuf::from(venv));
+    }
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.prefix)"])
+        .output()
+        .map_err(|e| InstallError::NoPython(e.to_string()))?;
+    let prefix = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || prefix.is_empty() {
+        return Err(InstallError::NoPython(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
+    }
+    Ok(PathBuf::from(prefix))
+}
+
+/// Writes the kernelspec `name` under `location`; returns its directory.
+pub fn install(
+    location: &Location,
+    name: &str,
+    display_name: &str,
+) -> Result<PathBuf, InstallError> {
+    let executable = std::env::current_exe().map_err(InstallError::NoExecutable)?;
+    let dir = location.kernels_dir()?.join(name);
+    write_kernelspec(&dir, &executable, display_name)?;
+    Ok(dir)
+}
+
+fn write_kernelspec(dir: &Path, executable: &Path, display_name: &str) -> Result<(), InstallError> {
+    let io = |source| InstallError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let spec = KernelJson {
+        argv: vec![
+            executable.display().to_string(),
+            "kernel".to_owned(),
+            "--connection-file".to_owned(),
+            "{connection_file}".to_owned(),
+        ],
+        display_name: display_name.to_owned(),
+        language: "rust",
+        interrupt_mode: "message",
+        metadata: serde_json::json!({ "debugger": false }),
+    };
+    let json = serde_json::to_vec_pretty(&spec).map_err(|e| io(std::io::Error::other(e)))?;
+    std::fs::write(dir.join("kernel.json"), json).map_err(io)?;
+    std::fs::write(dir.join("logo-32x32.png"), LOGO_32).map_err(io)?;
+    std::fs::write(dir.join("logo-64x64.png"), LOGO_64).map_err(io)?;
+    std::fs::write(dir.join("logo-svg.svg"), LOGO_SVG).map_err(io)?;
+    Ok(())
+}
+
+/// Removes the kernelspec `name` from `location`; returns the removed directory.
+pub fn uninstall(location: &Location, name: &str) -> Result<PathBuf, InstallError> {
+    let dir = location.kernels_dir()?.join(name);
+    if !dir.join("kernel.json").exists() {
+        return Err(InstallError::NotInstalled(name.to_owned()));
+    }
+    std::fs::remove_dir_all(&dir).map_err(|source| InstallError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_kernelspec_jupyter_can_launch() {
+        let root = std::env::temp_dir().join(format!("fk-install-test-{}", std::process::id()));
+        let location = Location::Prefix(root.clone());
+        let dir = location.kernels_dir().expect("dir").join("fk-test");
+        write_kernelspec(&dir, Path::new("/opt/bin/ferrokernel"), "Rust (test)").expect("written");
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("kernel.json")).expect("read"))
+                .expect("json");
+        assert_eq!(spec["argv"][0], "/opt/bin/ferrokernel");
+        assert_eq!(spec["argv"][3], "{connection_file}");
+        assert_eq!(spec["language"], "rust");
+        assert_eq!(spec["interrupt_mode"], "message");
+        assert!(dir.join("logo-64x64.png").exists());
+        assert_eq!(uninstall(&location, "fk-test").expect("removed"), dir);
+        assert!(matches!(
+            uninstall(&location, "fk-test"),
+            Err(InstallError::NotInstalled(_))
+        ));
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

@@ -1,0 +1,202 @@
+//! What goes out on iopub: stream output coalesced into few messages, each
+//! attributed to the request that is running (or ran last, for output that
+//! arrives late from threads and child processes, as ipykernel does).
+
+use ferrokernel_engine::{MimeBundle, Output, Publisher, StreamKind};
+use ferrokernel_protocol::{DisplayData, Message, Stream, StreamName};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How long stream text may wait to be joined by more before it is sent.
+pub const STREAM_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// Pending stream text larger than this is sent at once.
+const STREAM_FLUSH_BYTES: usize = 64 * 1024;
+
+/// An instruction for the iopub task.
+#[derive(Debug)]
+pub enum IopubEvent {
+    /// Send this message (after any pending stream text).
+    Publish(Box<Message>),
+    /// Output from now on belongs to this request.
+    Parent(Box<Message>),
+    /// Engine output, attributed to the current parent.
+    Output(Output),
+}
+
+/// The engine's [`Publisher`], feeding the iopub task.
+#[derive(Debug, Clone)]
+pub struct IopubPublisher(pub UnboundedSender<IopubEvent>);
+
+impl Publisher for IopubPublisher {
+    fn publish(&self, output: Output) {
+        // A closed channel means the kernel is shutting down; output has nowhere to go.
+        let _ = self.0.send(IopubEvent::Output(output));
+    }
+}
+
+/// Turns events into messages, joining consecutive stream text.
+#[derive(Debug)]
+pub struct IopubAssembler {
+    session: String,
+    parent: Option<Message>,
+    pending: Option<(StreamName, String)>,
+}
+
+impl IopubAssembler {
+    /// An assembler for messages of `session`.
+    pub fn new(session: &str) -> IopubAssembler {
+        IopubAssembler {
+            session: session.to_owned(),
+            parent: None,
+            pending: None,
+        }
+    }
+
+    /// Whether stream text waits to be sent.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Handles one event; returns the messages to send now, in order.
+    pub fn push(&mut self, event: IopubEvent) -> Vec<Message> {
+        let mut ready = Vec::new();
+        match event {
+            IopubEvent::Publish(message) => {
+                ready.extend(self.flush());
+                ready.push(*message);
+            }
+            IopubEvent::Parent(parent) => {
+                ready.extend(self.flush());
+                self.parent = Some(*parent);
+            }
+            IopubEvent::Output(Output::Stream { stream, text }) => {
+                let name = match stream {
+                    StreamKind::Stdout => StreamName::Stdout,
+                    StreamKind::Stderr => StreamName::Stderr,
+                };
+                match &mut self.pending {
+                    Some((pending_name, pending)) if *pending_name == name => {
+                        pending.push_str(&text)
+                    }
+                    _ => {
+                        ready.extend(self.flush());
+                        self.pending = Some((name, text));
+                    }
+                }
+                if self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|(_, t)| t.len() >= STREAM_FLUSH_BYTES)
+                {
+                    ready.extend(self.flush());
+                }
+            }
+            IopubEvent::Output(Output::Display(bundle)) => {
+                ready.extend(self.flush());
+                let content = DisplayData {
+                    data: mime_bundle(bundle),
+                    metadata: Default::default(),
+                    transient: Default::default(),
+                };
+                ready.push(self.child(content));
+            }
+        }
+        ready
+    }
+
+    /// The pending stream text as one message, if any.
+    pub fn flush(&mut self) -> Option<Message> {
+        let (name, text) = self.pending.take()?;
+        Some(self.child(Stream { name, text }))
+    }
+
+    fn child(&self, content: impl Into<ferrokernel_protocol::Content>) -> Message {
+        match &self.parent {
+            Some(parent) => parent.child(content, &self.session),
+            None => Message::new(content, &self.session),
+        }
+    }
+}
+
+/// Engine bundles hold text; JSON types are sent as JSON values.
+pub fn mime_bundle(bundle: MimeBundle) -> ferrokernel_protocol::MimeBundle {
+    bundle
+        .into_iter()
+        .map(|(mime, text)| {
+            let is_json = mime == "application/json" || mime.ends_with("+json");
+            let value = if is_json {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            } else {
+                Value::String(text)
+            };
+            (mime, value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokernel_protocol::{Content, ExecuteRequest, Status};
+
+    fn text(stream: StreamKind, text: &str) -> IopubEvent {
+        IopubEvent::Output(Output::Stream {
+            stream,
+            text: text.to_owned(),
+        })
+    }
+
+    #[test]
+    fn consecutive_stream_text_is_joined_and_flushed_before_other_messages() {
+        let mut assembler = IopubAssembler::new("kernel");
+        let request = Message::new(ExecuteRequest::default(), "client");
+        assert!(
+            assembler
+                .push(IopubEvent::Parent(Box::new(request.clone())))
+                .is_empty()
+        );
+        assert!(assembler.push(text(StreamKind::Stdout, "a\n")).is_empty());
+        assert!(assembler.push(text(StreamKind::Stdout, "b\n")).is_empty());
+        let switched = assembler.push(text(StreamKind::Stderr, "oops\n"));
+        assert_eq!(switched.len(), 1);
+        match &switched[0].content {
+            Content::Stream(stream) => assert_eq!(stream.text, "a\nb\n"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            switched[0].parent_header.as_ref().map(|h| &h.msg_id),
+            Some(&request.header.msg_id)
+        );
+        let idle = request.child(Status::idle(), "kernel");
+        let sent = assembler.push(IopubEvent::Publish(Box::new(idle)));
+        assert_eq!(sent.len(), 2, "pending stderr first, then the status");
+        assert_eq!(sent[0].header.msg_type, "stream");
+        assert_eq!(sent[1].header.msg_type, "status");
+    }
+
+    #[test]
+    fn big_output_is_sent_at_once_and_intact() {
+        let mut assembler = IopubAssembler::new("kernel");
+        let line = "x".repeat(5 * 1024 * 1024) + "\n";
+        let sent = assembler.push(text(StreamKind::Stdout, &line));
+        match &sent[..] {
+            [message] => match &message.content {
+                Content::Stream(stream) => assert_eq!(stream.text.len(), line.len()),
+                other => panic!("unexpected {other:?}"),
+            },
+            other => panic!("expected one message, got {}", other.len()),
+        }
+    }
+
+    #[test]
+    fn json_bundles_are_sent_as_json() {
+        let bundle = MimeBundle::from([
+            ("application/json".to_owned(), "{\"a\": 1}".to_owned()),
+            ("text/plain".to_owned(), "{\"a\": 1}".to_owned()),
+        ]);
+        let converted = mime_bundle(bundle);
+        assert_eq!(converted["application/json"]["a"], 1);
+        assert!(converted["text/plain"].is_string());
+    }
+}

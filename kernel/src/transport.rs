@@ -1,0 +1,268 @@
+//! The five zeromq sockets of a Jupyter kernel, and the tasks that serve them.
+
+use crate::dispatcher::{Channel, Control, Outbox, Reply, Shared, ShellWorker, Shutdown};
+use crate::engine_thread::{EngineFactory, EngineHandle};
+use crate::iopub::{IopubAssembler, IopubEvent, IopubPublisher, STREAM_FLUSH_INTERVAL};
+use bytes::Bytes;
+use ferrokernel_protocol::{ConnectionInfo, Message, Signer, Status};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use zeromq::{
+    PubSocket, RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqError, ZmqMessage,
+};
+
+/// Why the kernel could not serve.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A socket could not be bound to the address in the connection file.
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The endpoint.
+        endpoint: String,
+        /// The zeromq error.
+        source: ZmqError,
+    },
+}
+
+async fn bind<S: Socket>(mut socket: S, endpoint: String) -> Result<S, TransportError> {
+    match socket.bind(&endpoint).await {
+        Ok(_) => Ok(socket),
+        Err(source) => Err(TransportError::Bind { endpoint, source }),
+    }
+}
+
+fn frames_of(message: ZmqMessage) -> Vec<Bytes> {
+    message.into_vec()
+}
+
+fn zmq_message(frames: Vec<Vec<u8>>) -> Option<ZmqMessage> {
+    ZmqMessage::try_from(frames.into_iter().map(Bytes::from).collect::<Vec<_>>()).ok()
+}
+
+/// Decodes a received message; bad ones are logged and dropped, never executed.
+fn decode(socket: &str, message: ZmqMessage, signer: &Signer) -> Option<Message> {
+    match Message::from_frames(&frames_of(message), signer) {
+        Ok(message) => Some(message),
+        Err(error) => {
+            tracing::warn!(%socket, %error, "dropped an invalid message");
+            None
+        }
+    }
+}
+
+/// Serves the kernel described by `connection` until a shutdown request (or
+/// SIGTERM). Returns after ending every process the kernel started.
+pub async fn serve(
+    connection: &ConnectionInfo,
+    factory: EngineFactory,
+) -> Result<Shutdown, TransportError> {
+    let signer = Signer::new(connection.key.as_bytes());
+    let session = uuid_like();
+
+    let shell = bind(
+        RouterSocket::new(),
+        connection.endpoint(connection.shell_port),
+    )
+    .await?;
+    let control = bind(
+        RouterSocket::new(),
+        connection.endpoint(connection.control_port),
+    )
+    .await?;
+    let stdin = bind(
+        RouterSocket::new(),
+        connection.endpoint(connection.stdin_port),
+    )
+    .await?;
+    let iopub = bind(PubSocket::new(), connection.endpoint(connection.iopub_port)).await?;
+    let heartbeat = bind(RepSocket::new(), connection.endpoint(connection.hb_port)).await?;
+    tracing::info!(shell = connection.shell_port, "kernel listening");
+
+    let (replies_tx, replies_rx) = mpsc::unbounded_channel::<Reply>();
+    let (iopub_tx, iopub_rx) = mpsc::unbounded_channel::<IopubEvent>();
+    let (shell_queue_tx, shell_queue_rx) = mpsc::unbounded_channel::<Message>();
+
+    let engine = EngineHandle::spawn(factory, Arc::new(IopubPublisher(iopub_tx.clone())));
+    let shared = Shared::new(engine);
+    let outbox = Outbox::new(&session, replies_tx, iopub_tx);
+    outbox.publish_orphan(Status::starting());
+
+    let (shell_send, mut shell_recv) = shell.split();
+    let (control_send, mut control_recv) = control.split();
+    let (stdin_send, mut stdin_recv) = stdin.split();
+
+    tokio::spawn(heartbeat_loop(heartbeat));
+    tokio::spawn(iopub_loop(iopub, iopub_rx, session.clone(), signer.clone()));
+    tokio::spawn(send_replies(
+        replies_rx,
+        signer.clone(),
+        shell_send,
+        control_send,
+        stdin_send,
+    ));
+    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared)).run(shell_queue_rx));
+
+    let shell_signer = signer.clone();
+    tokio::spawn(async move {
+        loop {
+            match shell_recv.recv().await {
+                Ok(message) => {
+                    if let Some(message) = decode("shell", message, &shell_signer) {
+                        let _ = shell_queue_tx.send(message);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "shell receive failed"),
+            }
+        }
+    });
+
+    let control_handler = Arc::new(Control::new(outbox.clone(), Arc::clone(&shared)));
+    let stdin_handler = Arc::clone(&control_handler);
+    let stdin_signer = signer.clone();
+    tokio::spawn(async move {
+        loop {
+            match stdin_recv.recv().await {
+                Ok(message) => {
+                    if let Some(message) = decode("stdin", message, &stdin_signer) {
+                        stdin_handler.handle_stdin(&message);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "stdin receive failed"),
+            }
+        }
+    });
+
+    let signal_handler = Arc::clone(&control_handler);
+    let mut shutdown = shared.shutdown_requested();
+    let mut interrupts =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let outcome = loop {
+        tokio::select! {
+            received = control_recv.recv() => match received {
+                Ok(message) => {
+                    if let Some(message) = decode("control", message, &signer) {
+                        control_handler.handle(&message);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "control receive failed"),
+            },
+            Some(()) = recv_signal(&mut interrupts) => {
+                tracing::info!("SIGINT: interrupting the running cell");
+                signal_handler.interrupt();
+            },
+            Some(()) = recv_signal(&mut terminate) => break Shutdown::Yes { restart: false },
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break Shutdown::Yes { restart: false };
+                }
+                let requested = *shutdown.borrow();
+                if requested != Shutdown::No {
+                    break requested;
+                }
+            },
+        }
+    };
+    tracing::info!(?outcome, "shutting down");
+    end_all_processes();
+    // Give the reply and the final status a moment to leave.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(outcome)
+}
+
+async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Kills every process below the kernel: the runtime, the relay, cell processes, builds.
+pub fn end_all_processes() {
+    let me = std::process::id() as i32;
+    ferrokernel_engine::procs::kill_all(&ferrokernel_engine::procs::descendants(me));
+}
+
+async fn heartbeat_loop(mut socket: RepSocket) {
+    loop {
+        match socket.recv().await {
+            Ok(ping) => {
+                if let Err(error) = socket.send(ping).await {
+                    tracing::warn!(%error, "heartbeat send failed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "heartbeat receive failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn iopub_loop(
+    mut socket: PubSocket,
+    mut events: UnboundedReceiver<IopubEvent>,
+    session: String,
+    signer: Signer,
+) {
+    let mut assembler = IopubAssembler::new(&session);
+    loop {
+        let event = if assembler.has_pending() {
+            match tokio::time::timeout(STREAM_FLUSH_INTERVAL, events.recv()).await {
+                Ok(event) => event,
+                Err(_) => {
+                    if let Some(message) = assembler.flush() {
+                        send(&mut socket, &message, &signer).await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            events.recv().await
+        };
+        let Some(event) = event else {
+            if let Some(message) = assembler.flush() {
+                send(&mut socket, &message, &signer).await;
+            }
+            return;
+        };
+        for message in assembler.push(event) {
+            send(&mut socket, &message, &signer).await;
+        }
+    }
+}
+
+async fn send<S: SocketSend>(socket: &mut S, message: &Message, signer: &Signer) {
+    let Some(frames) = zmq_message(message.to_frames(signer)) else {
+        return;
+    };
+    if let Err(error) = socket.send(frames).await {
+        tracing::warn!(%error, msg_type = %message.header.msg_type, "send failed");
+    }
+}
+
+async fn send_replies<S: SocketSend>(
+    mut replies: UnboundedReceiver<Reply>,
+    signer: Signer,
+    mut shell: S,
+    mut control: S,
+    mut stdin: S,
+) {
+    while let Some(reply) = replies.recv().await {
+        let socket = match reply.channel {
+            Channel::Shell => &mut shell,
+            Channel::Control => &mut control,
+            Channel::Stdin => &mut stdin,
+        };
+        send(socket, &reply.message, &signer).await;
+    }
+}
+
+/// A session id for the kernel's messages.
+fn uuid_like() -> String {
+    ferrokernel_protocol::Header::new("", "").msg_id
+}
