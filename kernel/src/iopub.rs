@@ -3,7 +3,7 @@
 //! arrives late from threads and child processes, as ipykernel does).
 
 use ferrokernel_engine::{MimeBundle, Output, Publisher, StreamKind};
-use ferrokernel_protocol::{DisplayData, Message, Stream, StreamName};
+use ferrokernel_protocol::{ClearOutput, DisplayData, Message, Stream, StreamName};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -91,6 +91,10 @@ impl IopubAssembler {
                 {
                     ready.extend(self.flush());
                 }
+            }
+            IopubEvent::Output(Output::ClearOutput { wait }) => {
+                ready.extend(self.flush());
+                ready.push(self.child(ClearOutput { wait }));
             }
             IopubEvent::Output(Output::Display(bundle)) => {
                 ready.extend(self.flush());

@@ -171,6 +171,7 @@ impl Publisher for Terminal {
                     println!("{text}");
                 }
             }
+            Output::ClearOutput { .. } => {}
         }
     }
 }

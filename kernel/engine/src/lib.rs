@@ -46,6 +46,11 @@ pub enum Output {
     },
     /// Rich output shown while the cell runs.
     Display(MimeBundle),
+    /// Clear the cell's output so far (at the next output, when `wait`).
+    ClearOutput {
+        /// Wait for new output before clearing.
+        wait: bool,
+    },
 }
 
 /// Receives output as it is produced, from any thread.

@@ -56,10 +56,14 @@ impl Default for EngineOptions {
     }
 }
 
-/// Items every cell sees. `input` follows evcxr's input protocol; ':' and
-/// newlines in the prompt are escaped because evcxr splits the line at ':'.
-const PRELUDE_ITEMS: &str = r#"
-use ferrokernel_prelude::{multiprocessing, threading, os};
+/// Makes `multiprocessing`, `threading` and `os` visible in every cell.
+const PRELUDE_USE: &str = "use ferrokernel_prelude::{multiprocessing, threading, os};";
+
+/// Items every cell sees: Python's `input()` and IPython's `display()`.
+/// `input` follows evcxr's input protocol; ':' and newlines in the prompt are
+/// escaped because evcxr splits that line at ':'. `display` and `clear_output`
+/// print marker lines the engine turns into `display_data` and `clear_output`.
+const KERNEL_ITEMS: &str = r#"
 /// Reads a line the user types in the notebook, like Python's `input()`.
 fn input(prompt: &str) -> String {
     ferrokernel_read_line(prompt, false)
@@ -77,6 +81,27 @@ fn ferrokernel_read_line(prompt: &str, password: bool) -> String {
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     line.trim_end_matches(['\n', '\r']).to_owned()
+}
+/// Shows rich output now, like IPython's `display`: (MIME type, content) pairs.
+fn display(bundle: &[(&str, &str)]) {
+    let escape = |text: &str| text.replace('\\', "\\\\").replace('\n', "\\n");
+    let pairs: Vec<String> = bundle
+        .iter()
+        .map(|(mime, content)| format!("{mime}\u{1f}{}", escape(content)))
+        .collect();
+    println!("\u{1e}FK:display:{}", pairs.join("\u{1f}"));
+}
+/// Shows HTML now.
+fn display_html(html: &str) {
+    display(&[("text/html", html), ("text/plain", html)]);
+}
+/// Shows Markdown now.
+fn display_markdown(markdown: &str) {
+    display(&[("text/markdown", markdown), ("text/plain", markdown)]);
+}
+/// Clears the cell's output; with `wait`, only when new output arrives.
+fn clear_output(wait: bool) {
+    println!("\u{1e}FK:clear_output{}", if wait { ":wait" } else { "" });
 }
 "#;
 
@@ -206,9 +231,10 @@ impl EvcxrEngine {
                 dir.display().to_string()
             );
             engine.setup(&dep).map_err(StartError::Prelude)?;
-            engine.setup(PRELUDE_ITEMS).map_err(StartError::Prelude)?;
+            engine.setup(PRELUDE_USE).map_err(StartError::Prelude)?;
             engine.runtime_setup = RUNTIME_SETUP;
         }
+        engine.setup(KERNEL_ITEMS).map_err(StartError::Prelude)?;
         engine
             .setup(engine.runtime_setup)
             .map_err(StartError::Prelude)?;

@@ -95,6 +95,13 @@ impl Pump {
             lock(&self.report).panicked = true;
         } else if let Some(message) = full.strip_prefix(markers::PANIC_MESSAGE) {
             lock(&self.report).panic_message = Some(markers::unescape(message));
+        } else if let Some(pairs) = full.strip_prefix(markers::DISPLAY) {
+            self.publisher
+                .publish(Output::Display(markers::parse_display(pairs)));
+        } else if let Some(rest) = full.strip_prefix(markers::CLEAR_OUTPUT) {
+            self.publisher.publish(Output::ClearOutput {
+                wait: rest == ":wait",
+            });
         }
     }
 
