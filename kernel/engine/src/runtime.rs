@@ -88,6 +88,11 @@ fn become_relay(out_read: OwnedFd, err_read: OwnedFd, real_stdout: OwnedFd) -> !
     if let Ok(null) = std::fs::File::open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(null);
     }
+    // Readiness can go stale (draining stderr early consumes what poll saw), so
+    // reads never block: an empty pipe just means "nothing yet".
+    for fd in [&out_read, &err_read] {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    }
     let mut relay = Relay::new(std::fs::File::from(real_stdout));
     relay.run(out_read, err_read);
     let _ = relay.out.flush();

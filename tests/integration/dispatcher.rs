@@ -1,0 +1,304 @@
+//! The dispatcher with the fake engine: no sockets, no compiler.
+
+use ferrokernel::dispatcher::{Channel, Control, Outbox, Reply, Shared, ShellWorker, Shutdown};
+use ferrokernel::engine_thread::EngineHandle;
+use ferrokernel::iopub::{IopubAssembler, IopubEvent, IopubPublisher};
+use ferrokernel_engine::fake::FakeEngine;
+use ferrokernel_protocol::{
+    CommOpen, Content, ExecuteRequest, HistAccess, HistoryEntry, HistoryRequest, InputReply,
+    InterruptRequest, IsCompleteRequest, KernelInfoRequest, Message, ReplyStatus, ShutdownRequest,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+struct Harness {
+    shell: UnboundedSender<Message>,
+    control: Control,
+    replies: UnboundedReceiver<Reply>,
+    iopub: UnboundedReceiver<Message>,
+}
+
+fn start() -> Harness {
+    let (replies_tx, replies) = mpsc::unbounded_channel();
+    let (events_tx, mut events) = mpsc::unbounded_channel::<IopubEvent>();
+    let (iopub_tx, iopub) = mpsc::unbounded_channel();
+    // Assemble iopub messages as the transport would, flushing stream text at once.
+    tokio::spawn(async move {
+        let mut assembler = IopubAssembler::new("kernel");
+        while let Some(event) = events.recv().await {
+            for message in assembler.push(event).into_iter().chain(assembler.flush()) {
+                let _ = iopub_tx.send(message);
+            }
+        }
+    });
+    let publisher = Arc::new(IopubPublisher(events_tx.clone()));
+    let engine = EngineHandle::spawn(
+        Box::new(|publisher| Ok(Box::new(FakeEngine::new(publisher)))),
+        publisher,
+    );
+    let shared = Shared::new(engine);
+    let outbox = Outbox::new("kernel", replies_tx, events_tx);
+    let (shell, queue) = mpsc::unbounded_channel();
+    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared)).run(queue));
+    Harness {
+        shell,
+        control: Control::new(outbox, shared),
+        replies,
+        iopub,
+    }
+}
+
+fn request(content: impl Into<Content>) -> Message {
+    let mut message = Message::new(content, "client");
+    message.identities = vec![b"client".to_vec()];
+    message
+}
+
+fn execute(code: &str) -> Message {
+    request(ExecuteRequest {
+        code: code.to_owned(),
+        ..ExecuteRequest::default()
+    })
+}
+
+impl Harness {
+    async fn reply(&mut self) -> Reply {
+        tokio::time::timeout(Duration::from_secs(10), self.replies.recv())
+            .await
+            .expect("a reply within 10 s")
+            .expect("reply channel open")
+    }
+
+    /// iopub messages for `request`, up to and including its idle status.
+    async fn iopub_until_idle(&mut self, request: &Message) -> Vec<Message> {
+        let mut seen = Vec::new();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.iopub.recv())
+                .await
+                .expect("iopub within 10 s")
+                .expect("iopub open");
+            let mine =
+                message.parent_header.as_ref().map(|h| &h.msg_id) == Some(&request.header.msg_id);
+            if !mine {
+                continue;
+            }
+            let idle = matches!(&message.content, Content::Status(s)
+                if s.execution_state == ferrokernel_protocol::ExecutionState::Idle);
+            seen.push(message);
+            if idle {
+                return seen;
+            }
+        }
+    }
+}
+
+fn types(messages: &[Message]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m.header.msg_type.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn execute_publishes_input_output_result_in_order_and_counts() {
+    let mut kernel = start();
+    let first = execute("print:hello\nvalue:42");
+    kernel.shell.send(first.clone()).expect("queued");
+    let iopub = kernel.iopub_until_idle(&first).await;
+    assert_eq!(
+        types(&iopub),
+        [
+            "status",
+            "execute_input",
+            "stream",
+            "execute_result",
+            "status"
+        ]
+    );
+    let reply = kernel.reply().await;
+    assert_eq!(reply.channel, Channel::Shell);
+    let Content::ExecuteReply(reply) = reply.message.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!((reply.status, reply.execution_count), (ReplyStatus::Ok, 1));
+
+    // Silent cells neither count nor echo; store_history=false does not count.
+    let silent = request(ExecuteRequest {
+        code: "value:1".into(),
+        silent: true,
+        ..ExecuteRequest::default()
+    });
+    kernel.shell.send(silent.clone()).expect("queued");
+    assert_eq!(
+        types(&kernel.iopub_until_idle(&silent).await),
+        ["status", "status"]
+    );
+    let unstored = request(ExecuteRequest {
+        code: "value:1".into(),
+        store_history: false,
+        ..ExecuteRequest::default()
+    });
+    kernel.shell.send(unstored.clone()).expect("queued");
+    kernel.iopub_until_idle(&unstored).await;
+    let third = execute("value:3");
+    kernel.shell.send(third.clone()).expect("queued");
+    kernel.iopub_until_idle(&third).await;
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        if let Content::ExecuteReply(reply) = kernel.reply().await.message.content {
+            counts.push(reply.execution_count);
+        }
+    }
+    assert_eq!(counts, [1, 1, 2]);
+}
+
+#[tokio::test]
+async fn a_failure_aborts_the_queued_cells_when_stop_on_error() {
+    let mut kernel = start();
+    let failing = execute("panic:boom");
+    let queued = execute("print:never");
+    let other = request(KernelInfoRequest {});
+    for message in [failing.clone(), queued.clone(), other] {
+        kernel.shell.send(message).expect("queued");
+    }
+    let iopub = kernel.iopub_until_idle(&failing).await;
+    let error = iopub
+        .iter()
+        .find_map(|m| match &m.content {
+            Content::Error(error) => Some(error.clone()),
+            _ => None,
+        })
+        .expect("an error message");
+    assert_eq!(
+        (error.ename.as_str(), error.evalue.as_str()),
+        ("Panic", "boom")
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(match kernel.reply().await.message.content {
+            Content::ExecuteReply(reply) => format!("{:?}", reply.status),
+            Content::KernelInfoReply(_) => "kernel_info".to_owned(),
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(statuses, ["Error", "Aborted", "kernel_info"]);
+}
+
+#[tokio::test]
+async fn interrupt_stops_a_spinning_cell_and_the_next_cell_runs() {
+    let mut kernel = start();
+    let spinning = execute("spin");
+    kernel.shell.send(spinning.clone()).expect("queued");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let interrupt = request(InterruptRequest {});
+    assert_eq!(kernel.control.handle(&interrupt), Shutdown::No);
+    let control_reply = kernel.reply().await;
+    assert_eq!(control_reply.channel, Channel::Control);
+    assert_eq!(control_reply.message.header.msg_type, "interrupt_reply");
+    let Content::ExecuteReply(reply) = kernel.reply().await.message.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!(reply.status, ReplyStatus::Error);
+    assert_eq!(reply.error.expect("error").ename, "KeyboardInterrupt");
+    let next = execute("value:ok");
+    kernel.shell.send(next).expect("queued");
+    let Content::ExecuteReply(reply) = kernel.reply().await.message.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!(reply.status, ReplyStatus::Ok);
+}
+
+#[tokio::test]
+async fn input_requests_go_out_on_stdin_and_answers_come_back() {
+    let mut kernel = start();
+    let asking = execute("input:Name?");
+    kernel.shell.send(asking.clone()).expect("queued");
+    let input_request = kernel.reply().await;
+    assert_eq!(input_request.channel, Channel::Stdin);
+    assert_eq!(input_request.message.identities, vec![b"client".to_vec()]);
+    let Content::InputRequest(prompt) = &input_request.message.content else {
+        panic!("not an input_request");
+    };
+    assert_eq!(prompt.prompt, "Name?");
+    kernel.control.handle_stdin(&request(InputReply {
+        value: "Ada".into(),
+    }));
+    let iopub = kernel.iopub_until_idle(&asking).await;
+    let printed: String = iopub
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::Stream(stream) => Some(stream.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(printed, "got Ada\n");
+}
+
+#[tokio::test]
+async fn history_is_complete_comms_unknown_and_shutdown() {
+    let mut kernel = start();
+    for code in ["value:1", "print:x", "value:2"] {
+        kernel.shell.send(execute(code)).expect("queued");
+        kernel.reply().await;
+    }
+    kernel
+        .shell
+        .send(request(HistoryRequest {
+            output: true,
+            raw: true,
+            hist_access_type: HistAccess::Tail,
+            session: None,
+            start: None,
+            stop: None,
+            n: Some(2),
+            pattern: None,
+            unique: false,
+        }))
+        .expect("queued");
+    let Content::HistoryReply(history) = kernel.reply().await.message.content else {
+        panic!("not a history_reply");
+    };
+    assert_eq!(
+        history.history,
+        [
+            HistoryEntry::InputOutput(1, 2, ("print:x".into(), None)),
+            HistoryEntry::InputOutput(1, 3, ("value:2".into(), Some("2".into()))),
+        ]
+    );
+
+    kernel
+        .shell
+        .send(request(IsCompleteRequest {
+            code: "fn f() {".into(),
+        }))
+        .expect("queued");
+    let Content::IsCompleteReply(verdict) = kernel.reply().await.message.content else {
+        panic!("not an is_complete_reply");
+    };
+    assert_eq!(verdict.indent.as_deref(), Some("    "));
+
+    let open = request(CommOpen {
+        comm_id: "c1".into(),
+        target_name: "nothing".into(),
+        data: Default::default(),
+    });
+    kernel.shell.send(open.clone()).expect("queued");
+    let iopub = kernel.iopub_until_idle(&open).await;
+    assert!(types(&iopub).contains(&"comm_close"));
+
+    let unknown = request(Content::decode("usage_request", b"{}").expect("json"));
+    assert_eq!(kernel.control.handle(&unknown), Shutdown::No);
+    let reply = kernel.reply().await;
+    assert_eq!(reply.message.header.msg_type, "usage_reply");
+
+    let shutdown = request(ShutdownRequest { restart: true });
+    assert_eq!(
+        kernel.control.handle(&shutdown),
+        Shutdown::Yes { restart: true }
+    );
+    assert_eq!(
+        kernel.reply().await.message.header.msg_type,
+        "shutdown_reply"
+    );
+}

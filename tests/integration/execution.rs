@@ -1,0 +1,297 @@
+//! Cells through the real binary: streaming, rich output, errors, counts, input.
+
+use crate::support::{FIRST_CELL, Kernel, result_text, stream_text};
+use ferrokernel_protocol::{Content, ExecuteRequest, InputReply, Message, ReplyStatus, StreamName};
+use std::time::{Duration, Instant};
+
+const BARE: &[(&str, &str)] = &[("FERROKERNEL_PRELUDE", "0")];
+
+fn streams(messages: &[Message]) -> Vec<(StreamName, String)> {
+    messages
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::Stream(s) => Some((s.name, s.text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_of(messages: &[Message]) -> (String, String, String) {
+    messages
+        .iter()
+        .find_map(|m| match &m.content {
+            Content::Error(e) => Some((e.ename.clone(), e.evalue.clone(), e.traceback.join("\n"))),
+            _ => None,
+        })
+        .expect("an error message on iopub")
+}
+
+#[tokio::test]
+async fn output_streams_while_the_cell_runs_in_the_order_it_was_written() {
+    let mut kernel = Kernel::start(BARE).await;
+    kernel.execute("1").await;
+    let request = kernel
+        .send_shell(ExecuteRequest {
+            code: "println!(\"first\");\n\
+                   std::thread::sleep(std::time::Duration::from_millis(1500));\n\
+                   println!(\"second\");"
+                .into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let mut arrivals = Vec::new();
+    loop {
+        let message = kernel.next_iopub().await;
+        if !crate::support::is_reply_to(&message, &request) {
+            continue;
+        }
+        match &message.content {
+            Content::Stream(s) => arrivals.push((s.text.clone(), Instant::now())),
+            Content::Status(s)
+                if s.execution_state == ferrokernel_protocol::ExecutionState::Idle =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    kernel.shell_reply().await;
+    let texts: Vec<&str> = arrivals.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(texts, ["first\n", "second\n"]);
+    let gap = arrivals[1].1 - arrivals[0].1;
+    assert!(
+        gap > Duration::from_millis(1000),
+        "the first line came {gap:?} before the second, not at the end"
+    );
+
+    let (iopub, _) = kernel
+        .execute("println!(\"a\"); eprintln!(\"b\"); println!(\"c\");")
+        .await;
+    assert_eq!(
+        streams(&iopub),
+        [
+            (StreamName::Stdout, "a\n".into()),
+            (StreamName::Stderr, "b\n".into()),
+            (StreamName::Stdout, "c\n".into())
+        ]
+    );
+
+    // Output of processes the cell starts reaches the notebook too.
+    let (iopub, _) = kernel
+        .execute("std::process::Command::new(\"sh\").args([\"-c\", \"echo from a child\"]).status().unwrap();")
+        .await;
+    assert_eq!(stream_text(&iopub, "stdout"), "from a child\n");
+
+    // A single 5 MB line arrives whole.
+    let (iopub, reply) = kernel
+        .execute("let line = \"x\".repeat(5_000_000); println!(\"{line}\");")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    let text = stream_text(&iopub, "stdout");
+    assert_eq!(text.len(), 5_000_001);
+    assert!(text.bytes().take(5_000_000).all(|b| b == b'x'));
+}
+
+#[tokio::test]
+async fn results_displays_and_the_evcxr_display_convention() {
+    let mut kernel = Kernel::start(BARE).await;
+    let (iopub, reply) = kernel.execute("6 * 7").await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+    let result_count = iopub.iter().find_map(|m| match &m.content {
+        Content::ExecuteResult(r) => Some(r.execution_count),
+        _ => None,
+    });
+    assert_eq!(result_count, Some(reply.execution_count));
+
+    let (iopub, _) = kernel
+        .execute("display_html(\"<b>bold</b>\"); display_markdown(\"*it*\");")
+        .await;
+    let displays: Vec<(Option<String>, Option<String>)> = iopub
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::DisplayData(d) => Some((
+                d.data
+                    .get("text/html")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+                d.data
+                    .get("text/markdown")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        displays,
+        [
+            (Some("<b>bold</b>".into()), None),
+            (None, Some("*it*".into()))
+        ]
+    );
+
+    // Crates written for evcxr render as they do there.
+    kernel
+        .execute(
+            "struct Badge(u32);\n\
+             impl Badge { fn evcxr_display(&self) {\n\
+             println!(\"EVCXR_BEGIN_CONTENT text/html\\n<span>{}</span>\\nEVCXR_END_CONTENT\", self.0);\n\
+             } }",
+        )
+        .await;
+    let (iopub, _) = kernel.execute("Badge(7)").await;
+    let html = iopub.iter().find_map(|m| match &m.content {
+        Content::ExecuteResult(r) => r.data.get("text/html")?.as_str().map(str::to_owned),
+        _ => None,
+    });
+    assert_eq!(html.as_deref(), Some("<span>7</span>"));
+}
+
+#[tokio::test]
+async fn errors_say_what_went_wrong_and_queued_cells_are_aborted() {
+    let mut kernel = Kernel::start(BARE).await;
+    let (iopub, reply) = kernel
+        .execute("let a = 1;\nlet b = a + missing_name;")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (ename, evalue, traceback) = error_of(&iopub);
+    assert_eq!(ename, "CompileError");
+    assert!(
+        evalue.contains("cannot find value `missing_name`"),
+        "{evalue}"
+    );
+    assert!(
+        traceback.contains("let b = a + missing_name;"),
+        "the offending line: {traceback}"
+    );
+    assert!(
+        traceback.contains("2 |"),
+        "with its line number: {traceback}"
+    );
+
+    let (iopub, reply) = kernel
+        .execute("panic!(\"the {} failed\", \"bridge\");")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (ename, evalue, _) = error_of(&iopub);
+    assert_eq!(
+        (ename.as_str(), evalue.as_str()),
+        ("Panic", "the bridge failed")
+    );
+    assert_eq!(reply.error.expect("error fields").ename, "Panic");
+
+    let (iopub, reply) = kernel
+        .execute("let n: i32 = \"not a number\".parse()?;")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (ename, evalue, _) = error_of(&iopub);
+    assert_eq!(ename, "Error");
+    assert_eq!(evalue, "invalid digit found in string");
+
+    // A failure aborts what was queued behind it; without stop_on_error it does not.
+    let failing = kernel
+        .send_shell(ExecuteRequest {
+            code: "panic!(\"stop\")".into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let queued = kernel
+        .send_shell(ExecuteRequest {
+            code: "println!(\"must not run\");".into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    for expected in [(&failing, "error"), (&queued, "aborted")] {
+        let reply = kernel.shell_reply().await;
+        assert!(crate::support::is_reply_to(&reply, expected.0));
+        let Content::ExecuteReply(reply) = reply.content else {
+            panic!("not an execute_reply");
+        };
+        assert_eq!(
+            serde_json::to_value(reply.status).expect("json"),
+            expected.1
+        );
+    }
+    let (_, reply) = kernel
+        .execute_with(
+            ExecuteRequest {
+                code: "panic!(\"tolerated\")".into(),
+                stop_on_error: false,
+                ..ExecuteRequest::default()
+            },
+            FIRST_CELL,
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (_, reply) = kernel.execute("1").await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+}
+
+#[tokio::test]
+async fn execution_counts_follow_ipykernel() {
+    let mut kernel = Kernel::start(BARE).await;
+    let (iopub, first) = kernel.execute("1").await;
+    assert_eq!(first.execution_count, 1);
+    let echoed = iopub.iter().find_map(|m| match &m.content {
+        Content::ExecuteInput(input) => Some(input.execution_count),
+        _ => None,
+    });
+    assert_eq!(echoed, Some(1));
+    let (iopub, silent) = kernel
+        .execute_with(
+            ExecuteRequest {
+                code: "2".into(),
+                silent: true,
+                ..ExecuteRequest::default()
+            },
+            FIRST_CELL,
+        )
+        .await;
+    assert_eq!(silent.execution_count, 1);
+    assert!(
+        iopub.iter().all(|m| m.header.msg_type == "status"),
+        "silent cells publish nothing"
+    );
+    let (_, unstored) = kernel
+        .execute_with(
+            ExecuteRequest {
+                code: "3".into(),
+                store_history: false,
+                ..ExecuteRequest::default()
+            },
+            FIRST_CELL,
+        )
+        .await;
+    assert_eq!(unstored.execution_count, 1);
+    let (_, next) = kernel.execute("4").await;
+    assert_eq!(next.execution_count, 2);
+}
+
+#[tokio::test]
+async fn input_goes_to_the_frontend_and_back() {
+    let mut kernel = Kernel::start(BARE).await;
+    kernel.execute("1").await;
+    let request = kernel
+        .send_shell(ExecuteRequest {
+            code: "let name = input(\"Your name: \"); println!(\"hello {name}\");".into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let asked = kernel.stdin_message().await;
+    assert!(crate::support::is_reply_to(&asked, &request));
+    let Content::InputRequest(prompt) = &asked.content else {
+        panic!("not an input_request: {asked:?}");
+    };
+    assert_eq!(
+        (prompt.prompt.as_str(), prompt.password),
+        ("Your name: ", false)
+    );
+    let answer = kernel.request(InputReply {
+        value: "Ada".into(),
+    });
+    Kernel::send_on(&mut kernel.stdin, &answer, &kernel.signer.clone()).await;
+    let iopub = kernel.iopub_until_idle(&request, FIRST_CELL).await;
+    assert_eq!(stream_text(&iopub, "stdout"), "hello Ada\n");
+    kernel.shell_reply().await;
+}

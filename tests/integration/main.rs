@@ -1,0 +1,15 @@
+//! ferrokernel's integration tests, in one binary (each test binary links the
+//! whole engine, so one keeps builds short).
+//!
+//! - `dispatcher`: the kernel's request handling in-process, with the fake engine;
+//! - `protocol`: the real binary over zeromq: signing, forged and malformed
+//!   messages, every request type, heartbeat;
+//! - `execution`: cells through the real binary: streaming, rich output, errors,
+//!   execution counts, stop-on-error, input;
+//! - `recovery`: interrupts, crashed runtimes, shutdown and killed kernels leave
+//!   no process behind.
+
+mod dispatcher;
+mod execution;
+mod protocol;
+mod support;
