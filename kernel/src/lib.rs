@@ -15,5 +15,6 @@ pub mod history;
 pub mod info;
 pub mod install;
 pub mod iopub;
+pub mod notebook;
 
 pub mod transport;

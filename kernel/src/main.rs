@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use ferrokernel::install::{self, Location};
+use ferrokernel::notebook;
 use ferrokernel_engine::{
     Engine, EngineOptions, EvcxrEngine, Output, Publisher, StreamKind, Workdir,
 };
@@ -42,6 +43,39 @@ enum Command {
         /// Do not build the prelude now (the first notebook will).
         #[arg(long)]
         no_warm: bool,
+    },
+    /// Run notebooks top to bottom through the engine (no Jupyter needed), printing each cell's outputs.
+    Run {
+        /// Notebooks, or directories of notebooks.
+        #[arg(required = true)]
+        notebooks: Vec<PathBuf>,
+        /// Write the outputs back into each notebook.
+        #[arg(long, conflicts_with = "output")]
+        inplace: bool,
+        /// Write the executed notebook here (a directory when running several).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Interrupt a cell that runs longer than this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        /// Print only the progress lines, not the outputs.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Re-run notebooks and compare every cell's outputs with the stored ones, like nbval.
+    Test {
+        /// Notebooks, or directories of notebooks.
+        #[arg(required = true)]
+        notebooks: Vec<PathBuf>,
+        /// nbval sanitize file (regex:/replace: pairs); default: sanitize.cfg beside each notebook.
+        #[arg(long, value_name = "FILE")]
+        sanitize_with: Option<PathBuf>,
+        /// Compare only cells tagged nbval-check-output (nbval's --nbval-lax).
+        #[arg(long)]
+        lax: bool,
+        /// Interrupt a cell that runs longer than this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
     },
     /// Remove the kernelspec.
     Uninstall {
@@ -97,6 +131,53 @@ fn main() -> ExitCode {
             display_name,
             no_warm,
         } => install_kernelspec(&location.location(), &name, &display_name, !no_warm),
+        Command::Run {
+            notebooks,
+            inplace,
+            output,
+            timeout,
+            quiet,
+        } => {
+            let write = match (inplace, output) {
+                (true, _) => notebook::commands::Write::InPlace,
+                (false, Some(path)) => notebook::commands::Write::To(path),
+                (false, None) => notebook::commands::Write::No,
+            };
+            notebook_runner(!quiet).and_then(|mut runner| {
+                let ok = notebook::commands::run(&mut runner, &notebooks, &write, seconds(timeout))
+                    .map_err(|e| e.to_string());
+                runner.shutdown();
+                match ok? {
+                    true => Ok(()),
+                    false => Err("a cell failed".to_owned()),
+                }
+            })
+        }
+        Command::Test {
+            notebooks,
+            sanitize_with,
+            lax,
+            timeout,
+        } => {
+            let options = notebook::commands::TestOptions {
+                lax,
+                timeout: seconds(timeout),
+                sanitize_with,
+            };
+            notebook_runner(false).and_then(|mut runner| {
+                let tally = notebook::commands::test(&mut runner, &notebooks, &options)
+                    .map_err(|e| e.to_string());
+                runner.shutdown();
+                match tally? {
+                    tally if tally.failed == 0 => Ok(()),
+                    tally => Err(format!(
+                        "{} of {} cells failed",
+                        tally.failed,
+                        tally.failed + tally.passed
+                    )),
+                }
+            })
+        }
         Command::Uninstall { location, name } => install::uninstall(&location.location(), &name)
             .map(|dir| println!("Removed {}", dir.display()))
             .map_err(|e| e.to_string()),
@@ -138,6 +219,25 @@ fn kernel(connection_file: &Path) -> Result<(), String> {
         .block_on(ferrokernel::transport::serve(&connection, factory))
         .map(drop)
         .map_err(|e| e.to_string())
+}
+
+fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
+    value
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+}
+
+/// The engine for `run` and `test`, in this process. Must start while the
+/// process has one thread.
+fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
+    let (workdir, prelude) = prepare_engine()?;
+    let collector = notebook::run::Collector::new(echo);
+    eprintln!("Starting the Rust engine...");
+    let engine = EvcxrEngine::start(collector.clone(), Some(&prelude), &engine_options())
+        .map_err(|e| e.to_string())?;
+    // Keep the work directory locked while the engine runs.
+    std::mem::forget(workdir);
+    Ok(notebook::run::Runner::new(Box::new(engine), collector))
 }
 
 /// Engine options; `FERROKERNEL_PRELUDE=0` starts a plain Rust kernel without the prelude.

@@ -183,8 +183,7 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
 
 /// Kills every process below the kernel: the runtime, the relay, cell processes, builds.
 pub fn end_all_processes() {
-    let me = std::process::id() as i32;
-    ferrokernel_engine::procs::kill_all(&ferrokernel_engine::procs::descendants(me));
+    ferrokernel_engine::procs::end_tree(std::process::id() as i32);
 }
 
 async fn heartbeat_loop(mut socket: RepSocket) {

@@ -12,4 +12,5 @@
 mod dispatcher;
 mod execution;
 mod protocol;
+mod recovery;
 mod support;

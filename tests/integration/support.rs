@@ -13,21 +13,21 @@ use zeromq::{
 };
 
 /// How long the first cell may take: the engine starts and loads the prelude.
-pub const FIRST_CELL: Duration = Duration::from_secs(240);
+pub(crate) const FIRST_CELL: Duration = Duration::from_secs(240);
 /// How long an ordinary request may take.
-pub const REQUEST: Duration = Duration::from_secs(60);
+pub(crate) const REQUEST: Duration = Duration::from_secs(60);
 
 /// A running kernel and a client connected to all its sockets. Dropping it kills
 /// the kernel and everything below it.
-pub struct Kernel {
+pub(crate) struct Kernel {
     child: Child,
     dir: PathBuf,
-    pub signer: Signer,
-    pub shell: DealerSocket,
-    pub control: DealerSocket,
-    pub stdin: DealerSocket,
-    pub iopub: SubSocket,
-    pub heartbeat: ReqSocket,
+    pub(crate) signer: Signer,
+    pub(crate) shell: DealerSocket,
+    pub(crate) control: DealerSocket,
+    pub(crate) stdin: DealerSocket,
+    pub(crate) iopub: SubSocket,
+    pub(crate) heartbeat: ReqSocket,
     backlog: Vec<Message>,
 }
 
@@ -46,12 +46,12 @@ fn to_zmq(frames: Vec<Vec<u8>>) -> ZmqMessage {
 
 impl Kernel {
     /// Starts the kernel over ipc sockets in a fresh directory; `env` is added to its environment.
-    pub async fn start(env: &[(&str, &str)]) -> Kernel {
+    pub(crate) async fn start(env: &[(&str, &str)]) -> Kernel {
         Kernel::start_with_key("test-secret-key", env).await
     }
 
     /// Starts the kernel with HMAC key `key` (empty: unsigned).
-    pub async fn start_with_key(key: &str, env: &[(&str, &str)]) -> Kernel {
+    pub(crate) async fn start_with_key(key: &str, env: &[(&str, &str)]) -> Kernel {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("fk-it-{}-{n}", std::process::id()));
@@ -135,30 +135,30 @@ impl Kernel {
         }
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
     /// A message from the test client, ready to send.
-    pub fn request(&self, content: impl Into<Content>) -> Message {
+    pub(crate) fn request(&self, content: impl Into<Content>) -> Message {
         Message::new(content, "test-session")
     }
 
-    pub async fn send_on(socket: &mut DealerSocket, message: &Message, signer: &Signer) {
+    pub(crate) async fn send_on(socket: &mut DealerSocket, message: &Message, signer: &Signer) {
         socket
             .send(to_zmq(message.to_frames(signer)))
             .await
             .expect("send");
     }
 
-    pub async fn send_shell(&mut self, content: impl Into<Content>) -> Message {
+    pub(crate) async fn send_shell(&mut self, content: impl Into<Content>) -> Message {
         let message = self.request(content);
         Kernel::send_on(&mut self.shell, &message, &self.signer).await;
         message
     }
 
     /// Sends raw frames on shell (for forged and malformed messages).
-    pub async fn send_shell_frames(&mut self, frames: Vec<Vec<u8>>) {
+    pub(crate) async fn send_shell_frames(&mut self, frames: Vec<Vec<u8>>) {
         self.shell.send(to_zmq(frames)).await.expect("send");
     }
 
@@ -171,25 +171,25 @@ impl Kernel {
         Message::from_frames(&frames, signer).expect("the kernel's messages are valid and signed")
     }
 
-    pub async fn shell_reply(&mut self) -> Message {
+    pub(crate) async fn shell_reply(&mut self) -> Message {
         Kernel::recv(&mut self.shell, &self.signer, REQUEST).await
     }
 
-    pub async fn shell_reply_within(&mut self, timeout: Duration) -> Message {
+    pub(crate) async fn shell_reply_within(&mut self, timeout: Duration) -> Message {
         Kernel::recv(&mut self.shell, &self.signer, timeout).await
     }
 
-    pub async fn control_request(&mut self, content: impl Into<Content>) -> Message {
+    pub(crate) async fn control_request(&mut self, content: impl Into<Content>) -> Message {
         let message = self.request(content);
         Kernel::send_on(&mut self.control, &message, &self.signer).await;
         Kernel::recv(&mut self.control, &self.signer, REQUEST).await
     }
 
-    pub async fn stdin_message(&mut self) -> Message {
+    pub(crate) async fn stdin_message(&mut self) -> Message {
         Kernel::recv(&mut self.stdin, &self.signer, REQUEST).await
     }
 
-    pub async fn next_iopub(&mut self) -> Message {
+    pub(crate) async fn next_iopub(&mut self) -> Message {
         if !self.backlog.is_empty() {
             return self.backlog.remove(0);
         }
@@ -197,7 +197,11 @@ impl Kernel {
     }
 
     /// iopub messages caused by `request`, up to its idle status.
-    pub async fn iopub_until_idle(&mut self, request: &Message, timeout: Duration) -> Vec<Message> {
+    pub(crate) async fn iopub_until_idle(
+        &mut self,
+        request: &Message,
+        timeout: Duration,
+    ) -> Vec<Message> {
         let deadline = Instant::now() + timeout;
         let mut mine = Vec::new();
         let mut others = Vec::new();
@@ -221,7 +225,7 @@ impl Kernel {
     }
 
     /// Runs `code`; returns its iopub messages and its reply.
-    pub async fn execute_with(
+    pub(crate) async fn execute_with(
         &mut self,
         request: ExecuteRequest,
         timeout: Duration,
@@ -236,7 +240,7 @@ impl Kernel {
         }
     }
 
-    pub async fn execute(&mut self, code: &str) -> (Vec<Message>, ExecuteReply) {
+    pub(crate) async fn execute(&mut self, code: &str) -> (Vec<Message>, ExecuteReply) {
         let request = ExecuteRequest {
             code: code.to_owned(),
             ..ExecuteRequest::default()
@@ -245,13 +249,13 @@ impl Kernel {
     }
 
     /// Kills the kernel (SIGKILL) without cleaning up after it.
-    pub fn kill_hard(&mut self) {
+    pub(crate) fn kill_hard(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Waits for the kernel process to exit on its own.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -273,12 +277,12 @@ impl Drop for Kernel {
     }
 }
 
-pub fn is_reply_to(message: &Message, request: &Message) -> bool {
+pub(crate) fn is_reply_to(message: &Message, request: &Message) -> bool {
     message.parent_header.as_ref().map(|h| &h.msg_id) == Some(&request.header.msg_id)
 }
 
 /// The concatenated text of the stream messages named `name`.
-pub fn stream_text(messages: &[Message], name: &str) -> String {
+pub(crate) fn stream_text(messages: &[Message], name: &str) -> String {
     messages
         .iter()
         .filter_map(|m| match &m.content {
@@ -291,7 +295,7 @@ pub fn stream_text(messages: &[Message], name: &str) -> String {
 }
 
 /// The `text/plain` of the execute_result, if any.
-pub fn result_text(messages: &[Message]) -> Option<String> {
+pub(crate) fn result_text(messages: &[Message]) -> Option<String> {
     messages.iter().find_map(|m| match &m.content {
         Content::ExecuteResult(r) => r.data.get("text/plain")?.as_str().map(str::to_owned),
         _ => None,
@@ -299,7 +303,7 @@ pub fn result_text(messages: &[Message]) -> Option<String> {
 }
 
 /// Whether a process with this pid exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     ferrokernel_engine::procs::info(pid).is_some_and(|_| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|stat| {

@@ -151,6 +151,11 @@ impl Engine for FakeEngine {
             .then(|| MimeBundle::from([("text/plain".to_owned(), "prints things".to_owned())]))
     }
 
+    fn reset(&mut self) -> Result<(), CellError> {
+        self.executed.clear();
+        Ok(())
+    }
+
     fn interrupter(&self) -> Arc<dyn Interrupt> {
         self.interrupted.clone()
     }

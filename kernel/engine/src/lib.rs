@@ -105,6 +105,10 @@ pub trait Engine {
     /// Documentation or the type of the name at byte offset `cursor`, if known.
     fn inspect(&mut self, code: &str, cursor: usize) -> Option<MimeBundle>;
 
+    /// Forgets every variable and definition, as a fresh kernel would start
+    /// (used between notebooks; keeps what was compiled).
+    fn reset(&mut self) -> Result<(), CellError>;
+
     /// A handle that interrupts this engine's running cell from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupt>;
 

@@ -73,6 +73,39 @@ pub fn kill_all(processes: &[ProcessInfo]) {
     }
 }
 
+/// Sends SIGKILL to every process in the group led by `leader` (members stay
+/// in the group after their leader dies, so this reaches orphans too).
+pub fn kill_group(leader: i32) {
+    if leader > 1 {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(leader), Signal::SIGKILL);
+    }
+}
+
+/// Whether `pid` has exited (gone, or a zombie nobody has reaped yet).
+pub fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// Ends everything below `root`: each process, and the process group of each
+/// group leader among them (the runtime leads one holding the notebook's processes).
+pub fn end_tree(root: i32) {
+    let below = descendants(root);
+    for process in &below {
+        if nix::unistd::getpgid(Some(Pid::from_raw(process.pid)))
+            .is_ok_and(|g| g.as_raw() == process.pid)
+        {
+            kill_group(process.pid);
+        }
+    }
+    kill_all(&below);
+}
+
 /// The current time in clock ticks since boot, comparable with [`ProcessInfo::start_ticks`].
 pub fn now_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.

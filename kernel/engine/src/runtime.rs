@@ -41,6 +41,10 @@ fn prepare_runtime() {
         // The kernel died before the death signal was armed.
         std::process::exit(1);
     }
+    // Lead a process group of our own: everything the notebook starts joins it,
+    // so the kernel can end all of it at once, even processes orphaned by a
+    // crashed runtime.
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
     // evcxr asks for backtraces in the runtime; a notebook wants the panic message,
     // which the kernel reports itself.
     // SAFETY: the runtime is still single-threaded here, so nothing reads the
@@ -78,6 +82,9 @@ fn become_relay(out_read: OwnedFd, err_read: OwnedFd, real_stdout: OwnedFd) -> !
     unsafe {
         libc::prctl(libc::PR_SET_NAME, name.as_ptr());
     }
+    // The relay outlives the runtime's group when the kernel ends it: it must
+    // deliver what the group printed last.
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
     // The kernel interrupts the runtime, never the relay; a terminal's Ctrl-C
     // reaches the whole process group and must not cut the output short.
     // SAFETY: installing SIG_IGN runs no code in signal context.

@@ -7,11 +7,11 @@
 //! after a grace period; evcxr then restarts the runtime and the cell's error
 //! says which variables were lost.
 
-use crate::Interrupt;
+use crate::{Interrupt, procs};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -32,11 +32,17 @@ pub(super) struct Interrupter {
 
 impl Interrupter {
     pub(super) fn new(grace: Duration) -> Arc<Interrupter> {
-        Arc::new(Interrupter {
+        let interrupter = Arc::new(Interrupter {
             runtime_pid: AtomicI32::new(0),
             state: Mutex::default(),
             grace,
-        })
+        });
+        let watched = Arc::downgrade(&interrupter);
+        std::thread::Builder::new()
+            .name("runtime-watch".into())
+            .spawn(move || watch(watched))
+            .ok();
+        interrupter
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, CellState> {
@@ -73,6 +79,28 @@ impl Interrupter {
             let _ = kill(Pid::from_raw(pid), signal);
         }
     }
+
+    /// Kills the runtime and every process of its group.
+    fn end_runtime(&self) {
+        procs::kill_group(self.runtime_pid());
+    }
+}
+
+/// While a cell runs, notices a runtime that died (abort, segfault, a signal):
+/// processes it left behind still hold its output pipe, and evcxr would wait
+/// for them forever, so they are ended.
+fn watch(interrupter: Weak<Interrupter>) {
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let Some(interrupter) = interrupter.upgrade() else {
+            return;
+        };
+        let pid = interrupter.runtime_pid();
+        if interrupter.state().running.is_some() && pid > 0 && procs::exited(pid) {
+            tracing::info!(pid, "the runtime died; ending what it left behind");
+            interrupter.end_runtime();
+        }
+    }
 }
 
 /// The handle given to the kernel.
@@ -96,7 +124,7 @@ impl Interrupt for InterruptHandle {
             std::thread::sleep(interrupter.grace);
             if interrupter.state().running == Some(cell) {
                 tracing::warn!(cell, "the cell ignored the interrupt; killing the runtime");
-                interrupter.signal(Signal::SIGKILL);
+                interrupter.end_runtime();
             }
         });
     }

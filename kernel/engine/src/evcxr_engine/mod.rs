@@ -162,12 +162,39 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<(Workdir, PathBuf
         path: cache_root.to_owned(),
         source,
     })?;
+    let library_path = runtime_library_path();
     // SAFETY: the caller guarantees the process is single-threaded.
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", workdir.path());
         std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
+        if let Some(path) = library_path {
+            std::env::set_var("LD_LIBRARY_PATH", path);
+        }
     }
     Ok((workdir, prelude))
+}
+
+/// `LD_LIBRARY_PATH` with the toolchain's target libraries first.
+///
+/// Cells are shared objects linked against the toolchain's `libstd-*.so` and
+/// found through a relative RUNPATH computed for the `deps/` directory; evcxr
+/// loads a copy one directory up, so when the cache and the toolchain share a
+/// path prefix (both under `$HOME`) that RUNPATH misses. Naming the library
+/// directory outright makes loading independent of where the cache lives.
+fn runtime_library_path() -> Option<std::ffi::OsString> {
+    let output = std::process::Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .ok()?;
+    let libdir = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    if !output.status.success() || libdir.is_empty() {
+        return None;
+    }
+    let mut paths = vec![PathBuf::from(libdir)];
+    if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).ok()
 }
 
 /// Why the environment could not be prepared.
@@ -194,6 +221,8 @@ pub struct EvcxrEngine {
     interrupter: Arc<Interrupter>,
     report: SharedReport,
     fences: Sender<Sender<()>>,
+    /// Commands and items that make a fresh context ours (prelude, `input`, ...).
+    setup_steps: Vec<String>,
     runtime_setup: &'static str,
     cells: u64,
 }
@@ -221,24 +250,29 @@ impl EvcxrEngine {
             interrupter: Interrupter::new(options.interrupt_grace),
             report,
             fences,
+            setup_steps: Vec::new(),
             runtime_setup: RUNTIME_SETUP_BARE,
             cells: 0,
         };
         engine.refresh_runtime_pid();
         if let (true, Some(dir)) = (options.prelude, prelude_dir) {
-            let dep = format!(
+            engine.setup_steps.push(format!(
                 ":dep ferrokernel-prelude = {{ path = {:?} }}",
                 dir.display().to_string()
-            );
-            engine.setup(&dep).map_err(StartError::Prelude)?;
-            engine.setup(PRELUDE_USE).map_err(StartError::Prelude)?;
+            ));
+            engine.setup_steps.push(PRELUDE_USE.to_owned());
             engine.runtime_setup = RUNTIME_SETUP;
         }
-        engine.setup(KERNEL_ITEMS).map_err(StartError::Prelude)?;
-        engine
-            .setup(engine.runtime_setup)
-            .map_err(StartError::Prelude)?;
+        engine.setup_steps.push(KERNEL_ITEMS.to_owned());
+        engine.apply_setup().map_err(StartError::Prelude)?;
         Ok(engine)
+    }
+
+    fn apply_setup(&mut self) -> Result<(), String> {
+        for step in self.setup_steps.clone() {
+            self.setup(&step)?;
+        }
+        self.setup(self.runtime_setup)
     }
 
     /// Runs set-up code, turning failures into a message.
@@ -470,12 +504,17 @@ impl Engine for EvcxrEngine {
         ]))
     }
 
+    fn reset(&mut self) -> Result<(), CellError> {
+        self.setup(":clear").map_err(CellError::Engine)?;
+        self.refresh_runtime_pid();
+        self.apply_setup().map_err(CellError::Engine)
+    }
+
     fn interrupter(&self) -> Arc<dyn Interrupt> {
         Arc::new(InterruptHandle(Arc::clone(&self.interrupter)))
     }
 
     fn shutdown(&mut self) {
-        let me = std::process::id() as i32;
-        procs::kill_all(&procs::descendants(me));
+        procs::end_tree(std::process::id() as i32);
     }
 }

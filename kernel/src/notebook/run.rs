@@ -1,0 +1,245 @@
+//! Running notebook cells through an engine, collecting their outputs as
+//! nbformat outputs (and, for `ferrokernel run`, echoing them to the terminal).
+
+use super::format::{Output, Text};
+use crate::iopub::mime_bundle;
+use ferrokernel_engine::{
+    CellError, Engine, MimeBundle, Output as EngineOutput, Publisher, StreamKind,
+};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Collects a cell's outputs; optionally prints them as they come.
+pub struct Collector {
+    outputs: Mutex<Vec<Output>>,
+    echo: bool,
+}
+
+impl Collector {
+    /// A collector; `echo` prints outputs to the terminal too.
+    pub fn new(echo: bool) -> Arc<Collector> {
+        Arc::new(Collector {
+            outputs: Mutex::new(Vec::new()),
+            echo,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Output>> {
+        self.outputs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> Vec<Output> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn push(&self, output: Output) {
+        if self.echo {
+            echo(&output);
+        }
+        let mut outputs = self.lock();
+        // Consecutive text on one stream is one output, as frontends store it.
+        if let (
+            Some(Output::Stream { name, text }),
+            Output::Stream {
+                name: new_name,
+                text: new_text,
+            },
+        ) = (outputs.last_mut(), &output)
+            && name == new_name
+        {
+            text.0.push_str(&new_text.0);
+            return;
+        }
+        outputs.push(output);
+    }
+}
+
+impl Publisher for Collector {
+    fn publish(&self, output: EngineOutput) {
+        match output {
+            EngineOutput::Stream { stream, text } => self.push(Output::Stream {
+                name: match stream {
+                    StreamKind::Stdout => "stdout",
+                    StreamKind::Stderr => "stderr",
+                }
+                .to_owned(),
+                text: Text(text),
+            }),
+            EngineOutput::Display(bundle) => self.push(Output::DisplayData {
+                data: data(bundle),
+                metadata: Map::new(),
+            }),
+            EngineOutput::ClearOutput { .. } => self.lock().clear(),
+        }
+    }
+}
+
+fn data(bundle: MimeBundle) -> Map<String, Value> {
+    mime_bundle(bundle).into_iter().collect()
+}
+
+fn echo(output: &Output) {
+    match output {
+        Output::Stream { name, text } if name == "stderr" => {
+            let _ = std::io::stderr().write_all(text.0.as_bytes());
+        }
+        Output::Stream { text, .. } => {
+            let _ = std::io::stdout().write_all(text.0.as_bytes());
+        }
+        Output::DisplayData { data, .. } | Output::ExecuteResult { data, .. } => {
+            if let Some(text) = data.get("text/plain").and_then(Value::as_str) {
+                println!("{text}");
+            }
+        }
+        Output::Error { traceback, .. } => {
+            for line in traceback {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// What running one cell produced.
+#[derive(Debug)]
+pub struct CellRun {
+    /// Its outputs, in nbformat.
+    pub outputs: Vec<Output>,
+    /// Its execution counter.
+    pub execution_count: u32,
+    /// Why it failed, if it did.
+    pub error: Option<CellError>,
+    /// Whether it was stopped for running past the timeout.
+    pub timed_out: bool,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Runs cells one after another, counting executions like a kernel.
+pub struct Runner {
+    engine: Box<dyn Engine>,
+    collector: Arc<Collector>,
+    execution_count: u32,
+}
+
+impl Runner {
+    /// A runner over `engine`, which publishes to `collector`.
+    pub fn new(engine: Box<dyn Engine>, collector: Arc<Collector>) -> Runner {
+        Runner {
+            engine,
+            collector,
+            execution_count: 0,
+        }
+    }
+
+    /// Starts afresh for the next notebook: no variables, counter at zero.
+    pub fn reset(&mut self) -> Result<(), CellError> {
+        self.execution_count = 0;
+        let result = self.engine.reset();
+        self.collector.take();
+        result
+    }
+
+    /// Runs one cell; a cell running past `timeout` is interrupted.
+    pub fn run_cell(&mut self, code: &str, timeout: Option<Duration>) -> CellRun {
+        self.execution_count += 1;
+        self.collector.take();
+        let started = Instant::now();
+        let finished = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(timeout) = timeout {
+            let interrupter = self.engine.interrupter();
+            let finished = Arc::clone(&finished);
+            let timed_out = Arc::clone(&timed_out);
+            std::thread::spawn(move || {
+                let (lock, signal) = &*finished;
+                let done = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                let (done, _) = signal
+                    .wait_timeout_while(done, timeout, |done| !*done)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if !*done {
+                    timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                    interrupter.interrupt();
+                }
+            });
+        }
+        let mut no_input = |_| None;
+        let result = self.engine.execute(code, &mut no_input);
+        {
+            let (lock, signal) = &*finished;
+            *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            signal.notify_all();
+        }
+        let error = match result {
+            Ok(Some(bundle)) => {
+                self.collector.push(Output::ExecuteResult {
+                    data: data(bundle),
+                    metadata: Map::new(),
+                    execution_count: Some(self.execution_count),
+                });
+                None
+            }
+            Ok(None) => None,
+            Err(error) => {
+                self.collector.push(Output::Error {
+                    ename: error.ename().to_owned(),
+                    evalue: error.evalue(),
+                    traceback: error.traceback(),
+                });
+                Some(error)
+            }
+        };
+        CellRun {
+            outputs: self.collector.take(),
+            execution_count: self.execution_count,
+            error,
+            timed_out: timed_out.load(std::sync::atomic::Ordering::SeqCst),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Ends the engine's processes.
+    pub fn shutdown(&mut self) {
+        self.engine.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokernel_engine::fake::FakeEngine;
+
+    fn runner() -> Runner {
+        let collector = Collector::new(false);
+        Runner::new(Box::new(FakeEngine::new(collector.clone())), collector)
+    }
+
+    #[test]
+    fn collects_merged_streams_results_and_errors() {
+        let mut runner = runner();
+        let run = runner.run_cell("print:a\nprint:b\neprint:c\nvalue:4", None);
+        assert_eq!(run.execution_count, 1);
+        assert_eq!(run.outputs.len(), 3);
+        assert!(matches!(&run.outputs[0], Output::Stream { text, .. } if text.0 == "a\nb\n"));
+        assert!(matches!(
+            &run.outputs[2],
+            Output::ExecuteResult {
+                execution_count: Some(1),
+                ..
+            }
+        ));
+        let failed = runner.run_cell("panic:boom", None);
+        assert!(matches!(&failed.outputs[..], [Output::Error { ename, .. }] if ename == "Panic"));
+        runner.reset().expect("reset");
+        assert_eq!(runner.run_cell("value:1", None).execution_count, 1);
+    }
+
+    #[test]
+    fn a_cell_past_its_timeout_is_interrupted() {
+        let mut runner = runner();
+        let run = runner.run_cell("spin", Some(Duration::from_millis(200)));
+        assert!(run.timed_out);
+        assert!(matches!(run.error, Some(CellError::Interrupted { .. })));
+    }
+}
