@@ -1,0 +1,117 @@
+//! Kernel speed through the protocol, with evcxr's engine as is measured in the
+//! same run for reference. Prints figures; asserts nothing.
+//!
+//! `cargo bench --bench kernel` (after `ferrokernel install`, so the prelude's
+//! build is warm, as it is for a user).
+
+#[path = "../tests/integration/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod support;
+
+use ferrokernel_protocol::{Content, ExecuteRequest, KernelInfoRequest};
+use std::time::{Duration, Instant};
+use support::{FIRST_CELL, Kernel};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Launch -> kernel_info_reply, over the raw socket (no readiness dance).
+async fn kernel_info_latency() -> Duration {
+    let started = Instant::now();
+    let mut kernel = Kernel::start(&[]).await;
+    // `start` already waited for a kernel_info round trip; time a fresh one too.
+    let request = kernel.send_shell(KernelInfoRequest {}).await;
+    let reply = kernel.shell_reply().await;
+    assert!(support::is_reply_to(&reply, &request));
+    let _ = started;
+    started.elapsed()
+}
+
+async fn first_prelude_cell() -> Duration {
+    let started = Instant::now();
+    let mut kernel = Kernel::start(&[]).await;
+    let (_, reply) = kernel.execute("multiprocessing::cpu_count()").await;
+    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
+    started.elapsed()
+}
+
+async fn trivial_cells(count: usize) -> Vec<Duration> {
+    let mut kernel = Kernel::start(&[]).await;
+    kernel.execute("1").await;
+    let mut samples = Vec::new();
+    for i in 0..count {
+        let started = Instant::now();
+        let (iopub, _) = kernel
+            .execute_with(
+                ExecuteRequest {
+                    code: format!("{i} + 1"),
+                    ..ExecuteRequest::default()
+                },
+                FIRST_CELL,
+            )
+            .await;
+        samples.push(started.elapsed());
+        assert!(iopub.iter().any(|m| matches!(m.content, Content::ExecuteResult(_))));
+    }
+    samples
+}
+
+/// evcxr as is: context start, and a trivial cell.
+fn evcxr_reference(count: usize) -> (Duration, Duration) {
+    let started = Instant::now();
+    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
+    let start = started.elapsed();
+    std::thread::spawn(move || for _ in outputs.stdout {});
+    let mut samples = Vec::new();
+    context.execute("1").expect("runs");
+    for i in 0..count {
+        let started = Instant::now();
+        context.execute(&format!("{i} + 1")).expect("runs");
+        samples.push(started.elapsed());
+    }
+    (start, median(samples))
+}
+
+fn main() {
+    // The evcxr reference re-runs this binary as its runtime.
+    evcxr::runtime_hook();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let info: Vec<Duration> = (0..5).map(|_| runtime.block_on(kernel_info_latency())).collect();
+    let first: Vec<Duration> = (0..3).map(|_| runtime.block_on(first_prelude_cell())).collect();
+    let trivial = runtime.block_on(trivial_cells(20));
+    let (evcxr_start, evcxr_trivial) = evcxr_reference(20);
+
+    println!();
+    println!("{:<44} {:>10} {:>10} {:>12}", "kernel (2 cores)", "ferrokernel", "goal", "evcxr as is");
+    println!(
+        "{:<44} {:>10} {:>10} {:>12}",
+        "launch -> kernel_info_reply (median of 5)",
+        seconds(median(info)),
+        "< 0.2 s",
+        seconds(evcxr_start)
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>12}",
+        "launch -> first prelude cell (median of 3)",
+        seconds(median(first)),
+        "< 1.5 s",
+        "-"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>12}",
+        "trivial cell round trip (median of 20)",
+        seconds(median(trivial)),
+        "< 0.15 s",
+        seconds(evcxr_trivial)
+    );
+    println!("(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter answers only after it.)");
+}
