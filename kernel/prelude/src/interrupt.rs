@@ -1,0 +1,139 @@
+//! Making blocking calls interruptible.
+//!
+//! [`install_handler`] installs a SIGINT handler that only counts signals. Every
+//! blocking call in this crate notes the count when it starts and waits in
+//! slices of at most [`SLICE`]; when the count has moved, the call returns
+//! [`Error::Interrupted`](crate::multiprocessing::Error::Interrupted). So an
+//! interrupt reaches a blocked call within 100 ms whichever thread the signal
+//! lands on, a signal that arrived before the call started does not affect it,
+//! and all state survives — nothing unwinds through foreign code.
+//!
+//! Without the handler SIGINT keeps its default meaning (the process ends).
+
+use crate::multiprocessing::{Error, Result};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The longest a blocking call waits before looking at the interrupt count.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+static INSTALL: Once = Once::new();
+
+extern "C" fn on_sigint(_signal: libc::c_int) {
+    // Async-signal-safe: one atomic add.
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Makes SIGINT interrupt this crate's blocking calls instead of ending the
+/// process. Idempotent. Children started afterwards inherit the handler.
+pub fn install_handler() {
+    INSTALL.call_once(|| {
+        // SAFETY: the handler only performs an atomic add, which is
+        // async-signal-safe; no SA_RESTART, so blocking system calls on the
+        // signalled thread return early with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigint as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = 0;
+            libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
+        }
+    });
+}
+
+/// Interrupts the blocking calls in progress in this process, as a SIGINT would.
+pub fn trigger() {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many interrupts this process has seen.
+pub fn count() -> u64 {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
+/// When a blocking call started, and until when it may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    interrupts: u64,
+    interruptible: bool,
+    until: Option<Instant>,
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now (`None`: wait for ever, but interruptibly).
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline {
+            interrupts: count(),
+            interruptible: true,
+            until: timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    /// No timeout, and deaf to interrupts: for the few-instruction critical
+    /// sections of this crate's own bookkeeping, which must not be left half done.
+    pub(crate) fn uninterruptible() -> Deadline {
+        Deadline {
+            interrupts: 0,
+            interruptible: false,
+            until: None,
+        }
+    }
+
+    /// No timeout.
+    pub(crate) fn forever() -> Deadline {
+        Deadline::after(None)
+    }
+
+    /// `Err(Interrupted)` if an interrupt arrived since the call started.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.interruptible && count() != self.interrupts {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// How long the next wait may last: at most [`SLICE`], `Err(Timeout)` when
+    /// the time is up, `Err(Interrupted)` after an interrupt.
+    pub(crate) fn slice(&self) -> Result<Duration> {
+        self.check()?;
+        match self.until {
+            None => Ok(SLICE),
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(Error::Timeout)
+                } else {
+                    Ok(left.min(SLICE))
+                }
+            }
+        }
+    }
+
+    /// Whether the time is up (interrupts aside).
+    pub(crate) fn expired(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() >= until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_before_the_call_does_not_count() {
+        trigger();
+        let deadline = Deadline::forever();
+        assert!(deadline.check().is_ok());
+        trigger();
+        assert!(matches!(deadline.slice(), Err(Error::Interrupted)));
+    }
+
+    #[test]
+    fn timeouts_expire() {
+        let deadline = Deadline::after(Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(matches!(deadline.slice(), Err(Error::Timeout)) || deadline.check().is_err());
+    }
+}

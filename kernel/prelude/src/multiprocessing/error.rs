@@ -1,0 +1,97 @@
+use thiserror::Error;
+
+/// What went wrong in a `multiprocessing` or `threading` call.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The other end of the pipe is closed in every process and nothing is left to receive.
+    #[error("the other end of the pipe is closed and nothing is left to receive (EOFError)")]
+    Eof,
+    /// The other end of the pipe is closed, so what is sent can never be received.
+    #[error("the other end of the pipe is closed (BrokenPipeError)")]
+    BrokenPipe,
+    /// The time allowed ran out.
+    #[error("timed out")]
+    Timeout,
+    /// The wait was interrupted (Ctrl-C, or the notebook's stop button).
+    #[error("interrupted (KeyboardInterrupt)")]
+    Interrupted,
+    /// `start()` was called on a process or thread that was already started.
+    #[error("a process can only be started once")]
+    AlreadyStarted,
+    /// `join()` or a query was called on a process or thread that was never started.
+    #[error("the process has not been started")]
+    NotStarted,
+    /// A task run by a pool (or a thread) panicked.
+    #[error("a task panicked: {message}")]
+    TaskPanicked {
+        /// The panic message.
+        message: String,
+    },
+    /// A worker process died before finishing its task.
+    #[error("a worker process died before finishing its task ({reason})")]
+    WorkerDied {
+        /// How it died.
+        reason: String,
+    },
+    /// The pool was closed or terminated, so it takes no new work.
+    #[error("the pool is not running (it was closed or terminated)")]
+    PoolNotRunning,
+    /// The queue was closed by this process.
+    #[error("the queue is closed")]
+    Closed,
+    /// The previous holder of a lock died while holding it; the lock was
+    /// recovered and is now held by the caller, but what it protected may be
+    /// half-updated.
+    #[error("the previous holder of the lock died while holding it")]
+    OwnerDied,
+    /// A lock was released by someone who does not hold it.
+    #[error("release of an unacquired lock")]
+    NotOwner,
+    /// A bounded semaphore was released more times than it was acquired.
+    #[error("semaphore released too many times")]
+    TooManyReleases,
+    /// The barrier was broken (aborted, or a waiter was interrupted).
+    #[error("the barrier is broken")]
+    BrokenBarrier,
+    /// The manager's server process is gone.
+    #[error("the manager's server process is gone")]
+    ManagerGone,
+    /// The manager's server refused a request.
+    #[error("the manager refused the request: {0}")]
+    Manager(String),
+    /// An index past the end of a list or array.
+    #[error("index {index} is out of range for length {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The length.
+        len: usize,
+    },
+    /// `remove` found no such value.
+    #[error("value not found")]
+    NotFound,
+    /// A message does not fit the channel's buffer.
+    #[error("a message of {size} bytes does not fit the buffer of {capacity} bytes")]
+    TooLarge {
+        /// The encoded size.
+        size: usize,
+        /// The buffer's capacity.
+        capacity: usize,
+    },
+    /// A value could not be encoded or decoded.
+    #[error("encoding failed: {0}")]
+    Codec(#[from] postcard::Error),
+    /// The operating system refused.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<nix::Error> for Error {
+    fn from(errno: nix::Error) -> Error {
+        Error::Io(std::io::Error::from(errno))
+    }
+}
+
+/// The result of every fallible call in this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,41 @@
+//! Python's `multiprocessing`, in Rust: [`Process`], shared [`Value`] and
+//! [`Array`], a server process ([`Manager`]), [`Queue`], [`Pipe`], [`Pool`], and
+//! locks that work across processes ([`Lock`], [`RLock`], [`Semaphore`],
+//! [`Event`], [`Condition`], [`Barrier`]).
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `Process(target=f, args=(3,))` | `Process::new(move \|\| f(3))` |
+//! | `Value('i', 100)` | `Value::<i32>::new(100)?` |
+//! | `Array('i', 4)` | `Array::<i32>::new(4)?` |
+//! | `Manager().list([...])` | `Manager::new()?.list(vec![...])?` |
+//! | `Queue()` | `Queue::<T>::new()?` |
+//! | `Pipe()` | `Pipe::<T>::new()?` |
+//! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
+//! | `Lock()` | `Lock::new()?` |
+
+mod error;
+mod manager;
+mod pipe;
+mod pool;
+mod process;
+mod queue;
+mod shared;
+mod synchronize;
+
+pub use crate::sys::sync::Acquired;
+pub use error::{Error, Result};
+pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
+pub use pipe::{Connection, Pipe};
+pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};
+pub use process::{ActiveChild, CurrentProcess, Process, active_children, current_process};
+pub use queue::{DEFAULT_CAPACITY, JoinableQueue, Queue};
+pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};
+pub use synchronize::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore,
+};
+
+/// How many CPUs this process may use (`multiprocessing.cpu_count()`).
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

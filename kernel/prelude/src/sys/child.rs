@@ -1,0 +1,140 @@
+//! Waiting for child processes: interruptibly, without losing exit statuses.
+//!
+//! A pidfd (Linux 5.3+) becomes readable the moment its process exits, so a
+//! wait is a `poll` that wakes at once — with a slice timeout for interrupts.
+//! Exit statuses are kept in a table, so whoever reaps a child (a `join`, or
+//! `active_children` tidying up) the status is not lost.
+
+use crate::interrupt::Deadline;
+use crate::multiprocessing::{Error, Result};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, PoisonError};
+
+/// Python's exit code: the status, or minus the signal that killed the process.
+pub(crate) type ExitCode = i32;
+
+static REAPED: Mutex<Option<HashMap<i32, ExitCode>>> = Mutex::new(None);
+
+fn remember(pid: i32, code: ExitCode) {
+    REAPED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(pid, code);
+}
+
+fn recall(pid: i32) -> Option<ExitCode> {
+    REAPED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()?
+        .get(&pid)
+        .copied()
+}
+
+/// Forgets a child whose status was handed out and will not be asked again.
+pub(crate) fn forget(pid: i32) {
+    if let Some(table) = REAPED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()
+    {
+        table.remove(&pid);
+    }
+}
+
+/// Reaps `pid` if it has exited; its exit code, or `None` while it runs.
+pub(crate) fn poll_exit(pid: i32) -> Result<Option<ExitCode>> {
+    if let Some(code) = recall(pid) {
+        return Ok(Some(code));
+    }
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => {
+            remember(pid, code);
+            Ok(Some(code))
+        }
+        Ok(WaitStatus::Signaled(_, signal, _)) => {
+            let code = -(signal as i32);
+            remember(pid, code);
+            Ok(Some(code))
+        }
+        Ok(_) => Ok(None),
+        // Reaped elsewhere without us (SIGCHLD ignored): report it as done.
+        Err(nix::Error::ECHILD) => Ok(Some(recall(pid).unwrap_or(0))),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// A handle to wait on a child process.
+#[derive(Debug)]
+pub(crate) struct ChildWaiter {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+}
+
+impl ChildWaiter {
+    /// A waiter for `pid` (a child of this process).
+    pub(crate) fn new(pid: i32) -> ChildWaiter {
+        // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = (fd >= 0).then(|| {
+            // SAFETY: the syscall just returned this fd to us alone.
+            unsafe { OwnedFd::from_raw_fd(fd as i32) }
+        });
+        ChildWaiter { pid, pidfd }
+    }
+
+    /// The child's pid.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits until the child exits or the deadline passes; `Ok(None)` on timeout.
+    pub(crate) fn wait(&self, deadline: &Deadline) -> Result<Option<ExitCode>> {
+        loop {
+            if let Some(code) = poll_exit(self.pid)? {
+                return Ok(Some(code));
+            }
+            let slice = match deadline.slice() {
+                Ok(slice) => slice,
+                Err(Error::Timeout) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            match &self.pidfd {
+                Some(fd) => {
+                    let mut fds = [nix::poll::PollFd::new(
+                        fd.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let millis = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX).max(1);
+                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis));
+                }
+                None => std::thread::sleep(slice.min(std::time::Duration::from_millis(2))),
+            }
+        }
+    }
+}
+
+/// Waits for any of `waiters` to change, at most one slice; used by the pool.
+pub(crate) fn wait_any(waiters: &[&ChildWaiter], slice: std::time::Duration) {
+    let fds: Vec<nix::poll::PollFd<'_>> = waiters
+        .iter()
+        .filter_map(|w| w.pidfd.as_ref())
+        .map(|fd| nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN))
+        .collect();
+    let millis = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX).max(1);
+    if fds.is_empty() {
+        std::thread::sleep(slice.min(std::time::Duration::from_millis(2)));
+    } else {
+        let mut fds = fds;
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis));
+    }
+}
+
+/// Sends `signal` to `pid`, ignoring a process that is already gone.
+pub(crate) fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+}

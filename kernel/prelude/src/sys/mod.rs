@@ -1,0 +1,8 @@
+//! The operating-system pieces everything else is built from.
+
+pub(crate) mod child;
+pub(crate) mod fork;
+pub(crate) mod mailbox;
+pub(crate) mod ring;
+pub(crate) mod shm;
+pub(crate) mod sync;
