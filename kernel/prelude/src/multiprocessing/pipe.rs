@@ -21,6 +21,12 @@ const CAPACITY: usize = 1 << 20;
 /// socket pair that carries no data: when every copy of one end is closed (in
 /// every process), the other end's `recv` returns `Err(Eof)` once it has read
 /// what was left — it never hangs.
+///
+/// As in Python, a child process inherits a copy of every end that exists when
+/// it starts (moved into its closure or not), and that copy counts as open
+/// until the child exits. Moving an end into the child's closure closes it in
+/// the parent; end a conversation with a message (like the seed's `"end"`)
+/// when the other side must stop while a child still runs.
 pub struct Pipe<T>(PhantomData<T>);
 
 impl<T: Serialize + DeserializeOwned + Send> Pipe<T> {

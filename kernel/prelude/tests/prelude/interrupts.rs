@@ -1,0 +1,122 @@
+//! Every blocking call returns `Err(Interrupted)` soon after a SIGINT, and an
+//! interrupt that came before a call does not affect it.
+
+use crate::common::{assert_interrupted, serial};
+use ferrokernel_prelude::interrupt;
+use ferrokernel_prelude::multiprocessing::{
+    Barrier, Condition, Event, JoinableQueue, Lock, Pipe, Pool, Process, Queue, Semaphore, Value,
+};
+use ferrokernel_prelude::threading;
+use std::time::Duration;
+
+#[test]
+fn process_waits_are_interruptible() {
+    let _serial = serial();
+    let mut sleeper = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    sleeper.start().expect("start");
+    assert_interrupted("Process::join", || sleeper.join());
+    sleeper.kill();
+    sleeper.join().expect("join after kill");
+
+    let pool = Pool::with_processes(2).expect("pool");
+    assert_interrupted("Pool::map", || {
+        pool.map(|_: u32| std::thread::sleep(Duration::from_secs(30)), 0..4)
+    });
+    assert_interrupted("Pool::apply", || {
+        pool.apply(|| std::thread::sleep(Duration::from_secs(30)))
+    });
+    assert_eq!(pool.map(|n: u8| n, [3]).expect("the pool still works"), [3]);
+}
+
+#[test]
+fn channel_waits_are_interruptible() {
+    let _serial = serial();
+    let queue = Queue::<u8>::new().expect("queue");
+    assert_interrupted("Queue::get", || queue.get());
+    let full = Queue::<u64>::with_capacity(64).expect("queue");
+    assert_interrupted(
+        "Queue::put (full)",
+        || -> ferrokernel_prelude::multiprocessing::Result<()> {
+            loop {
+                full.put(1)?;
+            }
+        },
+    );
+    let joinable = JoinableQueue::<u8>::new().expect("queue");
+    joinable.put(1).expect("put");
+    assert_interrupted("JoinableQueue::join", || joinable.join());
+    let (a, _b) = Pipe::<u8>::new().expect("pipe");
+    assert_interrupted("Connection::recv", || a.recv());
+    assert_interrupted("Connection::poll", || a.poll(None));
+}
+
+#[test]
+fn lock_waits_are_interruptible() {
+    let _serial = serial();
+    let lock = Lock::new().expect("lock");
+    let holder = lock.clone();
+    let mut p = Process::new(move || {
+        holder.acquire().expect("acquire");
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    p.start().expect("start");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_interrupted("Lock::acquire", || lock.acquire());
+    p.kill();
+    p.join().expect("join");
+
+    let value = Value::<i32>::new(0).expect("value");
+    let guard = value.get_lock().expect("lock");
+    let other = value.clone();
+    let waiter = std::thread::spawn(move || {
+        crate::common::assert_interrupted("Value::get_lock", || other.get_lock().map(|_| ()))
+    });
+    waiter.join().expect("thread");
+    drop(guard);
+
+    let semaphore = Semaphore::new(0).expect("semaphore");
+    assert_interrupted("Semaphore::acquire", || semaphore.acquire());
+    let event = Event::new().expect("event");
+    assert_interrupted("Event::wait", || event.wait());
+    let condition = Condition::new().expect("condition");
+    condition.acquire().expect("acquire");
+    assert_interrupted("Condition::wait", || condition.wait());
+    condition.release().expect("release");
+    let barrier = Barrier::new(2).expect("barrier");
+    assert_interrupted("Barrier::wait", || barrier.wait());
+}
+
+#[test]
+fn thread_waits_are_interruptible() {
+    let _serial = serial();
+    let mut sleeper =
+        threading::Thread::new("sleeper", || std::thread::sleep(Duration::from_millis(800)));
+    sleeper.start().expect("start");
+    assert_interrupted("Thread::join", || sleeper.join());
+    sleeper.join().expect("join");
+    let lock = threading::Lock::new();
+    lock.acquire().expect("acquire");
+    assert_interrupted("threading::Lock::acquire", || lock.acquire());
+    let event = threading::Event::new();
+    assert_interrupted("threading::Event::wait", || event.wait());
+    let semaphore = threading::Semaphore::new(0);
+    assert_interrupted("threading::Semaphore::acquire", || semaphore.acquire());
+}
+
+#[test]
+fn an_interrupt_before_a_call_does_not_affect_it() {
+    let _serial = serial();
+    interrupt::install_handler();
+    nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGINT)
+        .expect("signal");
+    std::thread::sleep(Duration::from_millis(20));
+    let queue = Queue::<u8>::new().expect("queue");
+    queue.put(1).expect("put");
+    assert_eq!(queue.get().expect("an earlier interrupt is spent"), 1);
+    let event = Event::new().expect("event");
+    assert!(
+        !event
+            .wait_timeout(Duration::from_millis(20))
+            .expect("plain timeout")
+    );
+}

@@ -1,0 +1,15 @@
+//! The prelude's integration tests, one binary (modules below).
+//!
+//! Every test holds the [`common::serial`] lock: tests fork, and interrupts are
+//! process-wide, so they must not overlap.
+
+mod common;
+mod interrupts;
+mod manager;
+mod pipe;
+mod pool;
+mod process;
+mod queue;
+mod shared;
+mod synchronize;
+mod threading;
