@@ -7,10 +7,13 @@
 //! - `execution`: cells through the real binary: streaming, rich output, errors,
 //!   execution counts, stop-on-error, input;
 //! - `recovery`: interrupts, crashed runtimes, shutdown and killed kernels leave
-//!   no process behind.
+//!   no process behind;
+//! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
+//!   one cell maps a function from a later one, interrupts keep variables).
 
 mod dispatcher;
 mod execution;
 mod protocol;
+mod prelude;
 mod recovery;
 mod support;

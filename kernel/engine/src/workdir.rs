@@ -74,6 +74,9 @@ impl Workdir {
                 continue;
             };
             let slot = engine_dir.join(format!("slot-{index}"));
+            if !slot.join("target").exists() {
+                seed_from_a_warm_slot(&engine_dir, &slot);
+            }
             std::fs::create_dir_all(&slot).map_err(io)?;
             return Ok(Workdir {
                 cache_root: cache_root.to_owned(),
@@ -95,6 +98,41 @@ impl Workdir {
     }
 }
 
+/// A new slot starts as a copy of a warm one (its compiled dependencies), so a
+/// second notebook open at once does not rebuild the prelude from scratch.
+/// Best effort: on any failure the slot simply starts cold.
+fn seed_from_a_warm_slot(engine_dir: &Path, slot: &Path) {
+    let Ok(entries) = std::fs::read_dir(engine_dir) else {
+        return;
+    };
+    let warm = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path != slot && path.join("target").is_dir())
+        .max_by_key(|path| {
+            std::fs::metadata(path.join("target"))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+    let Some(warm) = warm else {
+        return;
+    };
+    let staging = slot.with_extension(format!("seeding-{}", std::process::id()));
+    let copied = std::process::Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(&warm)
+        .arg(&staging)
+        .status()
+        .is_ok_and(|status| status.success());
+    if copied {
+        let _ = std::fs::remove_dir_all(slot);
+        if std::fs::rename(&staging, slot).is_ok() {
+            tracing::info!(from = %warm.display(), to = %slot.display(), "seeded a new engine slot");
+            return;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +148,21 @@ mod tests {
         let third = Workdir::acquire(&root).expect("slot");
         assert_eq!(third.path(), first_path);
         drop((second, third));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_new_slot_starts_as_a_copy_of_a_warm_one() {
+        let root = std::env::temp_dir().join(format!("fk-seed-test-{}", std::process::id()));
+        let first = Workdir::acquire(&root).expect("slot");
+        std::fs::create_dir_all(first.path().join("target/debug")).expect("target");
+        std::fs::write(first.path().join("target/debug/built"), "artifact").expect("write");
+        let second = Workdir::acquire(&root).expect("slot");
+        assert_eq!(
+            std::fs::read_to_string(second.path().join("target/debug/built")).expect("seeded"),
+            "artifact"
+        );
+        drop((first, second));
         let _ = std::fs::remove_dir_all(root);
     }
 }

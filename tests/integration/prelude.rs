@@ -1,0 +1,128 @@
+//! The prelude through the kernel: what only works because cells are compiled
+//! into a long-lived runtime that forks.
+
+use crate::support::{Kernel, result_text, stream_text};
+use ferrokernel_protocol::{Content, ExecuteRequest, InterruptRequest, Message, ReplyStatus};
+use std::time::{Duration, Instant};
+
+fn error_of(messages: &[Message]) -> Option<(String, String)> {
+    messages.iter().find_map(|m| match &m.content {
+        Content::Error(e) => Some((e.ename.clone(), e.evalue.clone())),
+        _ => None,
+    })
+}
+
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+fn eventually_gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_pool_made_in_one_cell_maps_a_function_defined_in_a_later_cell() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (_, reply) = kernel.execute("let pool = multiprocessing::Pool::with_processes(2)?;").await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{reply:?}");
+    let (_, reply) = kernel
+        .execute("fn cube_plus(n: u64) -> u64 { n * n * n + 1 }\nlet offset = 10u64;")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    let (iopub, reply) = kernel
+        .execute("pool.map(|n: u64| cube_plus(n) + offset, 1..=4)?")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("[12, 19, 38, 75]"));
+}
+
+#[tokio::test]
+async fn child_processes_print_into_the_cell() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let mut p = multiprocessing::Process::new(|| println!(\"child {}\", os::getpid() != os::getppid()));\n\
+             p.start()?;\n\
+             p.join()?;\n\
+             p.exitcode()",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(stream_text(&iopub, "stdout"), "child true\n");
+    assert_eq!(result_text(&iopub).as_deref(), Some("Some(0)"));
+}
+
+#[tokio::test]
+async fn a_cell_blocked_in_a_prelude_wait_is_interrupted_and_keeps_its_variables() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute("let q = multiprocessing::Queue::<i32>::new()?;\nlet kept = 41;")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    let blocked = kernel
+        .send_shell(ExecuteRequest {
+            code: "let mut sleeper = multiprocessing::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(300)));\n\
+                   sleeper.start()?;\n\
+                   println!(\"{}\", sleeper.pid().unwrap_or_default());\n\
+                   q.get()?;"
+                .into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &Message| m.header.msg_type == "stream") {
+        let message = kernel.next_iopub().await;
+        if crate::support::is_reply_to(&message, &blocked) {
+            seen.push(message);
+        }
+    }
+    let sleeper: i32 = stream_text(&seen, "stdout").trim().parse().expect("a pid");
+    let asked = Instant::now();
+    kernel.control_request(InterruptRequest {}).await;
+    let iopub = kernel.iopub_until_idle(&blocked, Duration::from_secs(60)).await;
+    println!("interrupt -> blocked cell ended: {:?}", asked.elapsed());
+    let Content::ExecuteReply(reply) = kernel.shell_reply().await.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (ename, evalue) = error_of(&iopub).expect("an error");
+    assert_eq!(ename, "KeyboardInterrupt");
+    assert!(evalue.contains("kept"), "no restart, variables kept: {evalue}");
+    assert!(eventually_gone(sleeper), "the process the cell started was ended");
+    let (iopub, reply) = kernel.execute("q.put(1)?; q.get()? + kept").await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+}
+
+#[tokio::test]
+async fn a_killed_kernel_takes_the_notebooks_processes_with_it() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let mut p = multiprocessing::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(300)));\n\
+             p.start()?;\n\
+             let manager = multiprocessing::Manager::new()?;\n\
+             println!(\"{} {}\", p.pid().unwrap_or_default(), manager.pid().unwrap_or_default());",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    let pids: Vec<i32> = stream_text(&iopub, "stdout")
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    kernel.kill_hard();
+    for pid in pids {
+        assert!(eventually_gone(pid), "process {pid} outlived a killed kernel");
+    }
+}
