@@ -143,7 +143,10 @@ fn main() -> ExitCode {
                 (false, Some(path)) => notebook::commands::Write::To(path),
                 (false, None) => notebook::commands::Write::No,
             };
-            notebook_runner(!quiet).and_then(|mut runner| {
+            let notebooks =
+                notebook::commands::plan_run(&notebooks, &write).map_err(|e| e.to_string());
+            notebooks.and_then(|notebooks| {
+                let mut runner = notebook_runner(!quiet)?;
                 let ok = notebook::commands::run(&mut runner, &notebooks, &write, seconds(timeout))
                     .map_err(|e| e.to_string());
                 runner.shutdown();
@@ -164,7 +167,9 @@ fn main() -> ExitCode {
                 timeout: seconds(timeout),
                 sanitize_with,
             };
-            notebook_runner(false).and_then(|mut runner| {
+            let notebooks = notebook::commands::expand(&notebooks).map_err(|e| e.to_string());
+            notebooks.and_then(|notebooks| {
+                let mut runner = notebook_runner(false)?;
                 let tally = notebook::commands::test(&mut runner, &notebooks, &options)
                     .map_err(|e| e.to_string());
                 runner.shutdown();

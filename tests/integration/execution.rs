@@ -104,6 +104,12 @@ async fn results_displays_and_the_evcxr_display_convention() {
     });
     assert_eq!(result_count, Some(reply.execution_count));
 
+    // A cell whose value is `()` (a trailing loop) shows no result, like None.
+    let (iopub, reply) = kernel.execute("for i in 0..2 { println!(\"{i}\"); }").await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    assert_eq!(stream_text(&iopub, "stdout"), "0\n1\n");
+    assert_eq!(result_text(&iopub), None);
+
     let (iopub, _) = kernel
         .execute("display_html(\"<b>bold</b>\"); display_markdown(\"*it*\");")
         .await;

@@ -74,18 +74,24 @@ fn first_line(source: &str) -> &str {
     source.lines().find(|l| !l.trim().is_empty()).unwrap_or("")
 }
 
-/// Runs the notebooks; returns whether every cell behaved (errors only where
-/// tagged `raises-exception`).
-pub fn run(
-    runner: &mut Runner,
-    paths: &[PathBuf],
-    write: &Write,
-    timeout: Option<Duration>,
-) -> Result<bool, CommandError> {
+/// The notebooks `run` will execute, checked before any engine starts:
+/// `paths` expanded, and `--output` a directory when there are several.
+pub fn plan_run(paths: &[PathBuf], write: &Write) -> Result<Vec<PathBuf>, CommandError> {
     let notebooks = expand(paths)?;
     if notebooks.len() > 1 && matches!(write, Write::To(p) if !p.is_dir()) {
         return Err(CommandError::OutputNotDirectory);
     }
+    Ok(notebooks)
+}
+
+/// Runs the notebooks (from [`plan_run`]); returns whether every cell behaved
+/// (errors only where tagged `raises-exception`).
+pub fn run(
+    runner: &mut Runner,
+    notebooks: &[PathBuf],
+    write: &Write,
+    timeout: Option<Duration>,
+) -> Result<bool, CommandError> {
     let mut all_ok = true;
     for (index, path) in notebooks.iter().enumerate() {
         if index > 0
@@ -219,12 +225,12 @@ pub struct Tally {
 }
 
 /// Re-runs the notebooks and compares every cell's outputs with the stored ones.
+/// Re-runs the notebooks (from [`expand`]) and compares their outputs.
 pub fn test(
     runner: &mut Runner,
-    paths: &[PathBuf],
+    notebooks: &[PathBuf],
     options: &TestOptions,
 ) -> Result<Tally, CommandError> {
-    let notebooks = expand(paths)?;
     let explicit = options
         .sanitize_with
         .as_deref()

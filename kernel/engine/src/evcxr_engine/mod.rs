@@ -399,7 +399,7 @@ impl EvcxrEngine {
                     });
                 }
                 let bundle: MimeBundle = outputs.content_by_mime_type.into_iter().collect();
-                Ok((!bundle.is_empty()).then_some(bundle))
+                Ok((!bundle.is_empty() && !is_unit(&bundle)).then_some(bundle))
             }
             Err(evcxr::Error::SubprocessTerminated(detail)) => {
                 let detail = self.after_restart(&detail);
@@ -517,4 +517,10 @@ impl Engine for EvcxrEngine {
     fn shutdown(&mut self) {
         procs::end_tree(std::process::id() as i32);
     }
+}
+
+/// Whether a cell's value is `()` — what a trailing `for` loop or block
+/// evaluates to. Like Python's `None`, it is not worth showing.
+fn is_unit(bundle: &MimeBundle) -> bool {
+    bundle.len() == 1 && bundle.get("text/plain").is_some_and(|text| text == "()")
 }
