@@ -64,8 +64,14 @@ async fn output_streams_while_the_cell_runs_in_the_order_it_was_written() {
         "the first line came {gap:?} before the second, not at the end"
     );
 
+    // stdout and stderr travel through separate pipes, so writes made in the
+    // same instant may arrive in either order (as with ipykernel); writes a
+    // moment apart arrive in the order they were made.
     let (iopub, _) = kernel
-        .execute("println!(\"a\"); eprintln!(\"b\"); println!(\"c\");")
+        .execute(
+            "fn pause() { std::thread::sleep(std::time::Duration::from_millis(200)); }\n\
+             println!(\"a\"); pause(); eprintln!(\"b\"); pause(); println!(\"c\");",
+        )
         .await;
     assert_eq!(
         streams(&iopub),

@@ -13,7 +13,7 @@
 
 mod dispatcher;
 mod execution;
-mod protocol;
 mod prelude;
+mod protocol;
 mod recovery;
 mod support;

@@ -14,7 +14,10 @@ fn error_of(messages: &[Message]) -> Option<(String, String)> {
 
 fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => true,
     }
 }
@@ -33,7 +36,9 @@ fn eventually_gone(pid: i32) -> bool {
 #[tokio::test]
 async fn a_pool_made_in_one_cell_maps_a_function_defined_in_a_later_cell() {
     let mut kernel = Kernel::start(&[]).await;
-    let (_, reply) = kernel.execute("let pool = multiprocessing::Pool::with_processes(2)?;").await;
+    let (_, reply) = kernel
+        .execute("let pool = multiprocessing::Pool::with_processes(2)?;")
+        .await;
     assert_eq!(reply.status, ReplyStatus::Ok, "{reply:?}");
     let (_, reply) = kernel
         .execute("fn cube_plus(n: u64) -> u64 { n * n * n + 1 }\nlet offset = 10u64;")
@@ -89,7 +94,9 @@ async fn a_cell_blocked_in_a_prelude_wait_is_interrupted_and_keeps_its_variables
     let sleeper: i32 = stream_text(&seen, "stdout").trim().parse().expect("a pid");
     let asked = Instant::now();
     kernel.control_request(InterruptRequest {}).await;
-    let iopub = kernel.iopub_until_idle(&blocked, Duration::from_secs(60)).await;
+    let iopub = kernel
+        .iopub_until_idle(&blocked, Duration::from_secs(60))
+        .await;
     println!("interrupt -> blocked cell ended: {:?}", asked.elapsed());
     let Content::ExecuteReply(reply) = kernel.shell_reply().await.content else {
         panic!("not an execute_reply");
@@ -97,8 +104,14 @@ async fn a_cell_blocked_in_a_prelude_wait_is_interrupted_and_keeps_its_variables
     assert_eq!(reply.status, ReplyStatus::Error);
     let (ename, evalue) = error_of(&iopub).expect("an error");
     assert_eq!(ename, "KeyboardInterrupt");
-    assert!(evalue.contains("kept"), "no restart, variables kept: {evalue}");
-    assert!(eventually_gone(sleeper), "the process the cell started was ended");
+    assert!(
+        evalue.contains("kept"),
+        "no restart, variables kept: {evalue}"
+    );
+    assert!(
+        eventually_gone(sleeper),
+        "the process the cell started was ended"
+    );
     let (iopub, reply) = kernel.execute("q.put(1)?; q.get()? + kept").await;
     assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
     assert_eq!(result_text(&iopub).as_deref(), Some("42"));
@@ -123,6 +136,41 @@ async fn a_killed_kernel_takes_the_notebooks_processes_with_it() {
     assert_eq!(pids.len(), 2);
     kernel.kill_hard();
     for pid in pids {
-        assert!(eventually_gone(pid), "process {pid} outlived a killed kernel");
+        assert!(
+            eventually_gone(pid),
+            "process {pid} outlived a killed kernel"
+        );
     }
+}
+
+#[tokio::test]
+async fn every_cell_sees_the_same_process_wide_state() {
+    // Each cell is its own library with its own copy of the prelude; children
+    // started from one cell must still be known in the next.
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let mut p = multiprocessing::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(2)));\n\
+             p.start()?;",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    let (iopub, _) = kernel
+        .execute("multiprocessing::active_children().len()")
+        .await;
+    assert_eq!(
+        result_text(&iopub).as_deref(),
+        Some("1"),
+        "{:?}",
+        error_of(&iopub)
+    );
+    let (iopub, _) = kernel
+        .execute("p.join()?;\n(p.exitcode(), multiprocessing::active_children().len())")
+        .await;
+    assert_eq!(
+        result_text(&iopub).as_deref(),
+        Some("(Some(0), 0)"),
+        "{:?}",
+        error_of(&iopub)
+    );
 }

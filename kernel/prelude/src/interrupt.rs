@@ -11,25 +11,27 @@
 //! Without the handler SIGINT keeps its default meaning (the process ends).
 
 use crate::multiprocessing::{Error, Result};
-use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sys::globals::{globals, globals_if_ready};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The longest a blocking call waits before looking at the interrupt count.
 pub const SLICE: Duration = Duration::from_millis(50);
 
-static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
-static INSTALL: Once = Once::new();
-
 extern "C" fn on_sigint(_signal: libc::c_int) {
-    // Async-signal-safe: one atomic add.
-    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    // Async-signal-safe: two atomic loads and one atomic add. The globals are
+    // ready: they are set up before the handler is installed.
+    if let Some(globals) = globals_if_ready() {
+        globals.interrupts.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Makes SIGINT interrupt this crate's blocking calls instead of ending the
 /// process. Idempotent. Children started afterwards inherit the handler.
 pub fn install_handler() {
-    INSTALL.call_once(|| {
+    // Once per process: the count lives in the process-wide globals (see
+    // `sys::globals`), whichever copy of this crate installs the handler.
+    if !globals().handler_installed.swap(true, Ordering::SeqCst) {
         // SAFETY: the handler only performs an atomic add, which is
         // async-signal-safe; no SA_RESTART, so blocking system calls on the
         // signalled thread return early with EINTR.
@@ -40,17 +42,17 @@ pub fn install_handler() {
             action.sa_flags = 0;
             libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
         }
-    });
+    }
 }
 
 /// Interrupts the blocking calls in progress in this process, as a SIGINT would.
 pub fn trigger() {
-    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    globals().interrupts.fetch_add(1, Ordering::SeqCst);
 }
 
 /// How many interrupts this process has seen.
 pub fn count() -> u64 {
-    INTERRUPTS.load(Ordering::SeqCst)
+    globals().interrupts.load(Ordering::SeqCst)
 }
 
 /// When a blocking call started, and until when it may wait.

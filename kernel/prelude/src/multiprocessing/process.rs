@@ -4,16 +4,13 @@ use super::{Error, Result};
 use crate::interrupt::Deadline;
 use crate::sys::child::{self, ChildWaiter};
 use crate::sys::fork;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use crate::sys::globals::globals;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// How many `Process` objects this process has created (for default names).
-static CREATED: AtomicUsize = AtomicUsize::new(0);
-/// This process's name, once it is a child started by `Process::start`.
-static CURRENT_NAME: Mutex<Option<String>> = Mutex::new(None);
-/// Children started here and not joined yet, for `active_children`.
-static CHILDREN: Mutex<Vec<ActiveChild>> = Mutex::new(Vec::new());
+// The process-wide bookkeeping (created count, this process's name, children
+// not joined yet) lives in `sys::globals`, shared by every copy of the crate.
 
 type Target = Box<dyn FnOnce() + Send + 'static>;
 
@@ -66,7 +63,7 @@ impl std::fmt::Debug for Process {
 impl Process {
     /// A process that will run `target` once started.
     pub fn new(target: impl FnOnce() + Send + 'static) -> Process {
-        let n = CREATED.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = globals().created.fetch_add(1, Ordering::SeqCst) + 1;
         let name = match current_name() {
             Some(parent) => format!("{parent}:{n}"),
             None => format!("Process-{n}"),
@@ -102,16 +99,21 @@ impl Process {
         reap_finished();
         let name = self.name.clone();
         let pid = fork::spawn(move || {
-            *CURRENT_NAME.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
-            CREATED.store(0, Ordering::SeqCst);
-            CHILDREN
+            *globals()
+                .current_name
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(name);
+            globals().created.store(0, Ordering::SeqCst);
+            globals()
+                .children
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clear();
             target();
             0
         })?;
-        CHILDREN
+        globals()
+            .children
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(ActiveChild {
@@ -148,7 +150,8 @@ impl Process {
     fn finish(&mut self, pid: i32, exitcode: i32) {
         self.state = State::Finished { pid, exitcode };
         child::forget(pid);
-        CHILDREN
+        globals()
+            .children
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|c| c.pid != pid);
@@ -204,7 +207,8 @@ impl Process {
 }
 
 fn current_name() -> Option<String> {
-    CURRENT_NAME
+    globals()
+        .current_name
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
@@ -212,7 +216,10 @@ fn current_name() -> Option<String> {
 
 /// Reaps children that ended without being joined, so no zombies pile up.
 fn reap_finished() {
-    let mut children = CHILDREN.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut children = globals()
+        .children
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     children.retain(|c| matches!(child::poll_exit(c.pid), Ok(None)));
 }
 
@@ -229,7 +236,8 @@ pub struct ActiveChild {
 /// (`multiprocessing.active_children()`); ended ones are reaped.
 pub fn active_children() -> Vec<ActiveChild> {
     reap_finished();
-    CHILDREN
+    globals()
+        .children
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()

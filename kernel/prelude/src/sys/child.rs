@@ -7,43 +7,35 @@
 
 use crate::interrupt::Deadline;
 use crate::multiprocessing::{Error, Result};
+use crate::sys::globals::globals;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{MutexGuard, PoisonError};
 
 /// Python's exit code: the status, or minus the signal that killed the process.
 pub(crate) type ExitCode = i32;
 
-static REAPED: Mutex<Option<HashMap<i32, ExitCode>>> = Mutex::new(None);
-
-fn remember(pid: i32, code: ExitCode) {
-    REAPED
+/// The table of reaped children's exit codes (process-wide: see `sys::globals`).
+fn reaped() -> MutexGuard<'static, HashMap<i32, ExitCode>> {
+    globals()
+        .reaped
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .get_or_insert_with(HashMap::new)
-        .insert(pid, code);
+}
+
+fn remember(pid: i32, code: ExitCode) {
+    reaped().insert(pid, code);
 }
 
 fn recall(pid: i32) -> Option<ExitCode> {
-    REAPED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()?
-        .get(&pid)
-        .copied()
+    reaped().get(&pid).copied()
 }
 
 /// Forgets a child whose status was handed out and will not be asked again.
 pub(crate) fn forget(pid: i32) {
-    if let Some(table) = REAPED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_mut()
-    {
-        table.remove(&pid);
-    }
+    reaped().remove(&pid);
 }
 
 /// Reaps `pid` if it has exited; its exit code, or `None` while it runs.

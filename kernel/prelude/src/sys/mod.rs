@@ -2,6 +2,7 @@
 
 pub(crate) mod child;
 pub(crate) mod fork;
+pub(crate) mod globals;
 pub(crate) mod mailbox;
 pub(crate) mod ring;
 pub(crate) mod shm;

@@ -1,0 +1,138 @@
+//! The crate's process-wide state, one per process however often the crate is
+//! linked into it.
+//!
+//! In a notebook each cell is compiled into its own shared library, and each
+//! library carries its own copy of this crate — with its own copy of every
+//! `static`. A SIGINT handler installed by one cell's copy would count
+//! interrupts that a wait in a later cell's copy never sees, and children
+//! started from one cell would be unknown to `active_children` in the next. So
+//! that state lives in one [`Globals`], and the copies find it through an
+//! environment variable holding its address.
+//!
+//! The `Globals` sit in a private mapping of a memfd named for them: forked
+//! children get their own copy of it (as of any memory), and a copy checks the
+//! address against `/proc/self/maps` before using it, so a program `exec`ed
+//! from here — which inherits the variable but not the memory — ignores it.
+//! The variable is only published inside ferrokernel's runtime, whose set-up
+//! creates the `Globals` before any cell code runs; an ordinary program holds
+//! one copy of the crate and needs none of this.
+
+use crate::multiprocessing::ActiveChild;
+use crate::sys::child::ExitCode;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// The variable naming the address; versioned, since the layout is.
+const VARIABLE: &str = concat!(
+    "FERROKERNEL_PRELUDE_GLOBALS_",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    "_",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    "_",
+    env!("CARGO_PKG_VERSION_PATCH")
+);
+/// The memfd's name, as `/proc/self/maps` shows it.
+const MAPPING_NAME: &str = "ferrokernel-prelude-globals";
+
+/// State that must be process-wide.
+#[derive(Debug, Default)]
+pub(crate) struct Globals {
+    /// SIGINTs seen by this process.
+    pub(crate) interrupts: AtomicU64,
+    /// Whether the SIGINT handler is installed.
+    pub(crate) handler_installed: AtomicBool,
+    /// `Process` objects created in this process (for default names).
+    pub(crate) created: AtomicUsize,
+    /// This process's name, once it is a child started by `Process::start`.
+    pub(crate) current_name: Mutex<Option<String>>,
+    /// Children started here and not joined yet.
+    pub(crate) children: Mutex<Vec<ActiveChild>>,
+    /// Exit codes of reaped children not yet handed out.
+    pub(crate) reaped: Mutex<HashMap<i32, ExitCode>>,
+}
+
+/// This copy's pointer to the process's `Globals`; an atomic so that a signal
+/// handler may read it.
+static GLOBALS: AtomicPtr<Globals> = AtomicPtr::new(std::ptr::null_mut());
+static INIT: std::sync::Once = std::sync::Once::new();
+
+/// The process's `Globals`.
+pub(crate) fn globals() -> &'static Globals {
+    INIT.call_once(|| {
+        let found = inherited().unwrap_or_else(create);
+        GLOBALS.store(found, Ordering::Release);
+    });
+    // SAFETY: set once above to a `Globals` that lives as long as the process.
+    unsafe { &*GLOBALS.load(Ordering::Acquire) }
+}
+
+/// The `Globals`, if this copy has found them; for signal handlers, which
+/// must not initialize anything.
+pub(crate) fn globals_if_ready() -> Option<&'static Globals> {
+    let pointer = GLOBALS.load(Ordering::Acquire);
+    // SAFETY: non-null only once set to a `Globals` that lives for ever.
+    (!pointer.is_null()).then(|| unsafe { &*pointer })
+}
+
+/// Whether this process is ferrokernel's runtime (or forked from it).
+fn in_runtime() -> bool {
+    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
+/// The `Globals` another copy created, if the variable names a live one.
+fn inherited() -> Option<*mut Globals> {
+    let address = usize::from_str_radix(std::env::var(VARIABLE).ok()?.as_str(), 16).ok()?;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let ours = maps.lines().any(|line| {
+        let start = line.split('-').next().unwrap_or_default();
+        usize::from_str_radix(start, 16) == Ok(address)
+            && line.contains(&format!("/memfd:{MAPPING_NAME}"))
+    });
+    ours.then_some(address as *mut Globals)
+}
+
+/// New `Globals`, published for the other copies when in the runtime.
+fn create() -> *mut Globals {
+    if in_runtime()
+        && let Some(mapped) = map_named()
+    {
+        // SAFETY: `mapped` is fresh, writable, suitably aligned (page) memory
+        // of at least `size_of::<Globals>()` bytes.
+        unsafe { mapped.write(Globals::default()) };
+        // SAFETY: the runtime's set-up calls this before any cell code runs,
+        // while nothing else reads the environment.
+        unsafe { std::env::set_var(VARIABLE, format!("{:x}", mapped as usize)) };
+        return mapped;
+    }
+    Box::into_raw(Box::new(Globals::default()))
+}
+
+/// A private mapping of a named memfd, big enough for `Globals`.
+fn map_named() -> Option<*mut Globals> {
+    let name = std::ffi::CString::new(MAPPING_NAME).ok()?;
+    // SAFETY: plain system calls; the fd is closed once mapped (the mapping
+    // keeps the memory), and the mapping is never unmapped.
+    unsafe {
+        let fd = libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let len = std::mem::size_of::<Globals>().next_multiple_of(4096);
+        let sized = libc::ftruncate(fd, len as libc::off_t) == 0;
+        let mapped = if sized {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                fd,
+                0,
+            )
+        } else {
+            libc::MAP_FAILED
+        };
+        libc::close(fd);
+        (mapped != libc::MAP_FAILED).then_some(mapped.cast::<Globals>())
+    }
+}
