@@ -57,7 +57,11 @@ async fn trivial_cells(count: usize) -> Vec<Duration> {
             )
             .await;
         samples.push(started.elapsed());
-        assert!(iopub.iter().any(|m| matches!(m.content, Content::ExecuteResult(_))));
+        assert!(
+            iopub
+                .iter()
+                .any(|m| matches!(m.content, Content::ExecuteResult(_)))
+        );
     }
     samples
 }
@@ -85,13 +89,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    let info: Vec<Duration> = (0..5).map(|_| runtime.block_on(kernel_info_latency())).collect();
-    let first: Vec<Duration> = (0..3).map(|_| runtime.block_on(first_prelude_cell())).collect();
+    let info: Vec<Duration> = (0..5)
+        .map(|_| runtime.block_on(kernel_info_latency()))
+        .collect();
+    let first: Vec<Duration> = (0..3)
+        .map(|_| runtime.block_on(first_prelude_cell()))
+        .collect();
     let trivial = runtime.block_on(trivial_cells(20));
     let (evcxr_start, evcxr_trivial) = evcxr_reference(20);
 
     println!();
-    println!("{:<44} {:>10} {:>10} {:>12}", "kernel (2 cores)", "ferrokernel", "goal", "evcxr as is");
+    println!(
+        "{:<44} {:>10} {:>10} {:>12}",
+        "kernel (2 cores)", "ferrokernel", "goal", "evcxr as is"
+    );
     println!(
         "{:<44} {:>10} {:>10} {:>12}",
         "launch -> kernel_info_reply (median of 5)",
@@ -113,5 +124,7 @@ fn main() {
         "< 0.15 s",
         seconds(evcxr_trivial)
     );
-    println!("(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter answers only after it.)");
+    println!(
+        "(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter answers only after it.)"
+    );
 }
