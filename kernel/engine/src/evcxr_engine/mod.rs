@@ -465,8 +465,11 @@ impl Engine for EvcxrEngine {
     fn complete(&mut self, code: &str, cursor: usize) -> Completions {
         match self.context.completions(code, cursor) {
             Ok(found) => {
-                let mut matches: Vec<String> =
-                    found.completions.into_iter().map(|c| c.code).collect();
+                let mut matches: Vec<String> = found
+                    .completions
+                    .into_iter()
+                    .map(|c| insertable(c.code))
+                    .collect();
                 matches.dedup();
                 Completions {
                     matches,
@@ -523,4 +526,31 @@ impl Engine for EvcxrEngine {
 /// evaluates to. Like Python's `None`, it is not worth showing.
 fn is_unit(bundle: &MimeBundle) -> bool {
     bundle.len() == 1 && bundle.get("text/plain").is_some_and(|text| text == "()")
+}
+
+/// What a completion inserts: rust-analyzer's snippets name a function's
+/// parameters (`display_markdown(markdown)`), which would not compile once
+/// inserted, so calls keep only the opening parenthesis (`display_markdown(`);
+/// calls without parameters stay whole (`cpu_count()`).
+fn insertable(code: String) -> String {
+    match code.split_once('(') {
+        Some((name, rest)) if code.ends_with(')') && rest != ")" => format!("{name}("),
+        _ => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insertable;
+
+    #[test]
+    fn completions_insert_code_that_compiles() {
+        assert_eq!(
+            insertable("display_markdown(markdown)".into()),
+            "display_markdown("
+        );
+        assert_eq!(insertable("ne(&self, other)".into()), "ne(");
+        assert_eq!(insertable("cpu_count()".into()), "cpu_count()");
+        assert_eq!(insertable("HashMap".into()), "HashMap");
+    }
 }

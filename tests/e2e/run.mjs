@@ -1,0 +1,579 @@
+// End-to-end test of ferrokernel in JupyterLab, as a person would use it.
+//
+// Starts JupyterLab from the project's venv on 127.0.0.1 (free port, no token)
+// with a temporary root directory holding copies of notebooks/, and drives it
+// with playwright-core through Debian's /usr/bin/chromium (Playwright cannot
+// download its own browser here). For each notebook: open it, make sure the
+// "Rust (ferrokernel)" kernel is selected and idle, Run All, wait for idle,
+// check every code cell ran and shows output and none shows an error, save a
+// screenshot. Then, in a small fixture notebook: run a never-ending cell, press
+// the toolbar's stop button, check the cell ends in an error and the kernel is
+// idle again; restart the kernel from the Kernel menu and check a new cell runs.
+//
+// While notebooks/ holds no notebook, the fixture is also the notebook run.
+// Screenshots go to tests/e2e/screenshots/. Everything started here (JupyterLab,
+// its kernels, Chromium) is stopped at the end, also on failure or a signal.
+//
+//   node tests/e2e/run.mjs            (after bash install/setup.sh)
+//
+// Environment: FERROKERNEL_VENV (default <repo>/.venv), CHROMIUM (default
+// /usr/bin/chromium), FERROKERNEL_E2E_NOTEBOOK_TIMEOUT seconds per Run All
+// (default 900), FERROKERNEL_E2E_KEEP=1 keeps the temporary directory,
+// FERROKERNEL_E2E_NOTEBOOKS another folder of notebooks (default <repo>/notebooks).
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const venv = process.env.FERROKERNEL_VENV ?? path.join(repo, '.venv');
+const notebooksDir = process.env.FERROKERNEL_E2E_NOTEBOOKS ?? path.join(repo, 'notebooks');
+const screenshotsDir = path.join(here, 'screenshots');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const KERNEL_NAME = 'ferrokernel';
+const KERNEL_DISPLAY_NAME = 'Rust (ferrokernel)';
+const FIXTURE = 'ferrokernel-e2e-fixture.ipynb';
+const RUN_ALL_MS = Number(process.env.FERROKERNEL_E2E_NOTEBOOK_TIMEOUT ?? 900) * 1000;
+// The engine starts ~5 s after the kernel and each cell compiles: be generous.
+const KERNEL_READY_MS = 180_000;
+const CELL_MS = 180_000;
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+const t0 = Date.now();
+function log(message) {
+  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
+  console.log(`[e2e ${s}s] ${message}`);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a truthy value; throws after `ms`. */
+async function waitFor(what, ms, probe, every = 250) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A notebook of a few Rust cells, each with visible output. */
+function fixtureNotebook() {
+  const code = (id, source) => ({
+    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [],
+    source,
+  });
+  return {
+    cells: [
+      { cell_type: 'markdown', id: 'intro', metadata: {},
+        source: '# ferrokernel end-to-end fixture\nA few Rust cells, run by the browser test.' },
+      code('print', 'println!("hello from Rust in JupyterLab");'),
+      code('expression', 'let xs: Vec<u64> = (1..=10).collect();\nxs.iter().sum::<u64>()'),
+      code('html', 'display_html("<b>bold</b> from <code>display_html</code>");'),
+    ],
+    metadata: {
+      kernelspec: { display_name: KERNEL_DISPLAY_NAME, language: 'rust', name: KERNEL_NAME },
+      language_info: { name: 'rust' },
+    },
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Results: each check passes or fails; the run goes on to the next notebook.
+
+const results = [];
+function pass(name, detail = '') {
+  results.push({ name, ok: true });
+  log(`PASS ${name}${detail ? ` (${detail})` : ''}`);
+}
+function fail(name, error) {
+  results.push({ name, ok: false, error: String(error?.message ?? error) });
+  log(`FAIL ${name}: ${error?.message ?? error}`);
+}
+async function check(name, body) {
+  try {
+    const detail = await body();
+    pass(name, detail);
+    return true;
+  } catch (error) {
+    fail(name, error);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Clean-up, run once, on success, failure or signal.
+
+const cleanups = [];
+let cleaning = null;
+function cleanup() {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      const step = cleanups.pop();
+      try {
+        await step();
+      } catch (error) {
+        log(`clean-up: ${error?.message ?? error}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    log(`${signal}: stopping everything`);
+    cleanup().finally(() => process.exit(128 + os.constants.signals[signal]));
+  });
+}
+
+/** Kills (by pid) any process whose command line names `marker`: the kernels of our JupyterLab. */
+function killStragglers(marker) {
+  const killed = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmdline;
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (Number(pid) !== process.pid && cmdline.includes(marker)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        killed.push(`${pid} ${cmdline.split('\0').slice(0, 2).join(' ')}`);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return killed;
+}
+
+// ---------------------------------------------------------------------------
+// JupyterLab
+
+async function startJupyterLab(tmp, root) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dirs = Object.fromEntries(
+    ['config', 'data', 'runtime', 'settings', 'workspaces'].map((d) => [d, path.join(tmp, d)]),
+  );
+  for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
+  // No news/update pop-ups, and every cell in the DOM (no windowing), so the
+  // screenshots show the notebook and the checks see every cell.
+  const settings = {
+    '@jupyterlab/apputils-extension/notification.jupyterlab-settings':
+      { checkForUpdates: false, fetchNews: 'false' },
+    '@jupyterlab/notebook-extension/tracker.jupyterlab-settings': { windowingMode: 'none' },
+  };
+  for (const [file, value] of Object.entries(settings)) {
+    const target = path.join(dirs.settings, file);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, JSON.stringify(value));
+  }
+  const logFile = path.join(tmp, 'jupyterlab.log');
+  const out = fs.openSync(logFile, 'a');
+  const args = [
+    'lab', '--no-browser', '--allow-root', '--ip=127.0.0.1', `--port=${port}`,
+    '--ServerApp.port_retries=0', '--ServerApp.token=', '--ServerApp.password=',
+    '--ServerApp.disable_check_xsrf=True', `--ServerApp.root_dir=${root}`,
+    '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+  ];
+  log(`starting JupyterLab on ${base} (log: ${logFile})`);
+  const child = spawn(path.join(venv, 'bin', 'jupyter'), args, {
+    cwd: root,
+    stdio: ['ignore', out, out],
+    env: {
+      ...process.env,
+      PATH: `${path.join(venv, 'bin')}:${process.env.PATH}`,
+      VIRTUAL_ENV: venv,
+      // Only the venv's kernelspecs: a stale one in ~/.local/share/jupyter would win otherwise.
+      JUPYTER_CONFIG_DIR: dirs.config,
+      JUPYTER_DATA_DIR: dirs.data,
+      JUPYTER_RUNTIME_DIR: dirs.runtime,
+      JUPYTERLAB_SETTINGS_DIR: dirs.settings,
+      JUPYTERLAB_WORKSPACES_DIR: dirs.workspaces,
+    },
+  });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const tail = () => fs.readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n');
+
+  cleanups.push(async () => {
+    if (exited === null) {
+      log('stopping JupyterLab (and its kernels)');
+      // The server's own shutdown stops its kernels first.
+      await fetch(`${base}/api/shutdown`, { method: 'POST' }).catch(() => {});
+      await waitFor('JupyterLab to exit', 20_000, () => exited !== null).catch(() => {
+        child.kill('SIGTERM');
+        return waitFor('JupyterLab to exit after SIGTERM', 10_000, () => exited !== null);
+      }).catch(() => child.kill('SIGKILL'));
+    }
+    const killed = killStragglers(dirs.runtime);
+    if (killed.length) log(`killed leftover kernel processes:\n  ${killed.join('\n  ')}`);
+  });
+
+  await waitFor('JupyterLab to answer', 120_000, async () => {
+    if (exited !== null) throw new Error(`JupyterLab exited (${JSON.stringify(exited)}):\n${tail()}`);
+    try {
+      return (await fetch(`${base}/api/status`)).ok;
+    } catch {
+      return false;
+    }
+  }, 500);
+  const specs = await (await fetch(`${base}/api/kernelspecs`)).json();
+  if (!specs.kernelspecs?.[KERNEL_NAME]) {
+    throw new Error(`JupyterLab lists no '${KERNEL_NAME}' kernelspec (has: ${Object.keys(specs.kernelspecs ?? {})}); run install/setup.sh`);
+  }
+  log(`JupyterLab is up; kernelspec ${KERNEL_NAME} -> ${specs.kernelspecs[KERNEL_NAME].spec.argv[0]}`);
+  return { base, tail };
+}
+
+async function api(base, route, options = {}) {
+  const response = await fetch(`${base}${route}`, options);
+  if (!response.ok) throw new Error(`${options.method ?? 'GET'} ${route}: HTTP ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Shuts down every kernel session, so each notebook starts with a fresh kernel. */
+async function shutDownSessions(base) {
+  for (const session of await api(base, '/api/sessions')) {
+    await api(base, `/api/sessions/${session.id}`, { method: 'DELETE' });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The notebook in the page
+
+const PANEL = '#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)';
+
+/** The state of the visible notebook: kernel, status, and each code cell's prompt and outputs. */
+function notebookState(page) {
+  return page.evaluate((panelSelector) => {
+    const panel = document.querySelector(panelSelector);
+    if (!panel) return null;
+    const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell')].map((cell) => ({
+      prompt: cell.querySelector('.jp-InputArea-prompt')?.textContent.trim() ?? '',
+      source: cell.querySelector('.jp-InputArea-editor')?.textContent ?? '',
+      outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map((o) => ({
+        mime: o.getAttribute('data-mime-type') ?? '',
+        text: o.textContent,
+      })),
+    }));
+    return {
+      kernel: panel.querySelector('.jp-Toolbar-kernelName')?.textContent.trim() ?? '',
+      status: panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') ?? '',
+      dialog: document.querySelector('.jp-Dialog')?.textContent ?? null,
+      cells,
+    };
+  }, PANEL);
+}
+
+/** The kernelspec name of the server's session for notebook `name`, or null while there is none. */
+async function sessionKernel(base, name) {
+  const sessions = await api(base, '/api/sessions');
+  return sessions.find((s) => s.path === name)?.kernel?.name ?? null;
+}
+
+/**
+ * Opens a notebook (with a fresh workspace) and makes sure its kernel is
+ * ferrokernel and idle: picks it in the "Select Kernel" dialog if JupyterLab
+ * asks, or switches to it if the notebook started another kernel.
+ */
+async function openNotebook(page, base, name) {
+  await page.goto(`${base}/lab/tree/${encodeURIComponent(name)}?reset`);
+  await page.waitForSelector(PANEL, { timeout: 120_000 });
+  // The file browser takes room the screenshots can use.
+  const browserTab = page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current');
+  if (await browserTab.count()) await browserTab.first().click();
+  let how = 'selected from the notebook metadata';
+  await waitFor(`kernel '${KERNEL_DISPLAY_NAME}' to be idle in ${name}`, KERNEL_READY_MS, async () => {
+    const dialogSelect = page.locator('.jp-Dialog select');
+    if (await dialogSelect.count()) {
+      await dialogSelect.selectOption({ label: KERNEL_DISPLAY_NAME });
+      await page.click('.jp-Dialog .jp-mod-accept');
+      how = 'picked in the Select Kernel dialog';
+      return false;
+    }
+    const kernel = await sessionKernel(base, name);
+    if (kernel !== null && kernel !== KERNEL_NAME) {
+      log(`${name} started kernel ${kernel}: switching to ${KERNEL_NAME}`);
+      await page.click(`${PANEL} .jp-Toolbar-kernelName`);
+      await page.waitForSelector('.jp-Dialog select', { timeout: 10_000 });
+      how = `switched from ${kernel}`;
+      return false;
+    }
+    const state = await notebookState(page);
+    return kernel === KERNEL_NAME && state?.kernel === KERNEL_DISPLAY_NAME && state.status === 'idle';
+  }, 500);
+  return how;
+}
+
+async function menu(page, top, command) {
+  await page.click(`#jp-menu-panel .lm-MenuBar-item:has-text("${top}")`);
+  await page.click(`.lm-Menu .lm-Menu-item[data-command="${command}"]`);
+}
+
+/** Runs all cells and waits until none is queued or running and the kernel is idle. */
+async function runAll(page, name) {
+  await menu(page, 'Run', 'runmenu:run-all');
+  let started = false;
+  let idleSince = 0;
+  return waitFor(`Run All of ${name} to finish`, RUN_ALL_MS, async () => {
+    const state = await notebookState(page);
+    const running = state.cells.some((c) => c.prompt === '[*]:');
+    const allNumbered = state.cells.every((c) => /^\[\d+\]:$/.test(c.prompt) || !c.source.trim());
+    started ||= running || allNumbered;
+    if (!started || running || state.status !== 'idle') {
+      idleSince = 0;
+      return false;
+    }
+    // Idle with nothing running, for a second (the queue can pause between cells).
+    idleSince ||= Date.now();
+    return Date.now() - idleSince > 1000 ? state : false;
+  }, 250);
+}
+
+/** Saves the notebook and returns it as stored on disk (via the server's contents API). */
+async function saveAndRead(page, base, name) {
+  await page.click(`${PANEL} jp-button[data-command="docmanager:save"]`);
+  await waitFor(`${name} to be saved`, 30_000, () =>
+    page.evaluate(() => !document.querySelector('.jp-mod-current.jp-mod-dirty')));
+  const model = await api(base, `/api/contents/${encodeURIComponent(name)}?content=1&type=notebook`);
+  return model.content;
+}
+
+const outputText = (o) => {
+  if (o.output_type === 'stream') return [].concat(o.text).join('');
+  if (o.output_type === 'error') return `${o.ename}: ${o.evalue}`;
+  const data = o.data ?? {};
+  return [].concat(data['text/plain'] ?? data['text/html'] ?? Object.keys(data)).join('');
+};
+
+async function screenshot(page, file) {
+  fs.mkdirSync(screenshotsDir, { recursive: true });
+  const target = path.join(screenshotsDir, file);
+  await page.screenshot({ path: target });
+  log(`screenshot ${path.relative(repo, target)}`);
+}
+
+// ---------------------------------------------------------------------------
+// The checks
+
+/**
+ * Runs one notebook and checks it. Every code cell must run, no cell may end in
+ * an error, and each code cell must show output - except, in notebooks that
+ * were committed with outputs, cells committed without any (definitions, `use`).
+ */
+async function checkNotebook(page, base, name, committed) {
+  const stem = name.replace(/\.ipynb$/, '');
+  try {
+    await check(`${name}: opens with kernel ${KERNEL_DISPLAY_NAME}, idle`, async () => {
+      return openNotebook(page, base, name);
+    });
+    await check(`${name}: Run All, every code cell ran with output and no error`, async () => {
+      const started = Date.now();
+      const state = await runAll(page, name);
+      const saved = await saveAndRead(page, base, name);
+      const codeCells = saved.cells.filter((c) => c.cell_type === 'code');
+      const committedCode = committed?.cells.filter((c) => c.cell_type === 'code');
+      const committedHasOutputs = committedCode?.some((c) => c.outputs?.length);
+      const problems = [];
+      if (codeCells.length !== state.cells.length) {
+        problems.push(`the page shows ${state.cells.length} code cells, the saved file has ${codeCells.length}`);
+      }
+      codeCells.forEach((cell, i) => {
+        const source = [].concat(cell.source).join('');
+        if (!source.trim()) return;
+        const label = `cell ${i + 1} (${source.split('\n')[0].slice(0, 50)})`;
+        const errors = cell.outputs.filter((o) => o.output_type === 'error');
+        if (errors.length) problems.push(`${label} shows an error: ${outputText(errors[0]).slice(0, 300)}`);
+        if (cell.execution_count === null) problems.push(`${label} did not run`);
+        const mayBeSilent = committedHasOutputs && !committedCode?.[i]?.outputs?.length;
+        if (!cell.outputs.length && !mayBeSilent) problems.push(`${label} has no output`);
+        if (cell.outputs.length && !(state.cells[i]?.outputs.length)) problems.push(`${label}: its output is not shown`);
+      });
+      if (problems.length) throw new Error(problems.join('; '));
+      return `${codeCells.length} code cells in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+    });
+  } finally {
+    await screenshot(page, `${stem}.png`).catch((e) => log(`no screenshot: ${e.message}`));
+  }
+}
+
+/**
+ * Types `code` into the notebook's last cell if it is an empty code cell, else
+ * into a new cell below it, and runs it. Returns the cell's index among code cells.
+ */
+async function addCellAndRun(page, code) {
+  const codeCells = (await notebookState(page)).cells.length;
+  const last = page.locator(`${PANEL} .jp-Notebook .jp-Cell`).last();
+  const reuse = (await last.evaluate((cell) => cell.classList.contains('jp-CodeCell')))
+    && (await last.locator('.cm-content').innerText()).trim() === '';
+  if (reuse) {
+    await last.locator('.cm-content').click();
+  } else {
+    await last.locator('.jp-InputArea-prompt').click();
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('b');
+    await page.keyboard.press('Enter');
+  }
+  await page.keyboard.type(code);
+  await page.keyboard.press('Shift+Enter');
+  return reuse ? codeCells - 1 : codeCells;
+}
+
+async function interruptAndRestart(page, base, alreadyOpen) {
+  await check('fixture: opens and runs (for the interrupt and restart checks)', async () => {
+    if (!alreadyOpen) {
+      await openNotebook(page, base, FIXTURE);
+      await runAll(page, FIXTURE);
+    }
+  });
+  let looping = -1;
+  await check('interrupt: a never-ending cell stops with an error, kernel idle again', async () => {
+    looping = await addCellAndRun(page,
+      'println!("looping"); loop { std::thread::sleep(std::time::Duration::from_millis(100)); }');
+    await waitFor('the looping cell to print and stay busy', CELL_MS, async () => {
+      const state = await notebookState(page);
+      const cell = state.cells[looping];
+      return cell?.prompt === '[*]:' && cell.outputs.some((o) => o.text.includes('looping'))
+        && state.status === 'busy';
+    });
+    await sleep(1000);
+    const interruptedAt = Date.now();
+    await page.click(`${PANEL} jp-button[data-command="notebook:interrupt-kernel"]`);
+    await waitFor('the interrupted cell to finish and the kernel to be idle', 60_000, async () => {
+      const state = await notebookState(page);
+      return /^\[\d+\]:$/.test(state.cells[looping]?.prompt) && state.status === 'idle';
+    });
+    const took = ((Date.now() - interruptedAt) / 1000).toFixed(1);
+    const saved = await saveAndRead(page, base, FIXTURE);
+    const cell = saved.cells.filter((c) => c.cell_type === 'code')[looping];
+    const error = cell.outputs.find((o) => o.output_type === 'error');
+    if (!error) throw new Error(`the interrupted cell has no error output: ${JSON.stringify(cell.outputs)}`);
+    const shown = (await notebookState(page)).cells[looping].outputs;
+    if (!shown.some((o) => o.mime === 'application/vnd.jupyter.stderr' && o.text.includes(error.ename))) {
+      throw new Error(`the page does not show the error ${error.ename}`);
+    }
+    return `${error.ename}: ${error.evalue}, idle ${took} s after the click`;
+  });
+  await screenshot(page, 'interrupt.png').catch((e) => log(`no screenshot: ${e.message}`));
+
+  await check('restart: Kernel > Restart Kernel, then a new cell runs', async () => {
+    await menu(page, 'Kernel', 'kernelmenu:restart');
+    await page.waitForSelector('.jp-Dialog', { timeout: 10_000 });
+    await page.click('.jp-Dialog .jp-mod-accept');
+    await page.waitForSelector('.jp-Dialog', { state: 'detached', timeout: 10_000 });
+    // A restart resets the execution count: the new cell must come back as [1].
+    await waitFor('the kernel to be idle after the restart', KERNEL_READY_MS, async () =>
+      (await notebookState(page)).status === 'idle');
+    const added = await addCellAndRun(page, '21 * 2');
+    const state = await waitFor('the new cell to run', CELL_MS, async () => {
+      const s = await notebookState(page);
+      const cell = s.cells[added];
+      return cell && /^\[\d+\]:$/.test(cell.prompt) && s.status === 'idle' ? s : false;
+    });
+    const cell = state.cells[added];
+    if (cell.prompt !== '[1]:') throw new Error(`the new cell ran as ${cell.prompt}, not [1]: the kernel did not restart`);
+    if (!cell.outputs.some((o) => o.text.trim() === '42')) {
+      throw new Error(`the new cell shows ${JSON.stringify(cell.outputs)}, not 42`);
+    }
+    return `new cell ${cell.prompt} -> 42`;
+  });
+  await screenshot(page, 'restart.png').catch((e) => log(`no screenshot: ${e.message}`));
+}
+
+// ---------------------------------------------------------------------------
+
+async function main() {
+  if (!fs.existsSync(path.join(venv, 'bin', 'jupyter'))) {
+    throw new Error(`no JupyterLab in ${venv}: run install/setup.sh first`);
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferrokernel-e2e-'));
+  cleanups.push(() => {
+    if (process.env.FERROKERNEL_E2E_KEEP === '1') log(`kept ${tmp}`);
+    else fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  const root = path.join(tmp, 'root');
+  fs.mkdirSync(root);
+
+  const real = fs.existsSync(notebooksDir)
+    ? fs.readdirSync(notebooksDir).filter((f) => f.endsWith('.ipynb')).sort()
+    : [];
+  if (real.length) {
+    // The whole folder, so notebooks find the files beside them.
+    fs.cpSync(notebooksDir, root, { recursive: true });
+    log(`notebooks: ${real.join(', ')}`);
+  } else {
+    log('notebooks/ has no notebook yet: running the fixture notebook instead');
+  }
+  fs.writeFileSync(path.join(root, FIXTURE), JSON.stringify(fixtureNotebook(), null, 1));
+  fs.rmSync(screenshotsDir, { recursive: true, force: true });
+
+  const { base, tail } = await startJupyterLab(tmp, root);
+  const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 960 },
+  });
+  cleanups.push(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+
+  const targets = real.length ? real : [FIXTURE];
+  for (const name of targets) {
+    const committed = real.length ? JSON.parse(fs.readFileSync(path.join(notebooksDir, name), 'utf8')) : null;
+    await checkNotebook(page, base, name, committed);
+    if (name !== FIXTURE) {
+      await page.goto('about:blank');
+      await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
+    }
+  }
+  await interruptAndRestart(page, base, !real.length);
+
+  if (results.some((r) => !r.ok)) {
+    log(`JupyterLab log (last lines):\n${tail()}`);
+  }
+}
+
+let status = 0;
+try {
+  await main();
+} catch (error) {
+  fail('e2e set-up', error);
+} finally {
+  await cleanup();
+}
+const failed = results.filter((r) => !r.ok);
+console.log('\nBrowser test results:');
+for (const r of results) console.log(`  ${r.ok ? 'PASS' : 'FAIL'}  ${r.name}${r.ok ? '' : `\n        ${r.error}`}`);
+console.log(`\ne2e: ${results.length - failed.length} passed, ${failed.length} failed`);
+if (failed.length) status = 1;
+process.exit(status);
