@@ -41,8 +41,9 @@ async fn first_prelude_cell() -> Duration {
     started.elapsed()
 }
 
-async fn trivial_cells(count: usize) -> Vec<Duration> {
-    let mut kernel = Kernel::start(&[]).await;
+/// Round trips of `i + 1` cells; `env` as for `Kernel::start`.
+async fn trivial_cells(env: &[(&str, &str)], count: usize) -> Vec<Duration> {
+    let mut kernel = Kernel::start(env).await;
     kernel.execute("1").await;
     let mut samples = Vec::new();
     for i in 0..count {
@@ -66,12 +67,20 @@ async fn trivial_cells(count: usize) -> Vec<Duration> {
     samples
 }
 
-/// evcxr as is: context start, and a trivial cell.
-fn evcxr_reference(count: usize) -> (Duration, Duration) {
-    let started = Instant::now();
-    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
-    let start = started.elapsed();
-    std::thread::spawn(move || for _ in outputs.stdout {});
+/// What evcxr as is takes, for reference.
+struct EvcxrReference {
+    /// Context start.
+    start: Duration,
+    /// Median trivial cell, no dependencies.
+    trivial: Duration,
+    /// Context start, then `:dep` of the prelude (evcxr's default: no build
+    /// cache) and a first cell.
+    first_prelude_cell: Duration,
+    /// Median trivial cell once the prelude is a dependency.
+    trivial_with_prelude: Duration,
+}
+
+fn trivial_evcxr_cells(context: &mut evcxr::CommandContext, count: usize) -> Duration {
     let mut samples = Vec::new();
     context.execute("1").expect("runs");
     for i in 0..count {
@@ -79,7 +88,36 @@ fn evcxr_reference(count: usize) -> (Duration, Duration) {
         context.execute(&format!("{i} + 1")).expect("runs");
         samples.push(started.elapsed());
     }
-    (start, median(samples))
+    median(samples)
+}
+
+fn evcxr_reference(count: usize) -> EvcxrReference {
+    let started = Instant::now();
+    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
+    let start = started.elapsed();
+    std::thread::spawn(move || for _ in outputs.stdout {});
+    let trivial = trivial_evcxr_cells(&mut context, count);
+
+    let prelude = concat!(env!("CARGO_MANIFEST_DIR"), "/kernel/prelude");
+    let started = Instant::now();
+    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
+    std::thread::spawn(move || for _ in outputs.stdout {});
+    context
+        .execute(&format!(
+            ":dep ferrokernel-prelude = {{ path = \"{prelude}\" }}"
+        ))
+        .expect("the prelude loads");
+    context
+        .execute("ferrokernel_prelude::multiprocessing::cpu_count()")
+        .expect("runs");
+    let first_prelude_cell = started.elapsed();
+    let trivial_with_prelude = trivial_evcxr_cells(&mut context, count);
+    EvcxrReference {
+        start,
+        trivial,
+        first_prelude_cell,
+        trivial_with_prelude,
+    }
 }
 
 fn main() {
@@ -95,8 +133,9 @@ fn main() {
     let first: Vec<Duration> = (0..3)
         .map(|_| runtime.block_on(first_prelude_cell()))
         .collect();
-    let trivial = runtime.block_on(trivial_cells(20));
-    let (evcxr_start, evcxr_trivial) = evcxr_reference(20);
+    let trivial = runtime.block_on(trivial_cells(&[], 20));
+    let trivial_bare = runtime.block_on(trivial_cells(&[("FERROKERNEL_PRELUDE", "0")], 20));
+    let evcxr = evcxr_reference(20);
 
     println!();
     println!(
@@ -108,23 +147,33 @@ fn main() {
         "launch -> kernel_info_reply (median of 5)",
         seconds(median(info)),
         "< 0.2 s",
-        seconds(evcxr_start)
+        seconds(evcxr.start)
     );
     println!(
         "{:<44} {:>10} {:>10} {:>12}",
         "launch -> first prelude cell (median of 3)",
         seconds(median(first)),
         "< 1.5 s",
-        "-"
+        seconds(evcxr.first_prelude_cell)
     );
     println!(
         "{:<44} {:>10} {:>10} {:>12}",
         "trivial cell round trip (median of 20)",
         seconds(median(trivial)),
         "< 0.15 s",
-        seconds(evcxr_trivial)
+        seconds(evcxr.trivial_with_prelude)
     );
     println!(
-        "(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter answers only after it.)"
+        "{:<44} {:>10} {:>10} {:>12}",
+        "trivial cell, no prelude (median of 20)",
+        seconds(median(trivial_bare)),
+        "",
+        seconds(evcxr.trivial)
+    );
+    println!(
+        "(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter\n\
+         answers only after it; its first prelude cell is `:dep` of the prelude without a build\n\
+         cache, evcxr's default, then one cell; its trivial cell is measured with the prelude\n\
+         as a dependency, and without any.)"
     );
 }

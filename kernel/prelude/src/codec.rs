@@ -9,9 +9,50 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     Ok(postcard::to_allocvec(value)?)
 }
 
-/// Encodes `value` at the end of `out`.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    *out = postcard::to_extend(value, std::mem::take(out))?;
+/// Encodes values one after another into a byte slice (a pool chunk's
+/// results), without per-value set-up.
+pub(crate) struct SliceEncoder<'a> {
+    serializer: postcard::Serializer<postcard::ser_flavors::Slice<'a>>,
+}
+
+impl<'a> SliceEncoder<'a> {
+    pub(crate) fn new(out: &'a mut [u8]) -> SliceEncoder<'a> {
+        SliceEncoder {
+            serializer: postcard::Serializer {
+                output: postcard::ser_flavors::Slice::new(out),
+            },
+        }
+    }
+
+    /// Appends `value`; `Ok(false)` when it does not fit.
+    pub(crate) fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<bool> {
+        match value.serialize(&mut self.serializer) {
+            Ok(()) => Ok(true),
+            Err(postcard::Error::SerializeBufferFull) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// How many bytes were written.
+    pub(crate) fn written(self) -> usize {
+        use postcard::ser_flavors::Flavor;
+        self.serializer
+            .output
+            .finalize()
+            .map_or(0, |written| written.len())
+    }
+}
+
+/// Decodes `count` values written one after another, onto the end of `out`.
+pub(crate) fn decode_many_into<T: DeserializeOwned>(
+    bytes: &[u8],
+    count: usize,
+    out: &mut Vec<T>,
+) -> Result<()> {
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    for _ in 0..count {
+        out.push(T::deserialize(&mut deserializer)?);
+    }
     Ok(())
 }
 

@@ -57,6 +57,8 @@ struct Header {
 struct Job {
     header: Shared<Header>,
     arena: Arc<Mapping>,
+    items: usize,
+    chunk_size: usize,
     chunks: usize,
     workers: Mutex<Vec<Worker>>,
 }
@@ -156,14 +158,15 @@ impl Job {
     }
 
     fn decode<R: DeserializeOwned>(&self, chunk: usize) -> Result<Vec<R>> {
-        let mut bytes = self.bytes(chunk);
-        let mut out = Vec::new();
-        while !bytes.is_empty() {
-            let (item, rest) = postcard::take_from_bytes::<R>(bytes)?;
-            out.push(item);
-            bytes = rest;
-        }
+        let mut out = Vec::with_capacity(self.chunk_size);
+        self.decode_into(chunk, &mut out)?;
         Ok(out)
+    }
+
+    fn decode_into<R: DeserializeOwned>(&self, chunk: usize, out: &mut Vec<R>) -> Result<()> {
+        let first = chunk * self.chunk_size;
+        let count = self.items.min(first + self.chunk_size) - first;
+        codec::decode_many_into(self.bytes(chunk), count, out)
     }
 
     /// Kills the workers and reaps them.
@@ -234,6 +237,8 @@ impl Job {
         let job = Arc::new(Job {
             header,
             arena,
+            items: len,
+            chunk_size,
             chunks,
             workers: Mutex::new(Vec::new()),
         });
@@ -245,7 +250,7 @@ impl Job {
         for index in 0..workers {
             let worker_job = Arc::clone(&job);
             let spawned = fork::spawn(move || {
-                run_worker(&worker_job, index, shared_items, f, chunk_size);
+                run_worker(&worker_job, index, shared_items, f);
                 0
             });
             match spawned {
@@ -284,16 +289,21 @@ fn describe_exit(code: i32) -> String {
     }
 }
 
-/// A worker's loop, in the child process.
-fn run_worker<T, R, F>(job: &Job, index: usize, items: &[T], f: &F, chunk_size: usize)
+/// A worker's loop, in the child process: claims chunks and encodes their
+/// results straight into its own region of the arena.
+fn run_worker<T, R, F>(job: &Job, index: usize, items: &[T], f: &F)
 where
     F: Fn(T) -> R,
     R: Serialize,
 {
     let header = job.header.get();
+    let chunk_size = job.chunk_size;
     let base = index * ARENA_PER_WORKER;
+    // SAFETY: this worker alone writes this region of the arena; the parent
+    // reads a chunk's bytes only after `publish` releases them.
+    let region =
+        unsafe { std::slice::from_raw_parts_mut(job.arena.ptr().add(base), ARENA_PER_WORKER) };
     let mut used = 0usize;
-    let mut buffer = Vec::new();
     loop {
         if header.failed.load(Ordering::Acquire) {
             return;
@@ -303,54 +313,43 @@ where
             return;
         }
         let range = chunk * chunk_size..((chunk + 1) * chunk_size).min(items.len());
-        buffer.clear();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<usize>> {
+            let mut encoder = codec::SliceEncoder::new(&mut region[used..]);
             for at in range {
                 // SAFETY: each chunk is claimed by exactly one worker, so each
                 // item of this process's copy of the vector is read once; the
                 // vector itself is never dropped here (the worker `_exit`s).
                 let item = unsafe { std::ptr::read(&items[at]) };
-                codec::encode_into(&f(item), &mut buffer)?;
+                if !encoder.push(&f(item))? {
+                    return Ok(None);
+                }
             }
-            Ok(())
+            Ok(Some(used + encoder.written()))
         }));
-        let (state, payload) = match outcome {
-            Ok(Ok(())) => (DONE, std::mem::take(&mut buffer)),
-            Ok(Err(error)) => (PANICKED, error.to_string().into_bytes()),
-            Err(panic) => (PANICKED, panic_text(&panic).into_bytes()),
+        let failure = match outcome {
+            Ok(Ok(Some(end))) => {
+                publish(job, chunk, DONE, base + used, end - used);
+                used = end;
+                continue;
+            }
+            Ok(Ok(None)) => "the results of one worker exceed 4 GiB".to_owned(),
+            Ok(Err(error)) => error.to_string(),
+            Err(panic) => panic_text(&panic),
         };
-        if used + payload.len() > ARENA_PER_WORKER {
-            publish(
-                job,
-                chunk,
-                PANICKED,
-                base + used,
-                b"the results of one worker exceed 4 GiB",
-            );
-            return;
-        }
-        // SAFETY: this worker alone writes its region of the arena, and stays inside it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                payload.as_ptr(),
-                job.arena.ptr().add(base + used),
-                payload.len(),
-            );
-        }
-        publish(job, chunk, state, base + used, &payload);
-        used += payload.len();
-        buffer = payload;
-        if state == PANICKED {
-            return;
-        }
+        // The chunk's partial results are overwritten by why it failed.
+        let message = failure.as_bytes();
+        let len = message.len().min(ARENA_PER_WORKER - used);
+        region[used..used + len].copy_from_slice(&message[..len]);
+        publish(job, chunk, PANICKED, base + used, len);
+        return;
     }
 }
 
-fn publish(job: &Job, chunk: usize, state: u32, offset: usize, payload: &[u8]) {
+fn publish(job: &Job, chunk: usize, state: u32, offset: usize, len: usize) {
     let header = job.header.get();
     let slot = job.slot(chunk);
     slot.offset.store(offset as u64, Ordering::Relaxed);
-    slot.len.store(payload.len() as u64, Ordering::Relaxed);
+    slot.len.store(len as u64, Ordering::Relaxed);
     slot.state.store(state, Ordering::Release);
     if state == PANICKED {
         header.failed.store(true, Ordering::Release);
@@ -376,15 +375,11 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// Runs a job to completion and decodes every chunk in order.
 fn collect<R: DeserializeOwned>(job: &Job, deadline: &Deadline) -> Result<Vec<R>> {
     let outcome = (|| {
-        job.wait_for(deadline, |job| {
-            job.header.get().finished.load(Ordering::Acquire) == job.chunks
-        })?;
-        if let Some(message) = job.first_panic() {
-            return Err(Error::TaskPanicked { message });
-        }
-        let mut results = Vec::new();
+        // Decoding chunk by chunk as they finish overlaps it with the workers.
+        let mut results = Vec::with_capacity(job.items);
         for chunk in 0..job.chunks {
-            results.extend(job.decode::<R>(chunk)?);
+            job.wait_for(deadline, |job| job.chunk_done(chunk))?;
+            job.decode_into(chunk, &mut results)?;
         }
         job.finish(deadline)?;
         Ok(results)

@@ -154,7 +154,9 @@ impl MailboxHandle {
 
     /// Client side: sends `request`, returns the server's response.
     pub(crate) fn call(&self, request: &[u8]) -> Result<Vec<u8>> {
-        if !self.server_alive() {
+        // Only the flag here: reading /proc costs more than a whole call, and
+        // a server that died without clearing it is caught while waiting.
+        if !self.mailbox().server_running.load(Ordering::SeqCst) {
             return Err(Error::ManagerGone);
         }
         let mailbox = self.mailbox();
