@@ -91,17 +91,22 @@ fn trivial_evcxr_cells(context: &mut evcxr::CommandContext, count: usize) -> Dur
     median(samples)
 }
 
+/// A fresh evcxr context whose cell output is drained.
+fn start_evcxr() -> evcxr::CommandContext {
+    let (context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
+    std::thread::spawn(move || for _ in outputs.stdout {});
+    context
+}
+
 fn evcxr_reference(count: usize) -> EvcxrReference {
     let started = Instant::now();
-    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
+    let mut context = start_evcxr();
     let start = started.elapsed();
-    std::thread::spawn(move || for _ in outputs.stdout {});
     let trivial = trivial_evcxr_cells(&mut context, count);
 
     let prelude = concat!(env!("CARGO_MANIFEST_DIR"), "/kernel/prelude");
     let started = Instant::now();
-    let (mut context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
-    std::thread::spawn(move || for _ in outputs.stdout {});
+    let mut context = start_evcxr();
     context
         .execute(&format!(
             ":dep ferrokernel-prelude = {{ path = \"{prelude}\" }}"

@@ -157,6 +157,11 @@ impl Job {
         self.slot(chunk).state.load(Ordering::Acquire) == DONE
     }
 
+    /// The indices of the items in `chunk`.
+    fn chunk_range(&self, chunk: usize) -> std::ops::Range<usize> {
+        chunk * self.chunk_size..((chunk + 1) * self.chunk_size).min(self.items)
+    }
+
     fn decode<R: DeserializeOwned>(&self, chunk: usize) -> Result<Vec<R>> {
         let mut out = Vec::with_capacity(self.chunk_size);
         self.decode_into(chunk, &mut out)?;
@@ -164,9 +169,7 @@ impl Job {
     }
 
     fn decode_into<R: DeserializeOwned>(&self, chunk: usize, out: &mut Vec<R>) -> Result<()> {
-        let first = chunk * self.chunk_size;
-        let count = self.items.min(first + self.chunk_size) - first;
-        codec::decode_many_into(self.bytes(chunk), count, out)
+        codec::decode_many_into(self.bytes(chunk), self.chunk_range(chunk).len(), out)
     }
 
     /// Kills the workers and reaps them.
@@ -297,7 +300,6 @@ where
     R: Serialize,
 {
     let header = job.header.get();
-    let chunk_size = job.chunk_size;
     let base = index * ARENA_PER_WORKER;
     // SAFETY: this worker alone writes this region of the arena; the parent
     // reads a chunk's bytes only after `publish` releases them.
@@ -312,7 +314,7 @@ where
         if chunk >= job.chunks {
             return;
         }
-        let range = chunk * chunk_size..((chunk + 1) * chunk_size).min(items.len());
+        let range = job.chunk_range(chunk);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<usize>> {
             let mut encoder = codec::SliceEncoder::new(&mut region[used..]);
             for at in range {

@@ -154,12 +154,12 @@ impl MailboxHandle {
 
     /// Client side: sends `request`, returns the server's response.
     pub(crate) fn call(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let mailbox = self.mailbox();
         // Only the flag here: reading /proc costs more than a whole call, and
         // a server that died without clearing it is caught while waiting.
-        if !self.mailbox().server_running.load(Ordering::SeqCst) {
+        if !mailbox.server_running.load(Ordering::SeqCst) {
             return Err(Error::ManagerGone);
         }
-        let mailbox = self.mailbox();
         let acquired = mailbox.call_lock.lock(&Deadline::forever())?;
         let result = (|| {
             let gone = || {
