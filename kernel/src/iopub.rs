@@ -3,7 +3,9 @@
 //! arrives late from threads and child processes, as ipykernel does).
 
 use ferrokernel_engine::{MimeBundle, Output, Publisher, StreamKind};
-use ferrokernel_protocol::{ClearOutput, DisplayData, Message, Stream, StreamName};
+use ferrokernel_protocol::{
+    ClearOutput, DisplayData, Message, Stream, StreamName, UpdateDisplayData,
+};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -96,14 +98,13 @@ impl IopubAssembler {
                 ready.extend(self.flush());
                 ready.push(self.child(ClearOutput { wait }));
             }
-            IopubEvent::Output(Output::Display(bundle)) => {
+            IopubEvent::Output(Output::Display { bundle, id }) => {
                 ready.extend(self.flush());
-                let content = DisplayData {
-                    data: mime_bundle(bundle),
-                    metadata: Default::default(),
-                    transient: Default::default(),
-                };
-                ready.push(self.child(content));
+                ready.push(self.child(display_data(bundle, id)));
+            }
+            IopubEvent::Output(Output::UpdateDisplay { bundle, id }) => {
+                ready.extend(self.flush());
+                ready.push(self.child(UpdateDisplayData(display_data(bundle, Some(id)))));
             }
         }
         ready
@@ -120,6 +121,18 @@ impl IopubAssembler {
             Some(parent) => parent.child(content, &self.session),
             None => Message::new(content, &self.session),
         }
+    }
+}
+
+fn display_data(bundle: MimeBundle, id: Option<String>) -> DisplayData {
+    let mut transient = serde_json::Map::new();
+    if let Some(id) = id {
+        transient.insert("display_id".to_owned(), Value::String(id));
+    }
+    DisplayData {
+        data: mime_bundle(bundle),
+        metadata: Default::default(),
+        transient,
     }
 }
 

@@ -211,7 +211,7 @@ fn kernel(connection_file: &Path) -> Result<(), String> {
     let factory: ferrokernel::engine_thread::EngineFactory = Box::new(move |publisher| {
         // Keep the work directory locked for the kernel's lifetime.
         let (workdir, prelude) = prepared?;
-        let engine = EvcxrEngine::start(publisher, Some(&prelude), &engine_options())
+        let engine = EvcxrEngine::start(publisher, &prelude, &engine_options())
             .map_err(|e| e.to_string())?;
         std::mem::forget(workdir);
         Ok(Box::new(engine) as Box<dyn Engine>)
@@ -238,7 +238,7 @@ fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
     let (workdir, prelude) = prepare_engine()?;
     let collector = notebook::run::Collector::new(echo);
     eprintln!("Starting the Rust engine...");
-    let engine = EvcxrEngine::start(collector.clone(), Some(&prelude), &engine_options())
+    let engine = EvcxrEngine::start(collector.clone(), &prelude, &engine_options())
         .map_err(|e| e.to_string())?;
     // Keep the work directory locked while the engine runs.
     std::mem::forget(workdir);
@@ -271,7 +271,7 @@ impl Publisher for Terminal {
             } => {
                 let _ = std::io::stderr().write_all(text.as_bytes());
             }
-            Output::Display(bundle) => {
+            Output::Display { bundle, .. } | Output::UpdateDisplay { bundle, .. } => {
                 if let Some(text) = bundle.get("text/plain") {
                     println!("{text}");
                 }
@@ -297,12 +297,8 @@ fn install_kernelspec(
     let (_workdir, prelude) = prepared?;
     println!("Building the prelude so the first notebook starts fast...");
     let started = std::time::Instant::now();
-    let mut engine = EvcxrEngine::start(
-        Arc::new(Terminal),
-        Some(&prelude),
-        &EngineOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut engine = EvcxrEngine::start(Arc::new(Terminal), &prelude, &EngineOptions::default())
+        .map_err(|e| e.to_string())?;
     let mut no_input = |_| None;
     engine
         .execute(

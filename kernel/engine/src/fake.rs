@@ -80,10 +80,13 @@ impl Engine for FakeEngine {
             match op {
                 "print" => self.stream(StreamKind::Stdout, arg),
                 "eprint" => self.stream(StreamKind::Stderr, arg),
-                "display" => self.publisher.publish(Output::Display(MimeBundle::from([
-                    ("text/plain".to_owned(), arg.to_owned()),
-                    ("text/html".to_owned(), arg.to_owned()),
-                ]))),
+                "display" => self.publisher.publish(Output::Display {
+                    bundle: MimeBundle::from([
+                        ("text/plain".to_owned(), arg.to_owned()),
+                        ("text/html".to_owned(), arg.to_owned()),
+                    ]),
+                    id: None,
+                }),
                 "value" => {
                     value = Some(MimeBundle::from([(
                         "text/plain".to_owned(),

@@ -44,8 +44,21 @@ pub enum Output {
         /// The text.
         text: String,
     },
-    /// Rich output shown while the cell runs.
-    Display(MimeBundle),
+    /// Rich output shown while the cell runs (`display_data`). With an `id`,
+    /// later [`Output::UpdateDisplay`]s with that id replace it in place.
+    Display {
+        /// The output, by MIME type.
+        bundle: MimeBundle,
+        /// The display id (Jupyter's `transient.display_id`).
+        id: Option<String>,
+    },
+    /// Replaces what the display with this id shows (`update_display_data`).
+    UpdateDisplay {
+        /// The new output.
+        bundle: MimeBundle,
+        /// Which display.
+        id: String,
+    },
     /// Clear the cell's output so far (at the next output, when `wait`).
     ClearOutput {
         /// Wait for new output before clearing.

@@ -1,62 +1,40 @@
-//! Lines the runtime side adds to the runtime's stdout so the engine can tell
-//! what happened in a cell. Each starts with a record-separator character, which
-//! ordinary program output does not contain.
+//! Lines on the runtime's stdout that tell the engine what happened in a cell.
+//!
+//! What cells print (display, clear_output, panics) follows the prelude's
+//! [`protocol`](ferrokernel_prelude::notebook::protocol); the relay adds the
+//! markers below. All start with a record-separator character, which ordinary
+//! program output does not contain.
 
-/// Starts every marker line.
-pub(crate) const PREFIX: &str = "\u{1e}FK:";
+pub(crate) use ferrokernel_prelude::notebook::protocol::{
+    CLEAR_OUTPUT, DISPLAY, PANIC_MESSAGE, PREFIX, unescape,
+};
+
 /// Followed by a line the cell wrote to stderr (the relay merges both streams).
 pub(crate) const STDERR_LINE: &str = "\u{1e}FK:err:";
 /// A `?` at the top level of the cell returned an error (evcxr said `EVCXR_ERROR_OCCURRED`).
 pub(crate) const USER_ERROR: &str = "\u{1e}FK:user-error";
 /// The cell panicked (evcxr said `EVCXR_PANIC_NOTIFICATION`).
 pub(crate) const PANICKED: &str = "\u{1e}FK:panicked";
-/// Followed by an escaped panic message, from the panic hook on the cell's thread.
-pub(crate) const PANIC_MESSAGE: &str = "\u{1e}FK:panic:";
-
-/// Followed by `mime\x1fcontent` pairs (joined by `\x1f`, contents escaped): a
-/// `display_data` shown now, from `display()`.
-pub(crate) const DISPLAY: &str = "\u{1e}FK:display:";
-/// `clear_output()`: clear the cell's output (when `wait`, at the next output).
-pub(crate) const CLEAR_OUTPUT: &str = "\u{1e}FK:clear_output";
 
 /// evcxr's own line protocol, which the relay watches.
 pub(crate) const EVCXR_EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
 pub(crate) const EVCXR_ERROR_OCCURRED: &str = "EVCXR_ERROR_OCCURRED";
 pub(crate) const EVCXR_PANIC_NOTIFICATION: &str = "EVCXR_PANIC_NOTIFICATION";
 
-/// Undoes the escaping the panic hook applies (`\\` and `\n`) to keep a message on one line.
-pub(crate) fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-/// Decodes the `mime\x1fcontent\x1f...` payload of a [`DISPLAY`] line.
+/// Decodes the payload of a [`DISPLAY`] line into a bundle.
 pub(crate) fn parse_display(payload: &str) -> crate::MimeBundle {
-    let mut parts = payload.split('\u{1f}');
-    let mut bundle = crate::MimeBundle::new();
-    while let (Some(mime), Some(content)) = (parts.next(), parts.next()) {
-        bundle.insert(mime.to_owned(), unescape(content));
-    }
-    bundle
+    ferrokernel_prelude::notebook::protocol::parse_display(payload)
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn unescape_restores_newlines_and_backslashes() {
-        assert_eq!(super::unescape(r"a\nb\\n"), "a\nb\\n");
+    fn relay_markers_share_the_prelude_prefix() {
+        for marker in [super::STDERR_LINE, super::USER_ERROR, super::PANICKED] {
+            assert!(marker.starts_with(super::PREFIX), "{marker:?}");
+        }
     }
 
     #[test]

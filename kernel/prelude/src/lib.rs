@@ -30,13 +30,25 @@
 //! Every blocking call can be interrupted: after [`interrupt::install_handler`],
 //! a SIGINT makes the call return [`multiprocessing::Error::Interrupted`] within
 //! 100 ms. Linux only.
+//!
+//! [`notebook`] is what a ferrokernel notebook's cells use to talk to the
+//! kernel (`input`, `display_html`, ...); it is all that remains without the
+//! default `multiprocessing` feature.
 
+#[cfg(feature = "multiprocessing")]
 pub mod interrupt;
+#[cfg(feature = "multiprocessing")]
 pub mod multiprocessing;
+pub mod notebook;
+#[cfg(feature = "multiprocessing")]
 pub mod os;
+#[cfg(feature = "multiprocessing")]
 pub mod threading;
 
+#[cfg(feature = "multiprocessing")]
 mod codec;
+#[cfg(feature = "multiprocessing")]
 mod sys;
 
+#[cfg(feature = "multiprocessing")]
 pub use rayon;

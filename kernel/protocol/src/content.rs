@@ -480,6 +480,12 @@ pub struct DisplayData {
     pub transient: Map<String, Value>,
 }
 
+/// `update_display_data`: new content for an earlier display with the same
+/// `transient.display_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UpdateDisplayData(pub DisplayData);
+
 /// `clear_output`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ClearOutput {
@@ -582,6 +588,7 @@ contents! {
     ExecuteInput(ExecuteInput) = "execute_input",
     ExecuteResult(ExecuteResult) = "execute_result",
     DisplayData(DisplayData) = "display_data",
+    UpdateDisplayData(UpdateDisplayData) = "update_display_data",
     Error(ErrorInfo) = "error",
     ClearOutput(ClearOutput) = "clear_output",
 }

@@ -13,32 +13,62 @@ use std::time::{Duration, Instant};
 
 /// Collects a cell's outputs; optionally prints them as they come.
 pub struct Collector {
-    outputs: Mutex<Vec<Output>>,
+    outputs: Mutex<Collected>,
     echo: bool,
+}
+
+/// A cell's outputs so far, and where each display with an id sits among them.
+#[derive(Default)]
+struct Collected {
+    outputs: Vec<Output>,
+    display_ids: std::collections::HashMap<String, usize>,
 }
 
 impl Collector {
     /// A collector; `echo` prints outputs to the terminal too.
     pub fn new(echo: bool) -> Arc<Collector> {
         Arc::new(Collector {
-            outputs: Mutex::new(Vec::new()),
+            outputs: Mutex::default(),
             echo,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Output>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
         self.outputs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn take(&self) -> Vec<Output> {
-        std::mem::take(&mut *self.lock())
+        std::mem::take(&mut *self.lock()).outputs
+    }
+
+    fn push_display(&self, output: Output, id: Option<String>) {
+        if self.echo {
+            echo(&output);
+        }
+        let mut collected = self.lock();
+        if let Some(id) = id {
+            let index = collected.outputs.len();
+            collected.display_ids.insert(id, index);
+        }
+        collected.outputs.push(output);
+    }
+
+    /// An `update_display_data`: the display keeps its place, with new data.
+    fn update_display(&self, id: &str, new_data: Map<String, Value>) {
+        let mut collected = self.lock();
+        let Some(&index) = collected.display_ids.get(id) else {
+            return;
+        };
+        if let Some(Output::DisplayData { data, .. }) = collected.outputs.get_mut(index) {
+            *data = new_data;
+        }
     }
 
     fn push(&self, output: Output) {
         if self.echo {
             echo(&output);
         }
-        let mut outputs = self.lock();
+        let outputs = &mut self.lock().outputs;
         // Consecutive text on one stream is one output, as frontends store it.
         if let (
             Some(Output::Stream { name, text }),
@@ -67,11 +97,15 @@ impl Publisher for Collector {
                 .to_owned(),
                 text: Text(text),
             }),
-            EngineOutput::Display(bundle) => self.push(Output::DisplayData {
-                data: data(bundle),
-                metadata: Map::new(),
-            }),
-            EngineOutput::ClearOutput { .. } => self.lock().clear(),
+            EngineOutput::Display { bundle, id } => self.push_display(
+                Output::DisplayData {
+                    data: data(bundle),
+                    metadata: Map::new(),
+                },
+                id,
+            ),
+            EngineOutput::UpdateDisplay { bundle, id } => self.update_display(&id, data(bundle)),
+            EngineOutput::ClearOutput { .. } => *self.lock() = Collected::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod diagnostics;
 mod interrupt;
 mod pump;
+mod setup;
 
 use crate::{
     CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
@@ -12,6 +13,7 @@ use crate::{
 use crossbeam_channel::Sender;
 use interrupt::{InterruptHandle, Interrupter};
 use pump::SharedReport;
+use setup::{DisplaySettings, Show};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,94 +57,6 @@ impl Default for EngineOptions {
         }
     }
 }
-
-/// Makes `multiprocessing`, `threading` and `os` visible in every cell.
-const PRELUDE_USE: &str = "use ferrokernel_prelude::{multiprocessing, threading, os};";
-
-/// Items every cell sees: Python's `input()` and IPython's `display()`.
-/// `input` follows evcxr's input protocol; ':' and newlines in the prompt are
-/// escaped because evcxr splits that line at ':'. `display` and `clear_output`
-/// print marker lines the engine turns into `display_data` and `clear_output`.
-const KERNEL_ITEMS: &str = r#"
-/// Reads a line the user types in the notebook, like Python's `input()`.
-fn input(prompt: &str) -> String {
-    ferrokernel_read_line(prompt, false)
-}
-/// Reads a line without showing it, like Python's `getpass.getpass()`.
-fn getpass(prompt: &str) -> String {
-    ferrokernel_read_line(prompt, true)
-}
-fn ferrokernel_read_line(prompt: &str, password: bool) -> String {
-    use std::io::Write;
-    let prompt = prompt.replace('%', "%25").replace(':', "%3A").replace('\n', "%0A");
-    let request = if password { "EVCXR_INPUT_REQUEST_PASSWORD" } else { "EVCXR_INPUT_REQUEST" };
-    println!("{request}:{prompt}");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    line.trim_end_matches(['\n', '\r']).to_owned()
-}
-/// Shows rich output now, like IPython's `display`: (MIME type, content) pairs.
-fn display(bundle: &[(&str, &str)]) {
-    let escape = |text: &str| text.replace('\\', "\\\\").replace('\n', "\\n");
-    let pairs: Vec<String> = bundle
-        .iter()
-        .map(|(mime, content)| format!("{mime}\u{1f}{}", escape(content)))
-        .collect();
-    println!("\u{1e}FK:display:{}", pairs.join("\u{1f}"));
-}
-/// Shows HTML now.
-fn display_html(html: &str) {
-    display(&[("text/html", html), ("text/plain", html)]);
-}
-/// Shows Markdown now.
-fn display_markdown(markdown: &str) {
-    display(&[("text/markdown", markdown), ("text/plain", markdown)]);
-}
-/// Clears the cell's output; with `wait`, only when new output arrives.
-fn clear_output(wait: bool) {
-    println!("\u{1e}FK:clear_output{}", if wait { ":wait" } else { "" });
-}
-"#;
-
-/// Statements run in every new runtime process: interruptible prelude calls, and
-/// a panic hook that reports the cell thread's panics to the engine instead of
-/// printing a backtrace.
-const RUNTIME_SETUP: &str = r#"
-ferrokernel_prelude::interrupt::install_handler();
-{
-    let cell_thread = std::thread::current().id();
-    let runtime_pid = std::process::id();
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::process::id() == runtime_pid && std::thread::current().id() == cell_thread {
-            let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
-            let escaped = message.replace('\\', "\\\\").replace('\n', "\\n");
-            println!("\u{1e}FK:panic:{escaped}");
-        } else {
-            default_hook(info);
-        }
-    }));
-}
-"#;
-
-/// Without the prelude, only the panic hook.
-const RUNTIME_SETUP_BARE: &str = r#"
-{
-    let cell_thread = std::thread::current().id();
-    let runtime_pid = std::process::id();
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::process::id() == runtime_pid && std::thread::current().id() == cell_thread {
-            let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
-            let escaped = message.replace('\\', "\\\\").replace('\n', "\\n");
-            println!("\u{1e}FK:panic:{escaped}");
-        } else {
-            default_hook(info);
-        }
-    }));
-}
-"#;
 
 /// Prepares the process environment for evcxr: its work directory (a persistent
 /// slot, so dependency builds survive restarts), a private config directory (so a
@@ -221,9 +135,10 @@ pub struct EvcxrEngine {
     interrupter: Arc<Interrupter>,
     report: SharedReport,
     fences: Sender<Sender<()>>,
-    /// Commands and items that make a fresh context ours (prelude, `input`, ...).
-    setup_steps: Vec<String>,
-    runtime_setup: &'static str,
+    /// The evaluation that makes a fresh context ours (see [`setup::context_setup`]).
+    context_setup: String,
+    /// evcxr's `:fmt` and `:types`, which decide the display trait in scope.
+    display_settings: DisplaySettings,
     cells: u64,
 }
 
@@ -232,7 +147,7 @@ impl EvcxrEngine {
     /// [`prepare_environment`]). Takes seconds; run it off the kernel's hot path.
     pub fn start(
         publisher: Arc<dyn Publisher>,
-        prelude_dir: Option<&Path>,
+        prelude_dir: &Path,
         options: &EngineOptions,
     ) -> Result<EvcxrEngine, StartError> {
         let (context, outputs) =
@@ -250,29 +165,18 @@ impl EvcxrEngine {
             interrupter: Interrupter::new(options.interrupt_grace),
             report,
             fences,
-            setup_steps: Vec::new(),
-            runtime_setup: RUNTIME_SETUP_BARE,
+            context_setup: setup::context_setup(prelude_dir, options.prelude),
+            display_settings: DisplaySettings::default(),
             cells: 0,
         };
         engine.refresh_runtime_pid();
-        if let (true, Some(dir)) = (options.prelude, prelude_dir) {
-            engine.setup_steps.push(format!(
-                ":dep ferrokernel-prelude = {{ path = {:?} }}",
-                dir.display().to_string()
-            ));
-            engine.setup_steps.push(PRELUDE_USE.to_owned());
-            engine.runtime_setup = RUNTIME_SETUP;
-        }
-        engine.setup_steps.push(KERNEL_ITEMS.to_owned());
         engine.apply_setup().map_err(StartError::Prelude)?;
         Ok(engine)
     }
 
     fn apply_setup(&mut self) -> Result<(), String> {
-        for step in self.setup_steps.clone() {
-            self.setup(&step)?;
-        }
-        self.setup(self.runtime_setup)
+        self.display_settings = DisplaySettings::default();
+        self.setup(&self.context_setup.clone())
     }
 
     /// Runs set-up code, turning failures into a message.
@@ -287,6 +191,41 @@ impl EvcxrEngine {
                 .join("\n"),
             other => other.to_string(),
         })
+    }
+
+    /// After a cell ran: follows its `:fmt`/`:types` into the display trait in
+    /// scope, and re-applies the set-up a `:clear` removed.
+    fn after_commands(&mut self, code: &str) {
+        let before = Show::for_settings(&self.display_settings);
+        if self.display_settings.follow(code) {
+            if let Err(error) = self.apply_setup() {
+                tracing::error!(%error, "could not set the context up again after :clear");
+            }
+            return;
+        }
+        let now = Show::for_settings(&self.display_settings);
+        if now != before
+            && let Err(error) = self.setup(&now.use_line())
+        {
+            tracing::error!(%error, "could not change the display trait");
+        }
+    }
+
+    /// The cell as evcxr should see it: a final bare variable borrowed, so the
+    /// display trait shows it in one compile (see [`setup::borrow_final_variable`]).
+    fn prepared_cell<'a>(&self, code: &'a str) -> std::borrow::Cow<'a, str> {
+        if Show::for_settings(&self.display_settings) == Show::Off {
+            return code.into();
+        }
+        let variables: Vec<&str> = self
+            .context
+            .variables_and_types()
+            .map(|(name, _)| name)
+            .collect();
+        match setup::borrow_final_variable(code, |name| variables.contains(&name)) {
+            Some(rewritten) => rewritten.into(),
+            None => code.into(),
+        }
     }
 
     fn refresh_runtime_pid(&self) {
@@ -348,7 +287,7 @@ impl EvcxrEngine {
             }
         }
         self.refresh_runtime_pid();
-        if let Err(error) = self.setup(self.runtime_setup) {
+        if let Err(error) = self.setup(setup::RUNTIME_SETUP) {
             tracing::error!(%error, "could not set up the restarted runtime");
         }
         kept.join("\n")
@@ -439,11 +378,8 @@ impl Engine for EvcxrEngine {
         // is inferred from the callback field.
         let mut callbacks = evcxr::EvalCallbacks {
             input_reader: &|request| {
-                let prompt = request
-                    .prompt
-                    .replace("%0A", "\n")
-                    .replace("%3A", ":")
-                    .replace("%25", "%");
+                let prompt =
+                    ferrokernel_prelude::notebook::protocol::unescape_prompt(&request.prompt);
                 let mut input = input.borrow_mut();
                 (*input)(InputPrompt {
                     prompt,
@@ -453,13 +389,20 @@ impl Engine for EvcxrEngine {
                 .replace('\n', " ")
             },
         };
-        let result = self.context.execute_with_callbacks(code, &mut callbacks);
+        let prepared = self.prepared_cell(code);
+        let result = self
+            .context
+            .execute_with_callbacks(&prepared, &mut callbacks);
         self.fence();
         let interrupted = self.interrupter.end();
         if interrupted {
             self.end_cell_processes(started);
         }
-        self.outcome(result, code, interrupted, variables_before)
+        let outcome = self.outcome(result, code, interrupted, variables_before);
+        if outcome.is_ok() {
+            self.after_commands(code);
+        }
+        outcome
     }
 
     fn complete(&mut self, code: &str, cursor: usize) -> Completions {

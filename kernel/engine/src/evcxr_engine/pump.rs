@@ -96,8 +96,10 @@ impl Pump {
         } else if let Some(message) = full.strip_prefix(markers::PANIC_MESSAGE) {
             lock(&self.report).panic_message = Some(markers::unescape(message));
         } else if let Some(pairs) = full.strip_prefix(markers::DISPLAY) {
-            self.publisher
-                .publish(Output::Display(markers::parse_display(pairs)));
+            self.publisher.publish(Output::Display {
+                bundle: markers::parse_display(pairs),
+                id: None,
+            });
         } else if let Some(rest) = full.strip_prefix(markers::CLEAR_OUTPUT) {
             self.publisher.publish(Output::ClearOutput {
                 wait: rest == ":wait",
