@@ -5,12 +5,26 @@ use ferrokernel_engine::{
     CellError, Completions, Engine, InputPrompt, Interrupt, MimeBundle, Publisher,
 };
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
-/// Builds the engine on its thread (evcxr's context must stay on the thread that made it).
+/// Builds the engine on its thread (evcxr's context must stay on the thread
+/// that made it). The [`StartWatch`] says whether a cell already waits for it,
+/// so that the factory can tell the cell how the start is going.
 pub type EngineFactory =
-    Box<dyn FnOnce(Arc<dyn Publisher>) -> Result<Box<dyn Engine>, String> + Send>;
+    Box<dyn FnOnce(Arc<dyn Publisher>, StartWatch) -> Result<Box<dyn Engine>, String> + Send>;
+
+/// Whether a cell waits for the engine to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartWatch(Arc<AtomicBool>);
+
+impl StartWatch {
+    /// True once a cell was sent to the engine.
+    pub fn cell_waiting(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// A cell asks for a line of input; answer on `answer` (`None`: no input available).
 #[derive(Debug)]
@@ -50,6 +64,7 @@ enum Request {
 pub struct EngineHandle {
     requests: std::sync::mpsc::Sender<Request>,
     interrupter: Arc<OnceLock<Arc<dyn Interrupt>>>,
+    watch: StartWatch,
 }
 
 impl EngineHandle {
@@ -58,15 +73,18 @@ impl EngineHandle {
         let (requests, receiver) = std::sync::mpsc::channel();
         let interrupter: Arc<OnceLock<Arc<dyn Interrupt>>> = Arc::default();
         let slot = Arc::clone(&interrupter);
+        let watch = StartWatch::default();
+        let factory_watch = watch.clone();
         let spawned = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || serve(factory, publisher, &slot, receiver));
+            .spawn(move || serve(factory, factory_watch, publisher, &slot, receiver));
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start the engine thread");
         }
         EngineHandle {
             requests,
             interrupter,
+            watch,
         }
     }
 
@@ -77,6 +95,7 @@ impl EngineHandle {
         code: &str,
         inputs: Option<mpsc::UnboundedSender<InputNeeded>>,
     ) -> CellResult {
+        self.watch.0.store(true, Ordering::SeqCst);
         let (reply, receive) = oneshot::channel();
         let request = Request::Execute {
             code: code.to_owned(),
@@ -137,12 +156,13 @@ fn gone() -> CellError {
 
 fn serve(
     factory: EngineFactory,
+    watch: StartWatch,
     publisher: Arc<dyn Publisher>,
     interrupter: &OnceLock<Arc<dyn Interrupt>>,
     requests: std::sync::mpsc::Receiver<Request>,
 ) {
     let started = std::time::Instant::now();
-    let mut engine = match factory(publisher) {
+    let mut engine = match factory(publisher, watch) {
         Ok(engine) => engine,
         Err(reason) => {
             tracing::error!(%reason, "the engine failed to start");

@@ -4,8 +4,12 @@ use clap::{Args, Parser, Subcommand};
 use ferrokernel::install::{self, Location};
 use ferrokernel::notebook;
 use ferrokernel_engine::{
-    Engine, EngineOptions, EvcxrEngine, Output, Publisher, StreamKind, Workdir,
+    Engine, EngineOptions, EvcxrEngine, Output, Prepared, Publisher, StreamKind, Workdir,
 };
+use ferrokernel_pool::client::EngineSource;
+use ferrokernel_pool::remote::RemoteEngine;
+
+mod pool;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +33,22 @@ enum Command {
         /// The connection file Jupyter wrote.
         #[arg(long, short = 'f')]
         connection_file: PathBuf,
+        /// Start an engine of our own instead of taking a warm one from the
+        /// engine pool (also: FERROKERNEL_POOL=0).
+        #[arg(long)]
+        no_pool: bool,
+    },
+    /// The per-user pool that keeps a warm engine ready for the next kernel.
+    Pool {
+        #[command(subcommand)]
+        command: PoolCommand,
+    },
+    /// Serve one kernel's engine on inherited descriptors (started by kernels and the pool).
+    #[command(hide = true)]
+    EngineHost {
+        /// Started by the pool: die with it until a kernel claims us.
+        #[arg(long)]
+        pooled: bool,
     },
     /// Install the kernelspec so Jupyter lists "Rust (ferrokernel)", and warm the build cache.
     Install {
@@ -87,6 +107,24 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PoolCommand {
+    /// Run the pool (kernels start it when it is not running).
+    Serve {
+        /// Return once it listens, leaving it running in the background.
+        #[arg(long)]
+        daemon: bool,
+    },
+    /// Show whether a pool runs, its spare engine and the engines in use.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the pool and its spare engine (engines in use stay with their kernels).
+    Stop,
+}
+
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 struct LocationArgs {
@@ -124,7 +162,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Kernel { connection_file } => kernel(&connection_file),
+        Command::Kernel {
+            connection_file,
+            no_pool,
+        } => kernel(&connection_file, no_pool),
+        Command::Pool { command } => pool::command(command),
+        Command::EngineHost { pooled } => engine_host(pooled),
         Command::Install {
             location,
             name,
@@ -197,24 +240,21 @@ fn main() -> ExitCode {
 }
 
 /// Prepares evcxr's environment; must run while the process has one thread.
-fn prepare_engine() -> Result<(Workdir, PathBuf), String> {
+fn prepare_engine() -> Result<Prepared, String> {
     let cache_root = Workdir::default_cache_root();
     // SAFETY: called from `main` before any thread is started.
     unsafe { ferrokernel_engine::prepare_environment(&cache_root) }.map_err(|e| e.to_string())
 }
 
-fn kernel(connection_file: &Path) -> Result<(), String> {
+/// The kernel: its cells run in an engine host, warm from the pool or started now.
+fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
     let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)
         .map_err(|e| e.to_string())?;
-    let prepared = prepare_engine();
+    let source = EngineSource::for_this_kernel(no_pool)?;
     ferrokernel::info::warm_up();
-    let factory: ferrokernel::engine_thread::EngineFactory = Box::new(move |publisher| {
-        // Keep the work directory locked for the kernel's lifetime.
-        let (workdir, prelude) = prepared?;
-        let engine = EvcxrEngine::start(publisher, &prelude, &engine_options())
-            .map_err(|e| e.to_string())?;
-        std::mem::forget(workdir);
-        Ok(Box::new(engine) as Box<dyn Engine>)
+    let factory: ferrokernel::engine_thread::EngineFactory = Box::new(move |publisher, watch| {
+        let host = source.obtain(publisher.as_ref(), &|| watch.cell_waiting())?;
+        Ok(Box::new(RemoteEngine::new(host, publisher, source)) as Box<dyn Engine>)
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -226,6 +266,18 @@ fn kernel(connection_file: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// An engine host: the evcxr engine, serving the kernel on inherited descriptors.
+fn engine_host(pooled: bool) -> Result<(), String> {
+    // Before any thread starts: it sets environment variables.
+    let prepared = prepare_engine();
+    let start: ferrokernel_pool::host::StartEngine = Box::new(move |publisher, progress| {
+        let engine = EvcxrEngine::start(publisher, prepared?, &engine_options(), progress)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(engine) as Box<dyn Engine>)
+    });
+    ferrokernel_pool::host::serve_inherited(start, pooled)
+}
+
 fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
     value
         .filter(|s| s.is_finite() && *s > 0.0)
@@ -235,13 +287,11 @@ fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
 /// The engine for `run` and `test`, in this process. Must start while the
 /// process has one thread.
 fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
-    let (workdir, prelude) = prepare_engine()?;
+    let prepared = prepare_engine()?;
     let collector = notebook::run::Collector::new(echo);
     eprintln!("Starting the Rust engine...");
-    let engine = EvcxrEngine::start(collector.clone(), &prelude, &engine_options())
+    let engine = EvcxrEngine::start(collector.clone(), prepared, &engine_options(), &|_| {})
         .map_err(|e| e.to_string())?;
-    // Keep the work directory locked while the engine runs.
-    std::mem::forget(workdir);
     Ok(notebook::run::Runner::new(Box::new(engine), collector))
 }
 
@@ -294,11 +344,15 @@ fn install_kernelspec(
     let Some(prepared) = prepared else {
         return Ok(());
     };
-    let (_workdir, prelude) = prepared?;
     println!("Building the prelude so the first notebook starts fast...");
     let started = std::time::Instant::now();
-    let mut engine = EvcxrEngine::start(Arc::new(Terminal), &prelude, &EngineOptions::default())
-        .map_err(|e| e.to_string())?;
+    let mut engine = EvcxrEngine::start(
+        Arc::new(Terminal),
+        prepared?,
+        &EngineOptions::default(),
+        &|_| {},
+    )
+    .map_err(|e| e.to_string())?;
     let mut no_input = |_| None;
     engine
         .execute(

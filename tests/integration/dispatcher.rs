@@ -34,7 +34,7 @@ fn start() -> Harness {
     });
     let publisher = Arc::new(IopubPublisher(events_tx.clone()));
     let engine = EngineHandle::spawn(
-        Box::new(|publisher| Ok(Box::new(FakeEngine::new(publisher)))),
+        Box::new(|publisher, _| Ok(Box::new(FakeEngine::new(publisher)))),
         publisher,
     );
     let shared = Shared::new(engine);

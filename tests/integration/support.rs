@@ -69,7 +69,9 @@ impl Kernel {
             .args(["kernel", "--connection-file"])
             .arg(&file)
             .stdin(Stdio::null())
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            // Each kernel starts its own engine unless a test asks for the pool.
+            .env("FERROKERNEL_POOL", "0");
         for (name, value) in env {
             command.env(name, value);
         }

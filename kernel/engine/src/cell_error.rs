@@ -1,8 +1,9 @@
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Why a cell failed. Each variant renders as a Jupyter `error`: a name, a value and
 /// a traceback a person can read.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CellError {
     /// The cell did not compile.
@@ -45,7 +46,7 @@ pub enum CellError {
 }
 
 /// One compiler diagnostic, located in the cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// e.g. `cannot find value `y` in this scope`.
     pub message: String,
@@ -58,7 +59,7 @@ pub struct Diagnostic {
 }
 
 /// A line of the cell a diagnostic points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiagnosticLine {
     /// 1-based line number in the cell.
     pub number: usize,

@@ -3,8 +3,9 @@
 //! Each line of a cell is one instruction:
 //! `print:TEXT`, `eprint:TEXT`, `display:HTML`, `value:TEXT` (the cell's result),
 //! `sleep:MS` (interruptible), `spin` (until interrupted), `input:PROMPT` (prints
-//! the answer), `panic:MESSAGE`, `compile_error:MESSAGE`, `crash` (runtime restart).
-//! Anything else is ignored.
+//! the answer), `panic:MESSAGE`, `compile_error:MESSAGE`, `crash` (runtime restart),
+//! `pid` (prints this process's id), `cwd` (prints the directory cells run in),
+//! `env:NAME` (prints the variable as cells see it). Anything else is ignored.
 
 use crate::{
     CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
@@ -20,6 +21,9 @@ pub struct FakeEngine {
     interrupted: Arc<FakeInterrupt>,
     /// Every cell executed so far, for assertions.
     pub executed: Vec<String>,
+    /// Environment changes cells see (from [`Engine::set_environment`]).
+    environment: std::collections::HashMap<String, Option<String>>,
+    cwd: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -40,6 +44,8 @@ impl FakeEngine {
             publisher,
             interrupted: Arc::default(),
             executed: Vec::new(),
+            environment: Default::default(),
+            cwd: None,
         }
     }
 
@@ -121,6 +127,22 @@ impl Engine for FakeEngine {
                         notes: Vec::new(),
                     }]));
                 }
+                "pid" => self.stream(StreamKind::Stdout, &format!("pid {}", std::process::id())),
+                "cwd" => {
+                    let cwd = self.cwd.clone().or_else(|| std::env::current_dir().ok());
+                    let cwd = cwd.map(|d| d.display().to_string()).unwrap_or_default();
+                    self.stream(StreamKind::Stdout, &cwd);
+                }
+                "env" => {
+                    let value = match self.environment.get(arg) {
+                        Some(value) => value.clone(),
+                        None => std::env::var(arg).ok(),
+                    };
+                    self.stream(
+                        StreamKind::Stdout,
+                        &format!("{arg}={}", value.unwrap_or_default()),
+                    );
+                }
                 "crash" => {
                     return Err(CellError::RuntimeCrashed {
                         detail: "Subprocess terminated with status: signal: 6 (SIGABRT)".into(),
@@ -164,4 +186,14 @@ impl Engine for FakeEngine {
     }
 
     fn shutdown(&mut self) {}
+
+    fn set_environment(
+        &mut self,
+        cwd: &std::path::Path,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), CellError> {
+        self.cwd = Some(cwd.to_owned());
+        self.environment.extend(changes.iter().cloned());
+        Ok(())
+    }
 }

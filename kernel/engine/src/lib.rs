@@ -13,12 +13,16 @@ mod markers;
 mod prelude_source;
 pub mod procs;
 pub mod runtime;
+mod runtime_control;
 mod workdir;
 
 pub use cell_error::{CellError, Diagnostic, DiagnosticLine};
-pub use evcxr_engine::{EngineOptions, EvcxrEngine, PrepareError, StartError, prepare_environment};
+pub use evcxr_engine::{
+    EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
+};
 pub use workdir::{Workdir, WorkdirError};
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,7 +30,7 @@ use std::sync::Arc;
 pub type MimeBundle = BTreeMap<String, String>;
 
 /// Which stream a piece of text was written to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StreamKind {
     /// Standard output.
     Stdout,
@@ -35,7 +39,7 @@ pub enum StreamKind {
 }
 
 /// Something a cell (or a process it started) produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Output {
     /// Text, one or more whole lines, newlines included.
     Stream {
@@ -73,7 +77,7 @@ pub trait Publisher: Send + Sync {
 }
 
 /// A request from a running cell for a line of input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputPrompt {
     /// The text shown before the input box.
     pub prompt: String,
@@ -85,7 +89,7 @@ pub struct InputPrompt {
 pub type InputReader<'a> = &'a mut dyn FnMut(InputPrompt) -> Option<String>;
 
 /// Candidate completions for `code[start..end]` (byte offsets).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Completions {
     /// The replacements.
     pub matches: Vec<String>,
@@ -127,4 +131,20 @@ pub trait Engine {
 
     /// Ends every process this engine started. Called before the kernel exits.
     fn shutdown(&mut self);
+
+    /// Does once, ahead of time, the slow work a first cell would otherwise
+    /// wait for (type inference, completion data). For engines made in advance.
+    fn warm_up(&mut self) {}
+
+    /// Moves the running cells into `cwd` and applies environment changes
+    /// (`None` removes a variable): an engine made in advance takes on the
+    /// directory and environment of the kernel that claims it.
+    fn set_environment(
+        &mut self,
+        cwd: &std::path::Path,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), CellError> {
+        let _ = (cwd, changes);
+        Ok(())
+    }
 }

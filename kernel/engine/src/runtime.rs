@@ -54,6 +54,8 @@ fn prepare_runtime() {
         // Without the relay the runtime still works; only markers are missing.
         eprintln!("ferrokernel: could not start the output relay: {error}");
     }
+    // After the fork above: the relay must not inherit a thread.
+    crate::runtime_control::serve_in_runtime();
 }
 
 fn start_relay() -> nix::Result<()> {

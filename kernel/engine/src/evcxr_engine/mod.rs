@@ -8,13 +8,14 @@ mod setup;
 
 use crate::{
     CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
-    Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs,
+    Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs, runtime_control,
 };
 use crossbeam_channel::Sender;
 use interrupt::{InterruptHandle, Interrupter};
 use pump::SharedReport;
 use setup::{DisplaySettings, Show};
 use std::cell::RefCell;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,8 +66,12 @@ impl Default for EngineOptions {
 /// # Safety
 /// Sets environment variables, so it must run while the process has one thread
 /// (first thing in `main`, right after [`crate::runtime::hook`]).
-pub unsafe fn prepare_environment(cache_root: &Path) -> Result<(Workdir, PathBuf), PrepareError> {
+pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, PrepareError> {
     let workdir = Workdir::acquire(cache_root)?;
+    let (control, control_fd) = runtime_control::create().map_err(|source| PrepareError::Io {
+        path: PathBuf::from("a pipe to the runtime"),
+        source,
+    })?;
     let config_dir = cache_root.join("evcxr-config");
     std::fs::create_dir_all(&config_dir).map_err(|source| PrepareError::Io {
         path: config_dir.clone(),
@@ -81,11 +86,33 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<(Workdir, PathBuf
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", workdir.path());
         std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
+        std::env::set_var(runtime_control::CONTROL_FD_VAR, control_fd.to_string());
         if let Some(path) = library_path {
             std::env::set_var("LD_LIBRARY_PATH", path);
         }
     }
-    Ok((workdir, prelude))
+    Ok(Prepared {
+        _workdir: workdir,
+        prelude,
+        control: std::fs::File::from(control),
+    })
+}
+
+/// What [`prepare_environment`] made ready for one engine: its locked work
+/// directory, the unpacked prelude, and the pipe to its runtime.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Held for its lock: no other engine builds in this directory.
+    _workdir: Workdir,
+    prelude: PathBuf,
+    control: std::fs::File,
+}
+
+impl Prepared {
+    /// The prelude crate's directory.
+    pub fn prelude(&self) -> &Path {
+        &self.prelude
+    }
 }
 
 /// `LD_LIBRARY_PATH` with the toolchain's target libraries first.
@@ -139,17 +166,25 @@ pub struct EvcxrEngine {
     context_setup: String,
     /// evcxr's `:fmt` and `:types`, which decide the display trait in scope.
     display_settings: DisplaySettings,
+    /// The directory and environment changes of the kernel that claimed this
+    /// engine, sent again to every new runtime (see [`Engine::set_environment`]).
+    claimed_environment: Option<Vec<u8>>,
+    /// Holds the work directory's lock, and the pipe to the runtime.
+    prepared: Prepared,
     cells: u64,
 }
 
 impl EvcxrEngine {
     /// Starts evcxr and loads the prelude from `prelude_dir` (see
     /// [`prepare_environment`]). Takes seconds; run it off the kernel's hot path.
+    /// `progress` hears what it is doing.
     pub fn start(
         publisher: Arc<dyn Publisher>,
-        prelude_dir: &Path,
+        prepared: Prepared,
         options: &EngineOptions,
+        progress: &dyn Fn(&str),
     ) -> Result<EvcxrEngine, StartError> {
+        progress("rust-analyzer loads the standard library");
         let (context, outputs) =
             evcxr::CommandContext::new().map_err(|e| StartError::Evcxr(e.to_string()))?;
         let report = SharedReport::default();
@@ -165,11 +200,14 @@ impl EvcxrEngine {
             interrupter: Interrupter::new(options.interrupt_grace),
             report,
             fences,
-            context_setup: setup::context_setup(prelude_dir, options.prelude),
+            context_setup: setup::context_setup(&prepared.prelude, options.prelude),
             display_settings: DisplaySettings::default(),
+            claimed_environment: None,
+            prepared,
             cells: 0,
         };
         engine.refresh_runtime_pid();
+        progress("loading the prelude");
         engine.apply_setup().map_err(StartError::Prelude)?;
         Ok(engine)
     }
@@ -225,6 +263,13 @@ impl EvcxrEngine {
         match setup::borrow_final_variable(code, |name| variables.contains(&name)) {
             Some(rewritten) => rewritten.into(),
             None => code.into(),
+        }
+    }
+
+    /// Writes control records to the runtime (see [`runtime_control`]).
+    fn send_to_runtime(&mut self, records: &[u8]) {
+        if let Err(error) = self.prepared.control.write_all(records) {
+            tracing::warn!(%error, "cannot reach the runtime's control pipe");
         }
     }
 
@@ -287,6 +332,9 @@ impl EvcxrEngine {
             }
         }
         self.refresh_runtime_pid();
+        if let Some(records) = self.claimed_environment.clone() {
+            self.send_to_runtime(&records);
+        }
         if let Err(error) = self.setup(setup::RUNTIME_SETUP) {
             tracing::error!(%error, "could not set up the restarted runtime");
         }
@@ -462,6 +510,37 @@ impl Engine for EvcxrEngine {
 
     fn shutdown(&mut self) {
         procs::end_tree(std::process::id() as i32);
+    }
+
+    fn warm_up(&mut self) {
+        // The first untyped `let` has rust-analyzer infer the standard
+        // library's types (seconds); the first top-level `?` makes evcxr retry
+        // once. The value is moved away, so no variable is left behind.
+        let value = if self.context_setup.contains("multiprocessing") {
+            "(multiprocessing::cpu_count(), String::new())"
+        } else {
+            "String::new()"
+        };
+        let cell = format!(
+            "let ferrokernel_warm_up = {value}; drop(ferrokernel_warm_up); Ok::<(), String>(())?;"
+        );
+        if let Err(error) = self.setup(&cell) {
+            tracing::warn!(%error, "the warm-up cell failed");
+        }
+        let code = "let ferrokernel_warm_up = String::new(); ferrokernel_warm_up.";
+        let _ = self.context.completions(code, code.len());
+        let _ = self.context.hover_at(code, code.len() - 1);
+    }
+
+    fn set_environment(
+        &mut self,
+        cwd: &Path,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), CellError> {
+        let records = runtime_control::encode(cwd, changes);
+        self.send_to_runtime(&records);
+        self.claimed_environment = Some(records);
+        Ok(())
     }
 }
 

@@ -1,0 +1,452 @@
+//! The pool: one process per user (and build) that keeps a spare engine host
+//! started and warm, and hands it to the next kernel that asks.
+//!
+//! One thread, one `poll` loop over the listening socket and the status pipes
+//! of its hosts: the spare's (ready? dead?) and those of hosts it handed out
+//! (still in use?). Requests are short and answered at once; a peer gets a few
+//! seconds to say hello before it is dropped.
+//!
+//! Spares are made one at a time, and not while a handed-out host is still
+//! starting, so on a small machine a new kernel's engine does not compete with
+//! the next spare for the CPU.
+
+use crate::messages::{
+    EngineEnv, PROTOCOL_VERSION, PoolReply, PoolRequest, PoolStatus, SpareStatus,
+};
+use crate::place::Place;
+use crate::spawn::{READY, Spawned, spawn_host};
+use crate::wire;
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How long the pool lives without requests and without engines in use.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
+/// How long a peer may take to send its request.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// After a spare died without becoming ready, wait this long before the next.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// After a handover, wait this long before making the next spare: the new
+/// kernel's first cells get the CPU to themselves.
+const SPARE_DELAY: Duration = Duration::from_secs(5);
+
+/// Why the pool could not run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Another pool of this build holds the lock (not an error for `--daemon`).
+    #[error("an engine pool already runs at {0}")]
+    AlreadyRunning(PathBuf),
+    /// The socket or lock could not be set up.
+    #[error("cannot listen at {path}: {source}")]
+    Listen {
+        /// Where.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// How to run the pool.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The ferrokernel binary hosts are started from.
+    pub exe: PathBuf,
+    /// Idle time before the pool ends.
+    pub idle: Duration,
+    /// The environment of the first spare (later spares take the last kernel's).
+    pub first_env: EngineEnv,
+}
+
+impl ServerOptions {
+    /// Options for this process: this binary, its environment, and
+    /// `FERROKERNEL_POOL_IDLE_SECS` (default [`DEFAULT_IDLE`]).
+    pub fn for_this_process() -> Result<ServerOptions, std::io::Error> {
+        let idle = std::env::var("FERROKERNEL_POOL_IDLE_SECS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_IDLE, Duration::from_secs_f64);
+        Ok(ServerOptions {
+            exe: std::env::current_exe()?,
+            idle,
+            first_env: EngineEnv::current(),
+        })
+    }
+}
+
+/// A pool that is listening but not serving yet: [`Listening::serve`] runs it.
+/// Split so that a daemon can fork in between, once the socket is reachable.
+pub struct Listening {
+    place: Place,
+    listener: UnixListener,
+    _lock: Flock<std::fs::File>,
+}
+
+/// Takes this build's lock and listens on its socket.
+pub fn listen(place: &Place) -> Result<Listening, ServerError> {
+    let error = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| ServerError::Listen { path, source }
+    };
+    let lock_file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&place.lock)
+        .map_err(error(&place.lock))?;
+    let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+        .map_err(|_| ServerError::AlreadyRunning(place.socket.clone()))?;
+    // We hold the lock, so a socket file left here is a dead pool's.
+    let _ = std::fs::remove_file(&place.socket);
+    let listener = UnixListener::bind(&place.socket).map_err(error(&place.socket))?;
+    std::fs::set_permissions(&place.socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(error(&place.socket))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(error(&place.socket))?;
+    Ok(Listening {
+        place: place.clone(),
+        listener,
+        _lock: lock,
+    })
+}
+
+/// A host the pool started.
+struct Host {
+    pid: i32,
+    /// Our end of its socket; `None` once handed to a kernel.
+    socket: Option<UnixStream>,
+    status: std::fs::File,
+    started: Instant,
+    ready: bool,
+    /// The engine-start variables it was started with.
+    key: BTreeMap<String, String>,
+}
+
+impl Host {
+    fn start(options: &ServerOptions, env: &EngineEnv) -> std::io::Result<Host> {
+        let Spawned {
+            child,
+            socket,
+            status,
+        } = spawn_host(&options.exe, env, true)?;
+        let pid = child.id() as i32;
+        // The pool reaps its hosts with waitpid(-1); std's handle is not needed.
+        drop(child);
+        tracing::info!(pid, "started a spare engine");
+        Ok(Host {
+            pid,
+            socket: Some(socket),
+            status: std::fs::File::from(status),
+            started: Instant::now(),
+            ready: false,
+            key: owned_key(env),
+        })
+    }
+
+    /// Reads the status pipe after poll said it is readable; false when the host is gone.
+    fn read_status(&mut self) -> bool {
+        let mut buffer = [0u8; 16];
+        match self.status.read(&mut buffer) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                if buffer[..n].contains(&READY) {
+                    self.ready = true;
+                }
+                true
+            }
+        }
+    }
+}
+
+fn owned_key(env: &EngineEnv) -> BTreeMap<String, String> {
+    env.engine_key()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+struct Pool {
+    place: Place,
+    options: ServerOptions,
+    started: Instant,
+    last_request: Instant,
+    spare: Option<Host>,
+    handed: Vec<Host>,
+    handed_out: u64,
+    next_env: EngineEnv,
+    last_failure: Option<Instant>,
+    last_handover: Option<Instant>,
+}
+
+impl Listening {
+    /// Serves until stopped or idle; removes the socket when it ends. Spares end with it.
+    pub fn serve(self, options: ServerOptions) {
+        let now = Instant::now();
+        let mut pool = Pool {
+            place: self.place,
+            next_env: options.first_env.clone(),
+            options,
+            started: now,
+            last_request: now,
+            spare: None,
+            handed: Vec::new(),
+            handed_out: 0,
+            last_failure: None,
+            last_handover: None,
+        };
+        tracing::info!(socket = %pool.place.socket.display(), "engine pool listening");
+        loop {
+            reap_children();
+            pool.keep_a_spare();
+            if pool.handed.is_empty() && pool.last_request.elapsed() >= pool.options.idle {
+                tracing::info!("idle; the engine pool ends");
+                break;
+            }
+            if pool.poll_once(&self.listener) == Flow::Stop {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&pool.place.socket);
+        // Dropping the spare's socket ends it (and PDEATHSIG would, too).
+        drop(pool.spare.take());
+        reap_children();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl Pool {
+    fn keep_a_spare(&mut self) {
+        let starting = self.handed.iter().any(|h| !h.ready);
+        let backing_off = self
+            .last_failure
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
+        let just_handed = self
+            .last_handover
+            .is_some_and(|at| at.elapsed() < SPARE_DELAY);
+        if self.spare.is_none() && !starting && !backing_off && !just_handed {
+            match Host::start(&self.options, &self.next_env) {
+                Ok(host) => self.spare = Some(host),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start a spare engine");
+                    self.last_failure = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn poll_once(&mut self, listener: &UnixListener) -> Flow {
+        let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if let Some(spare) = &self.spare {
+            fds.push(PollFd::new(spare.status.as_fd(), PollFlags::POLLIN));
+        }
+        for host in &self.handed {
+            fds.push(PollFd::new(host.status.as_fd(), PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::from(1000u16)).is_err() {
+            return Flow::Go;
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut index = 1;
+        if self.spare.is_some() {
+            if ready[index] && self.spare.as_mut().is_some_and(|s| !s.read_status()) {
+                let spare = self.spare.take();
+                if spare.is_some_and(|s| !s.ready) {
+                    tracing::warn!("the spare engine died while starting; see its log");
+                    self.last_failure = Some(Instant::now());
+                }
+            }
+            index += 1;
+        }
+        let mut alive = Vec::with_capacity(self.handed.len());
+        for (mut host, readable) in self.handed.drain(..).zip(ready[index..].iter()) {
+            if !*readable || host.read_status() {
+                alive.push(host);
+            } else {
+                tracing::info!(pid = host.pid, "an engine in use has ended");
+            }
+        }
+        self.handed = alive;
+        if ready[0] {
+            loop {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if self.serve_peer(stream) == Flow::Stop {
+                            return Flow::Stop;
+                        }
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        break;
+                    }
+                }
+            }
+        }
+        Flow::Go
+    }
+
+    fn serve_peer(&mut self, stream: UnixStream) -> Flow {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+        if let Err(reason) = check_peer(&stream) {
+            tracing::warn!(%reason, "refused a connection");
+            let _ = wire::send(&stream, &PoolReply::Refused { reason });
+            return Flow::Go;
+        }
+        match wire::recv::<PoolRequest>(&stream) {
+            Ok(Some(PoolRequest::Hello { protocol })) if protocol == PROTOCOL_VERSION => {}
+            Ok(Some(PoolRequest::Hello { protocol })) => {
+                let reason = format!("protocol {protocol} is not this pool's ({PROTOCOL_VERSION})");
+                let _ = wire::send(&stream, &PoolReply::Refused { reason });
+                return Flow::Go;
+            }
+            other => {
+                tracing::warn!(?other, "a peer did not say hello");
+                return Flow::Go;
+            }
+        }
+        let welcome = PoolReply::Welcome {
+            pid: std::process::id() as i32,
+        };
+        if wire::send(&stream, &welcome).is_err() {
+            return Flow::Go;
+        }
+        let request = match wire::recv::<PoolRequest>(&stream) {
+            Ok(Some(request)) => request,
+            _ => return Flow::Go,
+        };
+        self.last_request = Instant::now();
+        match request {
+            PoolRequest::Acquire { env } => self.hand_over(&stream, env),
+            PoolRequest::Status => {
+                let _ = wire::send(&stream, &PoolReply::Status(self.status()));
+            }
+            PoolRequest::Stop => {
+                let _ = wire::send(&stream, &PoolReply::Stopping);
+                return Flow::Stop;
+            }
+            PoolRequest::Hello { .. } => {}
+        }
+        Flow::Go
+    }
+
+    /// Gives the kernel the spare if it suits its environment, else a host
+    /// started for it now (the kernel then waits for it to start).
+    fn hand_over(&mut self, stream: &UnixStream, env: EngineEnv) {
+        let key = owned_key(&env);
+        let spare = self.spare.take().filter(|spare| spare.key == key);
+        let mut host = match spare {
+            Some(spare) => spare,
+            None => match Host::start(&self.options, &env) {
+                Ok(host) => host,
+                Err(error) => {
+                    let reason = format!("cannot start an engine: {error}");
+                    let _ = wire::send(stream, &PoolReply::Refused { reason });
+                    return;
+                }
+            },
+        };
+        // A host that died (read end at EOF) must not be handed out.
+        if !host_alive(&mut host) {
+            match Host::start(&self.options, &env) {
+                Ok(fresh) => host = fresh,
+                Err(_) => return,
+            }
+        }
+        self.next_env = env;
+        let Some(socket) = host.socket.take() else {
+            return;
+        };
+        let reply = PoolReply::Engine {
+            pid: host.pid,
+            ready: host.ready,
+        };
+        match wire::send_with_fd(stream, &reply, socket.as_fd()) {
+            Ok(()) => {
+                // Our copy goes now: the kernel's is the only one.
+                drop(socket);
+                self.handed_out += 1;
+                self.last_handover = Some(Instant::now());
+                tracing::info!(pid = host.pid, ready = host.ready, "handed an engine over");
+                self.handed.push(host);
+            }
+            Err(error) => {
+                // Not sent, so still ours: keep it for the next kernel.
+                tracing::warn!(%error, "could not hand the engine over");
+                host.socket = Some(socket);
+                self.spare = Some(host);
+            }
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        PoolStatus {
+            pid: std::process::id() as i32,
+            socket: self.place.socket.clone(),
+            uptime_secs: self.started.elapsed().as_secs_f64(),
+            idle_secs: self.last_request.elapsed().as_secs_f64(),
+            idle_limit_secs: self.options.idle.as_secs_f64(),
+            spare: self.spare.as_ref().map(|spare| SpareStatus {
+                pid: spare.pid,
+                ready: spare.ready,
+                age_secs: spare.started.elapsed().as_secs_f64(),
+            }),
+            engines_in_use: self.handed.len(),
+            handed_out: self.handed_out,
+        }
+    }
+}
+
+/// Only processes of the pool's own user are served.
+fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    let credentials =
+        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+            .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    let mine = nix::unistd::getuid().as_raw();
+    if credentials.uid() != mine {
+        return Err(format!(
+            "uid {} may not use the engine pool of uid {mine}",
+            credentials.uid()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the host's process still runs (its status pipe is not at EOF).
+fn host_alive(host: &mut Host) -> bool {
+    let mut fds = [PollFd::new(host.status.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(0) => true,
+        Ok(_) => host.read_status(),
+        Err(_) => true,
+    }
+}
+
+/// Collects every exited child, so hosts leave no zombies.
+fn reap_children() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
