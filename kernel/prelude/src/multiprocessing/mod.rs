@@ -14,6 +14,7 @@
 //! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
 //! | `Lock()` | `Lock::new()?` |
 
+pub mod connection;
 mod error;
 mod manager;
 mod pipe;
@@ -24,7 +25,7 @@ mod shared;
 mod synchronize;
 
 pub use crate::sys::sync::Acquired;
-pub use error::{Error, Result};
+pub use error::{AuthFailure, Error, Malformed, Result};
 pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};

@@ -1,9 +1,14 @@
 //! The operating-system pieces everything else is built from.
 
+pub(crate) mod authkey;
+pub(crate) mod challenge;
 pub(crate) mod child;
+pub(crate) mod endpoint;
 pub(crate) mod fork;
 pub(crate) mod globals;
 pub(crate) mod mailbox;
 pub(crate) mod ring;
 pub(crate) mod shm;
+pub(crate) mod stream;
 pub(crate) mod sync;
+pub(crate) mod wire;
