@@ -22,6 +22,7 @@ mod pool;
 mod process;
 mod queue;
 mod shared;
+pub mod shared_memory;
 mod synchronize;
 
 pub use crate::sys::sync::Acquired;

@@ -52,6 +52,8 @@ pub(crate) struct Globals {
     pub(crate) reaped: Mutex<HashMap<i32, ExitCode>>,
     /// The default authkey (see `sys::authkey`), made before the first fork.
     pub(crate) authkey: OnceLock<[u8; 32]>,
+    /// The write end of the shared-memory tracker's pipe (see `sys::tracker`).
+    pub(crate) shm_tracker: OnceLock<i32>,
 }
 
 /// This copy's pointer to the process's `Globals`; an atomic so that a signal

@@ -12,5 +12,6 @@ mod pool;
 mod process;
 mod queue;
 mod shared;
+mod shared_memory;
 mod synchronize;
 mod threading;
