@@ -16,7 +16,7 @@
 
 pub mod connection;
 mod error;
-mod manager;
+pub mod managers;
 mod pipe;
 mod pool;
 mod process;
@@ -27,7 +27,9 @@ mod synchronize;
 
 pub use crate::sys::sync::Acquired;
 pub use error::{AuthFailure, Error, Malformed, Result};
-pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
+pub use managers::{
+    DictProxy, EventProxy, ListProxy, LockProxy, Manager, NamespaceProxy, QueueProxy, ValueProxy,
+};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};
 pub use process::{ActiveChild, CurrentProcess, Process, active_children, current_process};
