@@ -7,6 +7,7 @@ mod common;
 mod connection;
 mod interrupts;
 mod manager;
+mod managers_net;
 mod pipe;
 mod pool;
 mod process;
