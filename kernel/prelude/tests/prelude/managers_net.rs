@@ -96,7 +96,11 @@ fn worker_helper() {
     while let Some(n) = jobs.get().expect("get") {
         let (mut m, mut steps) = (n, 0);
         while m > 1 {
-            m = if m % 2 == 0 { m / 2 } else { 3 * m + 1 };
+            m = if m.is_multiple_of(2) {
+                m / 2
+            } else {
+                3 * m + 1
+            };
             steps += 1;
         }
         results.append((n, steps)).expect("append");
