@@ -13,6 +13,9 @@
 //! | `Pipe()` | `Pipe::<T>::new()?` |
 //! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
 //! | `Lock()` | `Lock::new()?` |
+//! | `BaseManager(address, authkey)` | `Manager::serve(address, key)?`, `Manager::connect(address, key)?` ([`managers`]) |
+//! | `connection.Listener`, `connection.Client` | [`connection::Listener`], [`connection::Client`] |
+//! | `shared_memory.SharedMemory`, `ShareableList` | [`shared_memory::SharedMemory`], [`shared_memory::ShareableList`] |
 
 pub mod connection;
 mod error;

@@ -33,6 +33,8 @@ const REQUEST: u32 = 1;
 const RESPONSE: u32 = 2;
 /// How long either side spins before parking.
 const SPIN: Duration = Duration::from_micros(100);
+/// How long the spin is a pure busy-wait before it yields between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// Room for one request or response; untouched pages cost nothing.
 const CAPACITY: usize = 256 << 20;
 /// How long an interrupted call still waits for the server's answer.
@@ -132,10 +134,17 @@ impl MailboxHandle {
         let mailbox = self.mailbox();
         let started = Instant::now();
         while mailbox.phase.load(Ordering::Acquire) != want {
-            if started.elapsed() > SPIN {
+            let spun = started.elapsed();
+            if spun > SPIN {
                 break;
             }
-            std::hint::spin_loop();
+            // Past the first microseconds, yield: when the machine has more
+            // runnable tasks than cores, the server may need this core.
+            if spun > YIELD_AFTER {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
         while mailbox.phase.load(Ordering::Acquire) != want {
             still_worth_it()?;

@@ -182,7 +182,10 @@ impl Connection {
     /// # }
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
-        self.stream.readable(&Deadline::after(timeout))
+        // A thread blocked in a receive holds the reader: then only the
+        // socket can tell.
+        let buffered = self.reader.try_lock().is_ok_and(|reader| reader.buffered());
+        Ok(buffered || self.stream.readable(&Deadline::after(timeout))?)
     }
 
     /// The largest message [`recv_bytes`](Connection::recv_bytes) accepts
