@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 ///     .max_frame(1 << 20)
 ///     .handshake_timeout(Duration::from_secs(2))
 ///     .max_connections(16);
-/// assert_eq!(options.get_max_frame(), 1 << 20);
+/// assert_eq!(options.frame_limit(), 1 << 20);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -76,7 +76,7 @@ impl ServerOptions {
     }
 
     /// The frame limit set.
-    pub fn get_max_frame(&self) -> usize {
+    pub fn frame_limit(&self) -> usize {
         self.max_frame
     }
 }
