@@ -1,11 +1,16 @@
-//! The six workloads of the brief, against the prelude and — in the same run —
+//! The prelude's workloads, against the prelude and — in the same run —
 //! against Python's `multiprocessing` (fork start method, `benches/reference.py`).
 //!
 //! `cargo bench -p ferrokernel-prelude` prints one table: workload, prelude
 //! figure, Python figure, ratio and goal. Each figure is the median of `RUNS`
-//! runs, in operations per second. Without `python3` the Python column says so.
-//! Figures only: nothing here asserts a speed.
+//! runs, in operations per second. The two loopback workloads (connection
+//! round trips, networked manager appends) swing most with the machine's
+//! load, so they alternate sides for `ROUNDS` rounds and the median is taken
+//! over every run. The load average is printed before and after. Without
+//! `python3` the Python column says so. Figures only: nothing here asserts a
+//! speed.
 
+use ferrokernel_prelude::multiprocessing::connection::{Client, Listener};
 use ferrokernel_prelude::multiprocessing::{Manager, Pipe, Pool, Process, Queue, Value};
 use std::process::Command;
 use std::time::Instant;
@@ -17,18 +22,29 @@ const VALUE_INCREMENTS: u64 = 100_000;
 const POOL_ITEMS: u64 = 100_000;
 const PROCESS_STARTS: u64 = 200;
 const MANAGER_APPENDS: u64 = 5_000;
+const CONNECTION_ROUND_TRIPS: u64 = 20_000;
+const NETMANAGER_APPENDS: u64 = 5_000;
+/// Alternations of the two loopback workloads between the two sides.
+const ROUNDS: usize = 3;
 
 type Workload = fn() -> (u64, f64);
 
-fn median_rate(work: Workload) -> f64 {
-    let mut rates: Vec<f64> = (0..RUNS)
+fn rates(work: Workload) -> Vec<f64> {
+    (0..RUNS)
         .map(|_| {
             let (ops, seconds) = work();
             ops as f64 / seconds
         })
-        .collect();
+        .collect()
+}
+
+fn median(mut rates: Vec<f64>) -> f64 {
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
+}
+
+fn median_rate(work: Workload) -> f64 {
+    median(rates(work))
 }
 
 fn queue() -> (u64, f64) {
@@ -134,6 +150,43 @@ fn manager() -> (u64, f64) {
     (MANAGER_APPENDS, elapsed)
 }
 
+fn connection() -> (u64, f64) {
+    let listener = Listener::bind(0u16, "bench").expect("bind");
+    let address = listener.address().clone();
+    let mut echo = Process::new(move || {
+        let conn = Client::connect(&address, "bench").expect("connect");
+        for _ in 0..CONNECTION_ROUND_TRIPS {
+            let message = conn.recv_bytes().expect("recv");
+            conn.send_bytes(&message).expect("send");
+        }
+    });
+    echo.start().expect("start");
+    let conn = listener.accept().expect("accept");
+    let payload = [b'x'; 16];
+    let start = Instant::now();
+    for _ in 0..CONNECTION_ROUND_TRIPS {
+        conn.send_bytes(&payload).expect("send");
+        assert_eq!(conn.recv_bytes().expect("recv").len(), payload.len());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    echo.join().expect("join");
+    (CONNECTION_ROUND_TRIPS, elapsed)
+}
+
+fn netmanager() -> (u64, f64) {
+    let manager = Manager::serve(0u16, "bench").expect("serve");
+    let address = manager.address().expect("address").clone();
+    let remote = Manager::connect(&address, "bench").expect("connect");
+    let records = remote.list(Vec::<u64>::new()).expect("list");
+    let start = Instant::now();
+    for i in 0..NETMANAGER_APPENDS {
+        records.append(i).expect("append");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(records.len().expect("len"), NETMANAGER_APPENDS as usize);
+    (NETMANAGER_APPENDS, elapsed)
+}
+
 struct Row {
     key: &'static str,
     name: &'static str,
@@ -142,11 +195,12 @@ struct Row {
     goal: f64,
 }
 
-fn python_figures() -> Result<serde_json::Value, String> {
+fn python_figures(only: Option<&str>) -> Result<serde_json::Value, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reference.py");
     let output = Command::new("python3")
         .arg(script)
         .arg(RUNS.to_string())
+        .args(only)
         .output()
         .map_err(|e| format!("python3 not available ({e}); Python column skipped"))?;
     if !output.status.success() {
@@ -175,6 +229,25 @@ fn main() {
         println!("multiprocessing bench: run with `cargo bench -p ferrokernel-prelude`");
         return;
     }
+    // `cargo bench -p ferrokernel-prelude -- KEY` runs the workloads whose key holds KEY.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let keep = |row: &Row| filter.as_ref().is_none_or(|f| row.key.contains(f.as_str()));
+    let network_rows = [
+        Row {
+            key: "connection",
+            name: "Connection: 20k loopback round trips",
+            unit: "trips/s",
+            work: connection,
+            goal: 3.0,
+        },
+        Row {
+            key: "netmanager",
+            name: "Networked manager: 5k appends (TCP)",
+            unit: "appends/s",
+            work: netmanager,
+            goal: 5.0,
+        },
+    ];
     let rows = [
         Row {
             key: "queue",
@@ -219,17 +292,47 @@ fn main() {
             goal: 5.0,
         },
     ];
+    let rows: Vec<Row> = rows.into_iter().filter(|row| keep(row)).collect();
+    let network_rows: Vec<Row> = network_rows.into_iter().filter(|row| keep(row)).collect();
+    println!("load average before: {}", load_average());
     let prelude: Vec<f64> = rows.iter().map(|row| median_rate(row.work)).collect();
-    let python = python_figures();
+    let only: Vec<&str> = rows.iter().map(|row| row.key).collect();
+    let python = if only.is_empty() {
+        Ok(serde_json::Value::Null)
+    } else {
+        python_figures(filter.as_ref().map(|_| only.join(",")).as_deref())
+    };
     if let Err(why) = &python {
         println!("{why}");
     }
+    let (network, network_python) = if network_rows.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        alternate(&network_rows)
+    };
+    let after = load_average();
+    println!("load average after: {after}");
+    if after
+        .split_whitespace()
+        .next()
+        .and_then(|one| one.parse::<f64>().ok())
+        .is_some_and(|one| one > 2.0)
+    {
+        println!("(the machine was under load: more runnable tasks than cores)");
+    }
     println!(
         "\n{:<40} {:>14} {:>14} {:>8} {:>6}",
-        "workload (median of 5, ops/s)", "prelude", "python", "ratio", "goal"
+        "workload (median, ops/s)", "prelude", "python", "ratio", "goal"
     );
-    for (row, ours) in rows.iter().zip(&prelude) {
+    let all = rows.iter().zip(&prelude).map(|(row, ours)| {
         let theirs = python.as_ref().ok().and_then(|p| p[row.key].as_f64());
+        (row, *ours, theirs)
+    });
+    let alternated = network_rows
+        .iter()
+        .zip(network.iter().zip(&network_python))
+        .map(|(row, (ours, theirs))| (row, *ours, *theirs));
+    for (row, ours, theirs) in all.chain(alternated) {
         let (theirs_text, ratio_text) = match theirs {
             Some(theirs) => (human(theirs), format!("{:.1}x", ours / theirs)),
             None => ("-".to_owned(), "-".to_owned()),
@@ -237,11 +340,47 @@ fn main() {
         println!(
             "{:<40} {:>14} {:>14} {:>8} {:>5}x   ({})",
             row.name,
-            human(*ours),
+            human(ours),
             theirs_text,
             ratio_text,
             row.goal,
             row.unit
         );
     }
+}
+
+/// Runs `rows` on both sides in turn, `ROUNDS` times; the median of every
+/// run of each side, per row (`None` on the Python side without python3).
+fn alternate(rows: &[Row]) -> (Vec<f64>, Vec<Option<f64>>) {
+    let keys: Vec<&str> = rows.iter().map(|row| row.key).collect();
+    let only = keys.join(",");
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    for _ in 0..ROUNDS {
+        for (row, samples) in rows.iter().zip(&mut ours) {
+            samples.extend(rates(row.work));
+        }
+        if let Ok(python) = python_figures(Some(&only)) {
+            for (key, samples) in keys.iter().zip(&mut theirs) {
+                samples.extend(python[*key].as_f64());
+            }
+        }
+    }
+    let theirs = theirs
+        .into_iter()
+        .map(|samples| (!samples.is_empty()).then(|| median(samples)))
+        .collect();
+    (ours.into_iter().map(median).collect(), theirs)
+}
+
+/// The 1-, 5- and 15-minute load averages (2 cores: above 2 means waiting).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
 }

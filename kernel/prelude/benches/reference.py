@@ -1,7 +1,8 @@
-"""Python's multiprocessing (fork start method) on the six prelude benchmark workloads.
+"""Python's multiprocessing (fork start method) on the prelude benchmark workloads.
 
 Run by benches/multiprocessing.rs; prints one JSON object: workload name -> figure
 (operations per second, median of several runs). Standalone: python3 reference.py
+[RUNS [WORKLOAD,WORKLOAD...]] (all workloads when none are named).
 """
 
 import json
@@ -9,6 +10,8 @@ import multiprocessing as mp
 import statistics
 import sys
 import time
+from multiprocessing.connection import Client, Listener
+from multiprocessing.managers import BaseManager, ListProxy
 
 ctx = mp.get_context("fork")
 
@@ -18,6 +21,9 @@ VALUE_INCREMENTS = 100_000
 POOL_ITEMS = 100_000
 PROCESS_STARTS = 200
 MANAGER_APPENDS = 5_000
+CONNECTION_ROUND_TRIPS = 20_000
+NETMANAGER_APPENDS = 5_000
+AUTHKEY = b"bench"
 
 
 def median_rate(runs, work):
@@ -125,18 +131,80 @@ def manager_workload(manager):
     return MANAGER_APPENDS, elapsed
 
 
+def echo_bytes(address, n):
+    conn = Client(address, authkey=AUTHKEY)
+    for _ in range(n):
+        conn.send_bytes(conn.recv_bytes())
+    conn.close()
+
+
+def connection_workload():
+    with Listener(("127.0.0.1", 0), authkey=AUTHKEY) as listener:
+        p = ctx.Process(target=echo_bytes, args=(listener.address, CONNECTION_ROUND_TRIPS))
+        p.start()
+        conn = listener.accept()
+        payload = b"x" * 16
+        start = time.perf_counter()
+        for _ in range(CONNECTION_ROUND_TRIPS):
+            conn.send_bytes(payload)
+            conn.recv_bytes()
+        elapsed = time.perf_counter() - start
+        p.join()
+        conn.close()
+    return CONNECTION_ROUND_TRIPS, elapsed
+
+
+class NetManager(BaseManager):
+    pass
+
+
+_records = []
+NetManager.register("records", callable=lambda: _records, proxytype=ListProxy)
+
+
+def netmanager_workload(address):
+    client = NetManager(address=address, authkey=AUTHKEY)
+    client.connect()
+    records = client.records()
+    before = len(records)
+    start = time.perf_counter()
+    for i in range(NETMANAGER_APPENDS):
+        records.append(i)
+    elapsed = time.perf_counter() - start
+    assert len(records) == before + NETMANAGER_APPENDS
+    return NETMANAGER_APPENDS, elapsed
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
+
+    def wanted(name):
+        return only is None or name in only
+
     results = {}
-    results["queue"] = median_rate(runs, queue_workload)
-    results["pipe"] = median_rate(runs, pipe_workload)
-    results["value"] = median_rate(runs, value_workload)
-    with ctx.Pool(2) as pool:
-        pool.map(square, range(10))  # workers up before timing
-        results["pool"] = median_rate(runs, lambda: pool_workload(pool))
-    results["process"] = median_rate(runs, process_workload)
-    with ctx.Manager() as manager:
-        results["manager"] = median_rate(runs, lambda: manager_workload(manager))
+    if wanted("queue"):
+        results["queue"] = median_rate(runs, queue_workload)
+    if wanted("pipe"):
+        results["pipe"] = median_rate(runs, pipe_workload)
+    if wanted("value"):
+        results["value"] = median_rate(runs, value_workload)
+    if wanted("pool"):
+        with ctx.Pool(2) as pool:
+            pool.map(square, range(10))  # workers up before timing
+            results["pool"] = median_rate(runs, lambda: pool_workload(pool))
+    if wanted("process"):
+        results["process"] = median_rate(runs, process_workload)
+    if wanted("manager"):
+        with ctx.Manager() as manager:
+            results["manager"] = median_rate(runs, lambda: manager_workload(manager))
+    if wanted("connection"):
+        results["connection"] = median_rate(runs, connection_workload)
+    if wanted("netmanager"):
+        server = NetManager(address=("127.0.0.1", 0), authkey=AUTHKEY)
+        server.start()
+        results["netmanager"] = median_rate(runs, lambda: netmanager_workload(server.address))
+        server.shutdown()
     print(json.dumps(results))
 
 

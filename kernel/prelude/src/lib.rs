@@ -27,6 +27,12 @@
 //! start methods cannot run. Everything that crosses a process boundary by
 //! value is encoded with [postcard](https://docs.rs/postcard).
 //!
+//! Beyond fork, [`multiprocessing::shared_memory`] names blocks any process
+//! can attach to, [`multiprocessing::connection`] speaks CPython's
+//! `Listener`/`Client` wire format, and a [`multiprocessing::Manager`] served
+//! at an address reaches other programs and machines — Python included, where
+//! Python's formats allow.
+//!
 //! Every blocking call can be interrupted: after [`interrupt::install_handler`],
 //! a SIGINT makes the call return [`multiprocessing::Error::Interrupted`] within
 //! 100 ms. Linux only.

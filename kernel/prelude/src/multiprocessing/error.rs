@@ -85,6 +85,23 @@ pub enum Error {
     /// The operating system refused.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The authkey challenge failed (Python's `AuthenticationError`).
+    #[error("authentication failed: {0} (AuthenticationError)")]
+    AuthenticationError(AuthFailure),
+    /// A frame's length prefix is over the connection's limit.
+    #[error("a frame of {size} bytes is over the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// The size the prefix announced.
+        size: u64,
+        /// The connection's limit.
+        limit: usize,
+    },
+    /// The peer (or a shared block's header) broke the expected format.
+    #[error("malformed input: {0}")]
+    Malformed(Malformed),
+    /// A dict has no such key, or a namespace no such field (Python's `KeyError`, `AttributeError`).
+    #[error("no such key (KeyError)")]
+    KeyNotFound,
 }
 
 impl From<nix::Error> for Error {
@@ -95,3 +112,39 @@ impl From<nix::Error> for Error {
 
 /// The result of every fallible call in this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why an authkey challenge failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The peer's digest did not match: it holds another key.
+    #[error("the digest received was wrong")]
+    WrongDigest,
+    /// The peer rejected our digest: we hold another key.
+    #[error("the digest sent was rejected")]
+    Rejected,
+    /// The peer did not start with a challenge (it is no `multiprocessing` listener, or wants no key).
+    #[error("the peer sent no challenge")]
+    NoChallenge,
+    /// The peer named a digest this crate does not implement (md5, sha256 and sha384 are).
+    #[error("unsupported digest {0:?}")]
+    UnsupportedDigest(String),
+}
+
+/// What was malformed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// A frame's length prefix was negative (and not the -1 that announces a 64-bit length).
+    #[error("a negative frame length ({0})")]
+    NegativeLength(i32),
+    /// A frame ended part way (the peer closed the connection mid-message).
+    #[error("the connection closed in the middle of a frame")]
+    TruncatedFrame,
+    /// A `ShareableList`'s block does not hold a list in CPython's layout.
+    #[error("not a ShareableList: {0}")]
+    ShareableList(&'static str),
+    /// A manager server answered with a response that does not fit the request.
+    #[error("unexpected response from the manager")]
+    UnexpectedResponse,
+}

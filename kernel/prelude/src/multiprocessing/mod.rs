@@ -13,19 +13,26 @@
 //! | `Pipe()` | `Pipe::<T>::new()?` |
 //! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
 //! | `Lock()` | `Lock::new()?` |
+//! | `BaseManager(address, authkey)` | `Manager::serve(address, key)?`, `Manager::connect(address, key)?` ([`managers`]) |
+//! | `connection.Listener`, `connection.Client` | [`connection::Listener`], [`connection::Client`] |
+//! | `shared_memory.SharedMemory`, `ShareableList` | [`shared_memory::SharedMemory`], [`shared_memory::ShareableList`] |
 
+pub mod connection;
 mod error;
-mod manager;
+pub mod managers;
 mod pipe;
 mod pool;
 mod process;
 mod queue;
 mod shared;
+pub mod shared_memory;
 mod synchronize;
 
 pub use crate::sys::sync::Acquired;
-pub use error::{Error, Result};
-pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
+pub use error::{AuthFailure, Error, Malformed, Result};
+pub use managers::{
+    DictProxy, EventProxy, ListProxy, LockProxy, Manager, NamespaceProxy, QueueProxy, ValueProxy,
+};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};
 pub use process::{ActiveChild, CurrentProcess, Process, active_children, current_process};

@@ -14,6 +14,8 @@ pub(crate) const PANIC_EXIT: i32 = 1;
 /// `child` is dropped — so whatever it captured (pipe ends, handles) is released
 /// in the parent.
 pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
+    // The child inherits the default authkey only if it exists now.
+    crate::sys::authkey::current();
     // Hold stdout and stderr across the fork: no other thread can be halfway
     // through a print, so the child does not inherit a lock that nobody will
     // release, and nothing buffered is printed twice.

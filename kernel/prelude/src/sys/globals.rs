@@ -20,8 +20,8 @@
 use crate::multiprocessing::ActiveChild;
 use crate::sys::child::ExitCode;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The variable naming the address; versioned, since the layout is.
 const VARIABLE: &str = concat!(
@@ -50,6 +50,10 @@ pub(crate) struct Globals {
     pub(crate) children: Mutex<Vec<ActiveChild>>,
     /// Exit codes of reaped children not yet handed out.
     pub(crate) reaped: Mutex<HashMap<i32, ExitCode>>,
+    /// The default authkey (see `sys::authkey`), made before the first fork.
+    pub(crate) authkey: OnceLock<[u8; 32]>,
+    /// The write end of the shared-memory tracker's pipe (see `sys::tracker`).
+    pub(crate) shm_tracker: OnceLock<i32>,
 }
 
 /// This copy's pointer to the process's `Globals`; an atomic so that a signal

@@ -4,15 +4,28 @@
 //! Clients take turns through a robust call lock, write a request into the
 //! buffer and flip the phase; the server answers in the same buffer. Both
 //! sides spin briefly before parking on a condition variable, so a busy client
-//! talking to a busy server never enters the kernel. A client that dies
-//! mid-call leaves the lock to be recovered by the next one, which lets the
-//! server finish the orphaned request first.
+//! talking to a busy server never enters the kernel.
+//!
+//! An exchange can be abandoned part way: by a client that dies holding the
+//! call lock (the next one recovers the lock), or by one that is interrupted
+//! while the server has not answered yet. Whoever takes the lock next finds
+//! the phase not idle, lets the server finish the orphaned request and drops
+//! its answer before sending its own — so requests and answers never get out
+//! of step. An interrupted client still waits [`GRACE`] for the answer: a
+//! server that is working answers well within it, so an interrupt only
+//! abandons an exchange with a server that is stuck (stopped, or swapped
+//! out), and the abandoned request may still take effect when it resumes.
+//!
+//! Beside the buffer sits the server's *generation* counter, with its own
+//! mutex and condition variable: clients blocked on a manager-hosted queue,
+//! lock or event wait there for the next change (see `managers::protocol`).
 
 use crate::interrupt::Deadline;
 use crate::multiprocessing::{Error, Result};
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const IDLE: u32 = 0;
@@ -20,8 +33,12 @@ const REQUEST: u32 = 1;
 const RESPONSE: u32 = 2;
 /// How long either side spins before parking.
 const SPIN: Duration = Duration::from_micros(100);
+/// How long the spin is a pure busy-wait before it yields between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// Room for one request or response; untouched pages cost nothing.
 const CAPACITY: usize = 256 << 20;
+/// How long an interrupted call still waits for the server's answer.
+pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 #[repr(C, align(64))]
 pub(crate) struct Mailbox {
@@ -32,6 +49,9 @@ pub(crate) struct Mailbox {
     len: AtomicUsize,
     server: AtomicI32,
     server_running: AtomicBool,
+    generation: AtomicU64,
+    generation_mutex: RawMutex,
+    generation_cond: RawCond,
 }
 
 /// Both sides' handle.
@@ -49,7 +69,9 @@ impl MailboxHandle {
                 let init = || -> Result<()> {
                     RawMutex::init(std::ptr::addr_of_mut!((*at).call_lock), false)?;
                     RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).cond))
+                    RawCond::init(std::ptr::addr_of_mut!((*at).cond))?;
+                    RawMutex::init(std::ptr::addr_of_mut!((*at).generation_mutex), false)?;
+                    RawCond::init(std::ptr::addr_of_mut!((*at).generation_cond))
                 };
                 if let Err(error) = init() {
                     failed = Some(error);
@@ -76,6 +98,7 @@ impl MailboxHandle {
     pub(crate) fn stopped(&self) {
         self.mailbox().server_running.store(false, Ordering::SeqCst);
         self.wake();
+        self.mailbox().generation_cond.notify_all();
     }
 
     fn server_alive(&self) -> bool {
@@ -111,10 +134,17 @@ impl MailboxHandle {
         let mailbox = self.mailbox();
         let started = Instant::now();
         while mailbox.phase.load(Ordering::Acquire) != want {
-            if started.elapsed() > SPIN {
+            let spun = started.elapsed();
+            if spun > SPIN {
                 break;
             }
-            std::hint::spin_loop();
+            // Past the first microseconds, yield: when the machine has more
+            // runnable tasks than cores, the server may need this core.
+            if spun > YIELD_AFTER {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
         while mailbox.phase.load(Ordering::Acquire) != want {
             still_worth_it()?;
@@ -152,7 +182,9 @@ impl MailboxHandle {
         out
     }
 
-    /// Client side: sends `request`, returns the server's response.
+    /// Client side: sends `request`, returns the server's response. Waits
+    /// interruptibly for its turn; once the request is out, an interrupt ends
+    /// the wait after [`GRACE`] (see the module's note).
     pub(crate) fn call(&self, request: &[u8]) -> Result<Vec<u8>> {
         let mailbox = self.mailbox();
         // Only the flag here: reading /proc costs more than a whole call, and
@@ -160,7 +192,8 @@ impl MailboxHandle {
         if !mailbox.server_running.load(Ordering::SeqCst) {
             return Err(Error::ManagerGone);
         }
-        let acquired = mailbox.call_lock.lock(&Deadline::forever())?;
+        let deadline = Deadline::forever();
+        mailbox.call_lock.lock(&deadline)?;
         let result = (|| {
             let gone = || {
                 if self.server_alive() {
@@ -169,15 +202,28 @@ impl MailboxHandle {
                     Err(Error::ManagerGone)
                 }
             };
-            if acquired.is_recovered() && mailbox.phase.load(Ordering::Acquire) == REQUEST {
-                // A client died mid-call: let the server finish its request.
-                self.wait_phase(RESPONSE, &gone)?;
+            if mailbox.phase.load(Ordering::Acquire) != IDLE {
+                // An abandoned exchange: let the server finish, drop its answer.
+                self.wait_phase(RESPONSE, &|| {
+                    gone()?;
+                    deadline.check()
+                })?;
+                mailbox.phase.store(IDLE, Ordering::Release);
             }
             self.write(request)?;
             self.set_phase(REQUEST);
-            // The server answers quickly; this wait is not interruptible, so
-            // the exchange can never be left half done.
-            self.wait_phase(RESPONSE, &gone)?;
+            let interrupted_at = Cell::new(None::<Instant>);
+            self.wait_phase(RESPONSE, &|| {
+                gone()?;
+                if deadline.check().is_err() {
+                    let since = interrupted_at.get().unwrap_or_else(Instant::now);
+                    interrupted_at.set(Some(since));
+                    if since.elapsed() > GRACE {
+                        return Err(Error::Interrupted);
+                    }
+                }
+                Ok(())
+            })?;
             let response = self.read();
             mailbox.phase.store(IDLE, Ordering::Release);
             Ok(response)
@@ -187,6 +233,35 @@ impl MailboxHandle {
         }
         let _ = mailbox.call_lock.unlock();
         result
+    }
+
+    /// Server side: publishes a new generation and wakes the waiting clients.
+    pub(crate) fn publish(&self, generation: u64) {
+        let mailbox = self.mailbox();
+        let _ = mailbox.generation_mutex.lock(&Deadline::uninterruptible());
+        mailbox.generation.store(generation, Ordering::Release);
+        let _ = mailbox.generation_mutex.unlock();
+        mailbox.generation_cond.notify_all();
+    }
+
+    /// Client side: waits (interruptibly) until the generation is no longer
+    /// `seen`, or the deadline passes, or the server is gone.
+    pub(crate) fn wait_generation(&self, seen: u64, deadline: &Deadline) -> Result<()> {
+        let mailbox = self.mailbox();
+        while mailbox.generation.load(Ordering::Acquire) == seen {
+            if !mailbox.server_running.load(Ordering::SeqCst) || !self.server_alive() {
+                return Err(Error::ManagerGone);
+            }
+            let slice = deadline.slice()?;
+            mailbox.generation_mutex.lock(deadline)?;
+            if mailbox.generation.load(Ordering::Acquire) == seen {
+                let _ = mailbox
+                    .generation_cond
+                    .wait_slice(&mailbox.generation_mutex, slice);
+            }
+            let _ = mailbox.generation_mutex.unlock();
+        }
+        Ok(())
     }
 
     /// Server side: waits for the next request (`None` when the owner asks to

@@ -1,9 +1,16 @@
 //! The operating-system pieces everything else is built from.
 
+pub(crate) mod authkey;
+pub(crate) mod challenge;
 pub(crate) mod child;
+pub(crate) mod endpoint;
 pub(crate) mod fork;
 pub(crate) mod globals;
 pub(crate) mod mailbox;
+pub(crate) mod named_shm;
 pub(crate) mod ring;
 pub(crate) mod shm;
+pub(crate) mod stream;
 pub(crate) mod sync;
+pub(crate) mod tracker;
+pub(crate) mod wire;

@@ -71,3 +71,67 @@ pub(crate) fn gone(pid: i32) -> bool {
         Err(_) => true,
     }
 }
+
+/// A `python3` helper process running a script, its stdout read line by line.
+pub(crate) struct Python {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    last: String,
+}
+
+/// Starts `python3 -c script args...`; the script is ended by an alarm after
+/// 30 s, so a test never hangs on it.
+pub(crate) fn python(script: &str, args: &[&str]) -> Python {
+    let script = format!("import signal; signal.alarm(30)\n{script}");
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (CPython 3.11 is on every machine)");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    Python {
+        child,
+        out,
+        last: String::new(),
+    }
+}
+
+impl Python {
+    /// The next line it prints.
+    pub(crate) fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = self.out.read_line(&mut line);
+        if line.is_empty() {
+            let status = self.child.wait().expect("wait");
+            let mut err = String::new();
+            if let Some(mut stderr) = self.child.stderr.take() {
+                use std::io::Read;
+                let _ = stderr.read_to_string(&mut err);
+            }
+            panic!("python ended ({status}) without printing more: {err}");
+        }
+        self.last = line.trim().to_owned();
+        self.last.clone()
+    }
+
+    /// Waits for it to exit successfully; returns the last line it printed.
+    pub(crate) fn finish(mut self) -> String {
+        use std::io::{BufRead, Read};
+        for line in (&mut self.out).lines().map_while(std::result::Result::ok) {
+            if !line.trim().is_empty() {
+                self.last = line.trim().to_owned();
+            }
+        }
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        assert!(status.success(), "python failed ({status}): {err}");
+        self.last
+    }
+}

@@ -4,12 +4,15 @@
 //! process-wide, so they must not overlap.
 
 mod common;
+mod connection;
 mod interrupts;
 mod manager;
+mod managers_net;
 mod pipe;
 mod pool;
 mod process;
 mod queue;
 mod shared;
+mod shared_memory;
 mod synchronize;
 mod threading;
