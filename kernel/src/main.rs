@@ -267,7 +267,22 @@ fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
 }
 
 /// An engine host: the evcxr engine, serving the kernel on inherited descriptors.
+///
+/// `FERROKERNEL_FAKE_ENGINE=<milliseconds>` serves the scripted test engine
+/// instead, after that long a start: the pool's and the protocol's tests need
+/// many engines and not what they compute.
 fn engine_host(pooled: bool) -> Result<(), String> {
+    if let Some(start_ms) = std::env::var("FERROKERNEL_FAKE_ENGINE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let start: ferrokernel_pool::host::StartEngine = Box::new(move |publisher, progress| {
+            progress("starting the fake engine");
+            std::thread::sleep(std::time::Duration::from_millis(start_ms));
+            Ok(Box::new(ferrokernel_engine::fake::FakeEngine::new(publisher)) as Box<dyn Engine>)
+        });
+        ferrokernel_pool::host::serve_inherited(start, pooled);
+    }
     // Before any thread starts: it sets environment variables.
     let prepared = prepare_engine();
     let start: ferrokernel_pool::host::StartEngine = Box::new(move |publisher, progress| {

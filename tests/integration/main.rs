@@ -8,11 +8,13 @@
 //!   execution counts, stop-on-error, input;
 //! - `recovery`: interrupts, crashed runtimes, shutdown and killed kernels leave
 //!   no process behind;
+//! - `pool`: the engine pool: handovers, warm restarts, kernels that die, other users;
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
 mod dispatcher;
 mod execution;
+mod pool;
 mod prelude;
 mod protocol;
 mod recovery;

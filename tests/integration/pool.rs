@@ -1,0 +1,338 @@
+//! The engine pool through the real binary: kernels get warm engines, never
+//! the same one twice, and nothing a kernel or a handover leaves behind harms
+//! the pool. Most tests serve the scripted engine (`FERROKERNEL_FAKE_ENGINE`)
+//! so they test the pool, not the compiler; one restarts a real kernel.
+
+use crate::support::{FIRST_CELL, Kernel, alive, result_text, stream_text};
+use ferrokernel_pool::messages::{PROTOCOL_VERSION, PoolReply, PoolRequest, PoolStatus};
+use ferrokernel_pool::wire;
+use ferrokernel_protocol::{Content, ShutdownRequest};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A pool of its own for one test, stopped when the test ends.
+struct TestPool {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl TestPool {
+    /// `fake_start_ms`: serve the scripted engine after that long a start (`None`: evcxr).
+    fn new(name: &str, fake_start_ms: Option<u64>) -> TestPool {
+        let dir = std::env::temp_dir().join(format!("fk-pool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .expect("pool dir");
+        let mut env = vec![
+            ("FERROKERNEL_POOL".to_owned(), "1".to_owned()),
+            ("FERROKERNEL_POOL_DIR".to_owned(), dir.display().to_string()),
+        ];
+        if let Some(ms) = fake_start_ms {
+            env.push(("FERROKERNEL_FAKE_ENGINE".to_owned(), ms.to_string()));
+        }
+        TestPool { dir, env }
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokernel"));
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn status(&self) -> Option<PoolStatus> {
+        let output = self
+            .command(&["pool", "status", "--json"])
+            .output()
+            .expect("status runs");
+        assert!(output.status.success(), "pool status: {output:?}");
+        serde_json::from_slice(&output.stdout).expect("status is JSON")
+    }
+
+    /// Waits for a ready spare; returns its pid.
+    fn wait_for_ready_spare(&self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(spare) = self.status().and_then(|s| s.spare).filter(|s| s.ready) {
+                return spare.pid;
+            }
+            assert!(Instant::now() < deadline, "no ready spare within {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        let pid = self.status().map(|s| s.pid);
+        let _ = self.command(&["pool", "stop"]).output();
+        if let Some(pid) = pid {
+            wait_until_gone(pid, Duration::from_secs(5));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_until_gone(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !alive(pid)
+}
+
+/// The engine host's pid, as the scripted engine prints it.
+async fn engine_pid(kernel: &mut Kernel) -> i32 {
+    let (iopub, _) = kernel.execute("pid").await;
+    let text = stream_text(&iopub, "stdout");
+    text.trim()
+        .strip_prefix("pid ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text:?}"))
+}
+
+#[tokio::test]
+async fn two_kernels_started_at_once_get_two_engines() {
+    let pool = TestPool::new("two", Some(0));
+    let env = pool.env();
+    let (mut first, mut second) = tokio::join!(Kernel::start(&env), Kernel::start(&env));
+    let (a, b) = tokio::join!(engine_pid(&mut first), engine_pid(&mut second));
+    assert_ne!(a, b, "one engine was handed to two kernels");
+    let status = pool.status().expect("the pool runs");
+    assert_eq!(status.handed_out, 2);
+    assert_eq!(status.engines_in_use, 2);
+    drop((first, second));
+    for pid in [a, b] {
+        assert!(
+            wait_until_gone(pid, Duration::from_secs(5)),
+            "engine {pid} outlived its kernel"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_kernel_killed_during_handover_leaves_the_pool_healthy() {
+    let pool = TestPool::new("handover", Some(0));
+    let env = pool.env();
+    // A first kernel starts the pool; the spare made after it is what the dying kernel takes.
+    let mut kernel = Kernel::start(&env).await;
+    engine_pid(&mut kernel).await;
+    drop(kernel);
+    let spare = pool.wait_for_ready_spare(Duration::from_secs(30));
+    let socket = pool.status().expect("runs").socket;
+
+    // A "kernel" that asks for an engine and dies before it reads the answer.
+    let stream = UnixStream::connect(&socket).expect("connects");
+    wire::send(
+        &stream,
+        &PoolRequest::Hello {
+            protocol: PROTOCOL_VERSION,
+        },
+    )
+    .expect("hello");
+    assert!(matches!(
+        wire::recv::<PoolReply>(&stream),
+        Ok(Some(PoolReply::Welcome { .. }))
+    ));
+    let env = ferrokernel_pool::messages::EngineEnv {
+        vars: pool.env.iter().cloned().collect(),
+        cwd: std::env::current_dir().expect("cwd"),
+    };
+    wire::send(&stream, &PoolRequest::Acquire { env }).expect("acquire");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(stream);
+
+    // The engine in flight dies with it, and the pool goes on serving.
+    assert!(
+        wait_until_gone(spare, Duration::from_secs(5)),
+        "the orphaned engine {spare} lives on"
+    );
+    let mut next = Kernel::start(&pool.env()).await;
+    let pid = engine_pid(&mut next).await;
+    assert_ne!(pid, spare);
+    assert!(pool.status().is_some());
+}
+
+#[tokio::test]
+async fn a_killed_kernel_takes_its_pooled_engine_with_it() {
+    let pool = TestPool::new("killed", Some(0));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let host = engine_pid(&mut kernel).await;
+    kernel.kill_hard();
+    assert!(
+        wait_until_gone(host, Duration::from_secs(5)),
+        "engine {host} outlived a killed kernel"
+    );
+    // The pool noticed: no engine in use.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.status().expect("runs").engines_in_use != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the pool still counts the dead engine"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_start_tells_the_waiting_cell_and_then_clears_it() {
+    let pool = TestPool::new("slow", Some(2500));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let (iopub, _) = kernel.execute("print:hello").await;
+    let kinds: Vec<&str> = iopub.iter().map(|m| m.header.msg_type.as_str()).collect();
+    let shown = kinds
+        .iter()
+        .position(|k| *k == "display_data")
+        .expect("a progress line");
+    let cleared = kinds
+        .iter()
+        .position(|k| *k == "clear_output")
+        .expect("cleared");
+    let printed = kinds
+        .iter()
+        .position(|k| *k == "stream")
+        .expect("the cell's output");
+    assert!(shown < cleared && cleared < printed, "{kinds:?}");
+    let Content::DisplayData(progress) = &iopub[shown].content else {
+        unreachable!()
+    };
+    assert_eq!(progress.transient["display_id"], "ferrokernel-engine-start");
+    let text = progress.data["text/plain"].as_str().unwrap_or_default();
+    assert!(text.contains("Starting the Rust engine"), "{text}");
+    assert!(
+        kinds.contains(&"update_display_data"),
+        "updated in place: {kinds:?}"
+    );
+    assert_eq!(stream_text(&iopub, "stdout"), "hello\n");
+}
+
+#[tokio::test]
+async fn a_claimed_engine_takes_on_the_kernels_directory_and_environment() {
+    let pool = TestPool::new("claim", Some(0));
+    let mut env = pool.env();
+    env.push(("FK_TEST_NOTEBOOK", "first"));
+    let mut first = Kernel::start(&env).await;
+    engine_pid(&mut first).await;
+    drop(first);
+    let spare = pool.wait_for_ready_spare(Duration::from_secs(30));
+    let mut env = pool.env();
+    env.push(("FK_TEST_NOTEBOOK", "second"));
+    let mut second = Kernel::start(&env).await;
+    assert_eq!(
+        engine_pid(&mut second).await,
+        spare,
+        "the spare was handed over"
+    );
+    let (iopub, _) = second.execute("env:FK_TEST_NOTEBOOK").await;
+    assert_eq!(stream_text(&iopub, "stdout"), "FK_TEST_NOTEBOOK=second\n");
+}
+
+#[tokio::test]
+async fn the_pool_refuses_other_users() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: connecting as another uid needs root");
+        return;
+    }
+    let pool = TestPool::new("uid", Some(0));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    engine_pid(&mut kernel).await;
+    let socket = pool.status().expect("runs").socket;
+    // A child that is uid 65534 to the pool (SO_PEERCRED reports the effective
+    // uid) but may still reach the private directory (its fsuid stays 0).
+    let reply = connect_as(65534, &socket);
+    match reply {
+        Some(PoolReply::Refused { reason }) => assert!(reason.contains("65534"), "{reason}"),
+        other => panic!("another uid was not refused: {other:?}"),
+    }
+    assert!(pool.status().is_some(), "the pool still serves its user");
+}
+
+/// Connects to `socket` as `uid` from a forked child; returns what the pool said.
+fn connect_as(uid: u32, socket: &std::path::Path) -> Option<PoolReply> {
+    let (ours, theirs) = UnixStream::pair().expect("pair");
+    // SAFETY: the child makes a few system calls and small allocations (glibc's
+    // malloc is fork-safe), then leaves with _exit.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: plain system calls on integers.
+            unsafe {
+                libc::setresuid(uid, uid, 0);
+                libc::setfsuid(0);
+            }
+            let answer = UnixStream::connect(socket).ok().and_then(|stream| {
+                wire::send(
+                    &stream,
+                    &PoolRequest::Hello {
+                        protocol: PROTOCOL_VERSION,
+                    },
+                )
+                .ok()?;
+                wire::recv::<PoolReply>(&stream).ok().flatten()
+            });
+            let _ = wire::send(&theirs, &answer);
+            // SAFETY: leaves at once, as a forked child of a test must.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(theirs);
+            let answer = wire::recv::<Option<PoolReply>>(&ours)
+                .ok()
+                .flatten()
+                .flatten();
+            let _ = nix::sys::wait::waitpid(child, None);
+            answer
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_kernel_gets_the_warm_spare_and_runs_prelude_cells() {
+    let pool = TestPool::new("restart", None);
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let (_, reply) = kernel
+        .execute("let n = multiprocessing::cpu_count();")
+        .await;
+    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
+    let spare = pool.wait_for_ready_spare(FIRST_CELL);
+    // Kernel -> Restart: shutdown with restart, then a new kernel process.
+    kernel
+        .control_request(ShutdownRequest { restart: true })
+        .await;
+    assert!(
+        kernel.wait_exit(Duration::from_secs(10)).is_some(),
+        "the kernel exits"
+    );
+    drop(kernel);
+    let mut restarted = Kernel::start(&pool.env()).await;
+    let (iopub, reply) = restarted
+        .execute("println!(\"{}\", std::process::id()); multiprocessing::cpu_count() > 0")
+        .await;
+    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
+    assert_eq!(result_text(&iopub).as_deref(), Some("true"));
+    assert!(
+        !iopub.iter().any(|m| m.header.msg_type == "display_data"),
+        "a warm engine shows no start progress: {iopub:?}"
+    );
+    // Its runtime is a child of the spare that was ready before it started.
+    let runtime: i32 = stream_text(&iopub, "stdout").trim().parse().expect("a pid");
+    let parent = ferrokernel_engine::procs::info(runtime)
+        .expect("alive")
+        .ppid;
+    assert_eq!(parent, spare);
+}
