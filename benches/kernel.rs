@@ -1,184 +1,475 @@
-//! Kernel speed through the protocol, with evcxr's engine as is measured in the
-//! same run for reference. Prints figures; asserts nothing.
+//! Kernel speed through the Jupyter protocol, ferrokernel next to evcxr_jupyter
+//! 0.22 as is, measured in the same run with the two sides alternating.
+//! Prints figures and the goals of issue 10; asserts nothing.
 //!
-//! `cargo bench --bench kernel` (after `ferrokernel install`, so the prelude's
-//! build is warm, as it is for a user).
+//! ```sh
+//! cargo install evcxr_jupyter --version =0.22.0 --locked --root target/evcxr-jupyter
+//! cargo bench --bench kernel            # after `ferrokernel install` (warm build cache)
+//! ```
+//!
+//! `FERROKERNEL_BENCH_EVCXR_JUPYTER` names another evcxr_jupyter binary; without
+//! one, only ferrokernel is measured. The machine is noisy: the figures are
+//! medians, and the load average is printed before and after.
 
 #[path = "../tests/integration/support.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod support;
 
-use ferrokernel_protocol::{Content, ExecuteRequest, KernelInfoRequest};
+use ferrokernel_protocol::{
+    CompleteRequest, Content, ExecuteRequest, ReplyStatus, ShutdownRequest,
+};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{FIRST_CELL, Kernel};
+use support::{FIRST_CELL, Kernel, Launch};
+
+/// The cell every "first prelude cell" runs.
+const PRELUDE_CELL: &str = "multiprocessing::cpu_count()";
+/// What the first completion completes (std, so that evcxr can answer too).
+const COMPLETION: &str = "std::collections::HashM";
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
-    samples[samples.len() / 2]
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
-fn seconds(d: Duration) -> String {
+fn mean(samples: &[Duration]) -> Duration {
+    samples.iter().sum::<Duration>() / samples.len().max(1) as u32
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The side being measured.
+struct Side {
+    launch: Launch,
+    env: Vec<(String, String)>,
+}
+
+impl Side {
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    async fn start(&self) -> Kernel {
+        Kernel::launch(&self.launch, "bench-key", &self.env()).await
+    }
+}
+
+/// ferrokernel with an engine pool of its own; `pool: false` starts every engine cold.
+fn ferrokernel(pool_dir: &Path, pool: bool) -> Side {
+    Side {
+        launch: Launch::ferrokernel(),
+        env: vec![
+            (
+                "FERROKERNEL_POOL".into(),
+                if pool { "1" } else { "0" }.into(),
+            ),
+            (
+                "FERROKERNEL_POOL_DIR".into(),
+                pool_dir.display().to_string(),
+            ),
+        ],
+    }
+}
+
+fn evcxr_jupyter() -> Option<Side> {
+    let program = std::env::var_os("FERROKERNEL_BENCH_EVCXR_JUPYTER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/evcxr-jupyter/bin/evcxr_jupyter")
+        });
+    program.exists().then(|| Side {
+        launch: Launch {
+            program,
+            args: vec!["--control_file".into(), "{connection_file}".into()],
+            tcp: true,
+        },
+        env: Vec::new(),
+    })
+}
+
+/// `ferrokernel pool status --json`'s spare, if ready.
+fn ready_spare(pool: &Side) -> bool {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokernel"))
+        .args(["pool", "status", "--json"])
+        .envs(pool.env())
+        .output();
+    output.ok().is_some_and(|o| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .ok()
+            .is_some_and(|s| s["spare"]["ready"] == true)
+    })
+}
+
+fn wait_for_ready_spare(pool: &Side) {
+    let deadline = Instant::now() + FIRST_CELL;
+    while !ready_spare(pool) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+async fn run(kernel: &mut Kernel, code: &str) -> Duration {
+    let started = Instant::now();
+    let (_, reply) = kernel
+        .execute_with(
+            ExecuteRequest {
+                code: code.into(),
+                ..ExecuteRequest::default()
+            },
+            FIRST_CELL,
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{code}");
+    started.elapsed()
+}
+
+/// Launch -> the first kernel_info reply (the support's readiness handshake).
+async fn kernel_info(side: &Side) -> Duration {
+    let started = Instant::now();
+    let kernel = side.start().await;
+    let took = started.elapsed();
+    drop(kernel);
+    took
+}
+
+/// Launch -> reply of a first cell.
+async fn first_cell(side: &Side, code: &str) -> Duration {
+    let started = Instant::now();
+    let mut kernel = side.start().await;
+    run(&mut kernel, code).await;
+    started.elapsed()
+}
+
+/// A running kernel's shutdown(restart) -> reply of the new kernel's first cell.
+async fn restart(side: &Side, code: &str, before: impl Fn()) -> Duration {
+    let mut kernel = side.start().await;
+    run(&mut kernel, "1").await;
+    before();
+    let started = Instant::now();
+    kernel
+        .control_request(ShutdownRequest { restart: true })
+        .await;
+    kernel.wait_exit(Duration::from_secs(10));
+    drop(kernel);
+    let mut restarted = side.start().await;
+    run(&mut restarted, code).await;
+    started.elapsed()
+}
+
+/// A fresh kernel, a second for the user to press Tab, then the completion's
+/// round trip and how many matches it had.
+async fn first_completion(side: &Side) -> (Duration, usize) {
+    let mut kernel = side.start().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let request = kernel
+        .send_shell(CompleteRequest {
+            code: COMPLETION.into(),
+            cursor_pos: COMPLETION.len(),
+        })
+        .await;
+    let started = Instant::now();
+    let reply = kernel.shell_reply_within(FIRST_CELL).await;
+    let took = started.elapsed();
+    assert!(support::is_reply_to(&reply, &request));
+    let matches = match reply.content {
+        Content::CompleteReply(reply) => reply.matches.len(),
+        _ => 0,
+    };
+    (took, matches)
+}
+
+/// Resident memory of the kernel and everything serving it, in MiB.
+fn resident_mib(kernel: &Kernel, engine_root: Option<i32>) -> f64 {
+    let mut pids = vec![kernel.pid()];
+    pids.extend(
+        ferrokernel_engine::procs::descendants(kernel.pid())
+            .iter()
+            .map(|p| p.pid),
+    );
+    if let Some(root) = engine_root.filter(|r| !pids.contains(r)) {
+        pids.push(root);
+        pids.extend(
+            ferrokernel_engine::procs::descendants(root)
+                .iter()
+                .map(|p| p.pid),
+        );
+    }
+    let kib: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum();
+    kib as f64 / 1024.0
+}
+
+/// The engine host of a ferrokernel kernel: the parent of the runtime that runs its cells.
+async fn engine_host(kernel: &mut Kernel) -> Option<i32> {
+    let (iopub, _) = kernel
+        .execute("println!(\"{}\", std::process::id());")
+        .await;
+    let runtime: i32 = support::stream_text(&iopub, "stdout").trim().parse().ok()?;
+    ferrokernel_engine::procs::info(runtime).map(|p| p.ppid)
+}
+
+struct Row {
+    what: String,
+    ours: String,
+    goal: &'static str,
+    theirs: String,
+}
+
+fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-/// Launch -> kernel_info_reply, over the raw socket (no readiness dance).
-async fn kernel_info_latency() -> Duration {
-    let started = Instant::now();
-    let mut kernel = Kernel::start(&[]).await;
-    // `start` already waited for a kernel_info round trip; time a fresh one too.
-    let request = kernel.send_shell(KernelInfoRequest {}).await;
-    let reply = kernel.shell_reply().await;
-    assert!(support::is_reply_to(&reply, &request));
-    let _ = started;
-    started.elapsed()
-}
-
-async fn first_prelude_cell() -> Duration {
-    let started = Instant::now();
-    let mut kernel = Kernel::start(&[]).await;
-    let (_, reply) = kernel.execute("multiprocessing::cpu_count()").await;
-    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
-    started.elapsed()
-}
-
-/// Round trips of `i + 1` cells; `env` as for `Kernel::start`.
-async fn trivial_cells(env: &[(&str, &str)], count: usize) -> Vec<Duration> {
-    let mut kernel = Kernel::start(env).await;
-    kernel.execute("1").await;
-    let mut samples = Vec::new();
-    for i in 0..count {
-        let started = Instant::now();
-        let (iopub, _) = kernel
-            .execute_with(
-                ExecuteRequest {
-                    code: format!("{i} + 1"),
-                    ..ExecuteRequest::default()
-                },
-                FIRST_CELL,
-            )
-            .await;
-        samples.push(started.elapsed());
-        assert!(
-            iopub
-                .iter()
-                .any(|m| matches!(m.content, Content::ExecuteResult(_)))
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let pool_dir = std::env::temp_dir().join(format!("fk-bench-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&pool_dir).expect("pool dir");
+    let _ = std::fs::set_permissions(
+        &pool_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    );
+    let fk = ferrokernel(&pool_dir, true);
+    let cold = ferrokernel(&pool_dir, false);
+    let evcxr = evcxr_jupyter();
+    let na = || "n/a".to_owned();
+    let load_before = load_average();
+    println!("load average before: {load_before}");
+    if evcxr.is_none() {
+        println!(
+            "evcxr_jupyter not found: `cargo install evcxr_jupyter --version =0.22.0 --locked \
+             --root target/evcxr-jupyter` (or set FERROKERNEL_BENCH_EVCXR_JUPYTER)"
         );
     }
-    samples
-}
+    let mut rows = Vec::new();
 
-/// What evcxr as is takes, for reference.
-struct EvcxrReference {
-    /// Context start.
-    start: Duration,
-    /// Median trivial cell, no dependencies.
-    trivial: Duration,
-    /// Context start, then `:dep` of the prelude (evcxr's default: no build
-    /// cache) and a first cell.
-    first_prelude_cell: Duration,
-    /// Median trivial cell once the prelude is a dependency.
-    trivial_with_prelude: Duration,
-}
+    // Start the pool and let it make its spare.
+    drop(fk.start().await);
+    wait_for_ready_spare(&fk);
 
-fn trivial_evcxr_cells(context: &mut evcxr::CommandContext, count: usize) -> Duration {
-    let mut samples = Vec::new();
-    context.execute("1").expect("runs");
-    for i in 0..count {
-        let started = Instant::now();
-        context.execute(&format!("{i} + 1")).expect("runs");
-        samples.push(started.elapsed());
+    // Launch -> kernel_info.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        ours.push(kernel_info(&cold).await);
+        if let Some(evcxr) = &evcxr {
+            theirs.push(kernel_info(evcxr).await);
+        }
     }
-    median(samples)
-}
+    rows.push(Row {
+        what: "launch -> kernel_info_reply (median of 5)".into(),
+        ours: secs(median(ours)),
+        goal: "<= 0.2 s",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            secs(median(theirs))
+        },
+    });
 
-/// A fresh evcxr context whose cell output is drained.
-fn start_evcxr() -> evcxr::CommandContext {
-    let (context, outputs) = evcxr::CommandContext::new().expect("evcxr starts");
-    std::thread::spawn(move || for _ in outputs.stdout {});
-    context
-}
-
-fn evcxr_reference(count: usize) -> EvcxrReference {
-    let started = Instant::now();
-    let mut context = start_evcxr();
-    let start = started.elapsed();
-    let trivial = trivial_evcxr_cells(&mut context, count);
-
-    let prelude = concat!(env!("CARGO_MANIFEST_DIR"), "/kernel/prelude");
-    let started = Instant::now();
-    let mut context = start_evcxr();
-    context
-        .execute(&format!(
-            ":dep ferrokernel-prelude = {{ path = \"{prelude}\" }}"
-        ))
-        .expect("the prelude loads");
-    context
-        .execute("ferrokernel_prelude::multiprocessing::cpu_count()")
-        .expect("runs");
-    let first_prelude_cell = started.elapsed();
-    let trivial_with_prelude = trivial_evcxr_cells(&mut context, count);
-    EvcxrReference {
-        start,
-        trivial,
-        first_prelude_cell,
-        trivial_with_prelude,
+    // Launch -> first prelude cell, warm engine; evcxr's first trivial cell beside it.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        wait_for_ready_spare(&fk);
+        ours.push(first_cell(&fk, PRELUDE_CELL).await);
+        if let Some(evcxr) = &evcxr {
+            theirs.push(first_cell(evcxr, "1 + 1").await);
+        }
     }
-}
+    rows.push(Row {
+        what: "launch -> first prelude cell, warm (median of 3)".into(),
+        ours: secs(median(ours)),
+        goal: "<= 1.5 s",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            format!("{} (`1 + 1`)", secs(median(theirs)))
+        },
+    });
 
-fn main() {
-    // The evcxr reference re-runs this binary as its runtime.
-    evcxr::runtime_hook();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
-    let info: Vec<Duration> = (0..5)
-        .map(|_| runtime.block_on(kernel_info_latency()))
-        .collect();
-    let first: Vec<Duration> = (0..3)
-        .map(|_| runtime.block_on(first_prelude_cell()))
-        .collect();
-    let trivial = runtime.block_on(trivial_cells(&[], 20));
-    let trivial_bare = runtime.block_on(trivial_cells(&[("FERROKERNEL_PRELUDE", "0")], 20));
-    let evcxr = evcxr_reference(20);
+    // Cold: no pool.
+    let mut ours = Vec::new();
+    for _ in 0..2 {
+        ours.push(first_cell(&cold, PRELUDE_CELL).await);
+    }
+    let evcxr_prelude = match &evcxr {
+        Some(evcxr) => {
+            let prelude = concat!(env!("CARGO_MANIFEST_DIR"), "/kernel/prelude");
+            let started = Instant::now();
+            let mut kernel = evcxr.start().await;
+            run(
+                &mut kernel,
+                &format!(":dep ferrokernel-prelude = {{ path = \"{prelude}\" }}"),
+            )
+            .await;
+            run(
+                &mut kernel,
+                "ferrokernel_prelude::multiprocessing::cpu_count()",
+            )
+            .await;
+            format!(
+                "{} (`:dep` of the prelude, then the cell)",
+                secs(started.elapsed())
+            )
+        }
+        None => na(),
+    };
+    rows.push(Row {
+        what: "launch -> first prelude cell, cold (median of 2)".into(),
+        ours: secs(median(ours)),
+        goal: "<= 8 s",
+        theirs: evcxr_prelude,
+    });
+
+    // Restart -> first prelude cell.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ours.push(restart(&fk, PRELUDE_CELL, || wait_for_ready_spare(&fk)).await);
+        if let Some(evcxr) = &evcxr {
+            theirs.push(restart(evcxr, "1 + 1", || {}).await);
+        }
+    }
+    rows.push(Row {
+        what: "restart -> first prelude cell, warm (median of 3)".into(),
+        ours: secs(median(ours)),
+        goal: "<= 1.5 s",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            format!("{} (`1 + 1`)", secs(median(theirs)))
+        },
+    });
+
+    // First completion in a fresh kernel.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut our_matches, mut their_matches) = (0, 0);
+    for _ in 0..3 {
+        wait_for_ready_spare(&fk);
+        let (took, matches) = first_completion(&fk).await;
+        ours.push(took);
+        our_matches = matches;
+        if let Some(evcxr) = &evcxr {
+            let (took, matches) = first_completion(evcxr).await;
+            theirs.push(took);
+            their_matches = matches;
+        }
+    }
+    rows.push(Row {
+        what: format!("first completion of `{COMPLETION}` (median of 3)"),
+        ours: format!("{} ({our_matches} matches)", secs(median(ours))),
+        goal: "<= 0.5 s",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            format!("{} ({their_matches} matches)", secs(median(theirs)))
+        },
+    });
+
+    // Trivial cells, alternating between the two kernels.
+    wait_for_ready_spare(&fk);
+    let mut our_kernel = fk.start().await;
+    let mut their_kernel = match &evcxr {
+        Some(evcxr) => Some(evcxr.start().await),
+        None => None,
+    };
+    run(&mut our_kernel, "1").await;
+    if let Some(kernel) = their_kernel.as_mut() {
+        run(kernel, "1").await;
+    }
+    for (what, template) in [
+        (
+            "trivial statement cell `println!(..)`",
+            "println!(\"{i}\");",
+        ),
+        ("trivial expression cell `i + 1`", "{i} + 1"),
+        ("a `let` cell `let v_i = i;`", "let v{i} = {i};"),
+    ] {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for i in 0..20 {
+            let code = template.replace("{i}", &i.to_string());
+            ours.push(run(&mut our_kernel, &code).await);
+            if let Some(kernel) = their_kernel.as_mut() {
+                theirs.push(run(kernel, &code).await);
+            }
+        }
+        rows.push(Row {
+            what: format!("{what} (median of 20)"),
+            ours: secs(median(ours)),
+            goal: "<= 0.25 s, <= evcxr",
+            theirs: if theirs.is_empty() {
+                na()
+            } else {
+                secs(median(theirs))
+            },
+        });
+    }
+
+    // 200 cells in a row: mean, and the first and last twenty.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        let code = format!("{i} * 2");
+        ours.push(run(&mut our_kernel, &code).await);
+        if let Some(kernel) = their_kernel.as_mut() {
+            theirs.push(run(kernel, &code).await);
+        }
+    }
+    let growth = |samples: &[Duration]| {
+        format!(
+            "{} (first 20: {}, last 20: {})",
+            secs(mean(samples)),
+            secs(mean(&samples[..20])),
+            secs(mean(&samples[samples.len() - 20..]))
+        )
+    };
+    rows.push(Row {
+        what: "200 cells in a row, mean".into(),
+        ours: growth(&ours),
+        goal: "<= 0.25 s, no growth",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            growth(&theirs)
+        },
+    });
+
+    let host = engine_host(&mut our_kernel).await;
+    rows.push(Row {
+        what: "kernel + engine resident memory, after those cells".into(),
+        ours: format!("{:.0} MiB", resident_mib(&our_kernel, host)),
+        goal: "",
+        theirs: their_kernel
+            .as_ref()
+            .map_or_else(na, |k| format!("{:.0} MiB", resident_mib(k, None))),
+    });
+    drop((our_kernel, their_kernel));
+    let _ = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokernel"))
+        .args(["pool", "stop"])
+        .envs(fk.env())
+        .output();
+    let _ = std::fs::remove_dir_all(&pool_dir);
 
     println!();
     println!(
-        "{:<44} {:>10} {:>10} {:>12}",
-        "kernel (2 cores)", "ferrokernel", "goal", "evcxr as is"
+        "{:<52} {:<44} {:<22} evcxr_jupyter 0.22 as is",
+        "kernel (2 cores)", "ferrokernel", "goal"
     );
+    for row in rows {
+        println!(
+            "{:<52} {:<44} {:<22} {}",
+            row.what, row.ours, row.goal, row.theirs
+        );
+    }
     println!(
-        "{:<44} {:>10} {:>10} {:>12}",
-        "launch -> kernel_info_reply (median of 5)",
-        seconds(median(info)),
-        "< 0.2 s",
-        seconds(evcxr.start)
-    );
-    println!(
-        "{:<44} {:>10} {:>10} {:>12}",
-        "launch -> first prelude cell (median of 3)",
-        seconds(median(first)),
-        "< 1.5 s",
-        seconds(evcxr.first_prelude_cell)
-    );
-    println!(
-        "{:<44} {:>10} {:>10} {:>12}",
-        "trivial cell round trip (median of 20)",
-        seconds(median(trivial)),
-        "< 0.15 s",
-        seconds(evcxr.trivial_with_prelude)
-    );
-    println!(
-        "{:<44} {:>10} {:>10} {:>12}",
-        "trivial cell, no prelude (median of 20)",
-        seconds(median(trivial_bare)),
-        "",
-        seconds(evcxr.trivial)
-    );
-    println!(
-        "(evcxr as is: its context start stands in for a kernel_info reply, since evcxr_jupyter\n\
-         answers only after it; its first prelude cell is `:dep` of the prelude without a build\n\
-         cache, evcxr's default, then one cell; its trivial cell is measured with the prelude\n\
-         as a dependency, and without any.)"
+        "\nload average before: {load_before}, after: {}",
+        load_average()
     );
 }

@@ -36,6 +36,16 @@ done
 
 wants() { [[ " ${selected[*]} " == *" $1 "* ]]; }
 
+# Kernels launched by the suites (and the set-up's install) share an engine
+# pool of this run's own, which is stopped at the end: nothing outlives the run.
+FERROKERNEL_POOL_DIR=$(mktemp -d -t ferrokernel-pool.XXXXXX)
+export FERROKERNEL_POOL_DIR
+stop_pool() {
+    [[ -x $binary ]] && "$binary" pool stop >/dev/null 2>&1
+    rm -rf "$FERROKERNEL_POOL_DIR"
+}
+trap stop_pool EXIT
+
 printf '==> Set-up (install/setup.sh)\n'
 if ! bash install/setup.sh; then
     echo "run-all: set-up failed; no suite was run" >&2

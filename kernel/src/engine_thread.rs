@@ -15,12 +15,17 @@ use tokio::sync::{mpsc, oneshot};
 pub type EngineFactory =
     Box<dyn FnOnce(Arc<dyn Publisher>, StartWatch) -> Result<Box<dyn Engine>, String> + Send>;
 
-/// Whether a cell waits for the engine to start.
+/// Whether a cell of an interactive frontend waits for the engine to start.
+///
+/// Only frontends that allow input (JupyterLab, VS Code) are shown how the
+/// start goes: headless runners (nbval, nbconvert, papermill) send
+/// `allow_stdin: false` and compare or store outputs, so they get exactly the
+/// cell's own.
 #[derive(Debug, Clone, Default)]
 pub struct StartWatch(Arc<AtomicBool>);
 
 impl StartWatch {
-    /// True once a cell was sent to the engine.
+    /// True once an interactive frontend's cell was sent to the engine.
     pub fn cell_waiting(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -95,7 +100,9 @@ impl EngineHandle {
         code: &str,
         inputs: Option<mpsc::UnboundedSender<InputNeeded>>,
     ) -> CellResult {
-        self.watch.0.store(true, Ordering::SeqCst);
+        if inputs.is_some() {
+            self.watch.0.store(true, Ordering::SeqCst);
+        }
         let (reply, receive) = oneshot::channel();
         let request = Request::Execute {
             code: code.to_owned(),
@@ -109,7 +116,16 @@ impl EngineHandle {
     }
 
     /// Completions at byte offset `cursor`.
+    /// While the engine starts there are none: an answer now beats a late one,
+    /// which frontends drop (JupyterLab after 1 s) while it holds up the shell.
     pub async fn complete(&self, code: &str, cursor: usize) -> Completions {
+        if !self.is_ready() {
+            return Completions {
+                matches: Vec::new(),
+                start: cursor,
+                end: cursor,
+            };
+        }
         let (reply, receive) = oneshot::channel();
         let request = Request::Complete {
             code: code.to_owned(),
@@ -123,7 +139,11 @@ impl EngineHandle {
     }
 
     /// Documentation at byte offset `cursor`.
+    /// Nothing while the engine starts (see [`EngineHandle::complete`]).
     pub async fn inspect(&self, code: &str, cursor: usize) -> Option<MimeBundle> {
+        if !self.is_ready() {
+            return None;
+        }
         let (reply, receive) = oneshot::channel();
         let request = Request::Inspect {
             code: code.to_owned(),
@@ -132,6 +152,11 @@ impl EngineHandle {
         };
         self.requests.send(request).ok()?;
         receive.await.ok().flatten()
+    }
+
+    /// Whether the engine has started (its interrupter is known from then on).
+    pub fn is_ready(&self) -> bool {
+        self.interrupter.get().is_some()
     }
 
     /// Interrupts the running cell, if the engine has started.

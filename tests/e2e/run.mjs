@@ -21,7 +21,7 @@
 // (default 900), FERROKERNEL_E2E_KEEP=1 keeps the temporary directory,
 // FERROKERNEL_E2E_NOTEBOOKS another folder of notebooks (default <repo>/notebooks).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -38,6 +38,7 @@ const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const KERNEL_NAME = 'ferrokernel';
 const KERNEL_DISPLAY_NAME = 'Rust (ferrokernel)';
 const FIXTURE = 'ferrokernel-e2e-fixture.ipynb';
+const COMPLETION = 'ferrokernel-e2e-completion.ipynb';
 const RUN_ALL_MS = Number(process.env.FERROKERNEL_E2E_NOTEBOOK_TIMEOUT ?? 900) * 1000;
 // The engine starts ~5 s after the kernel and each cell compiles: be generous.
 const KERNEL_READY_MS = 180_000;
@@ -247,8 +248,9 @@ async function startJupyterLab(tmp, root) {
   if (!specs.kernelspecs?.[KERNEL_NAME]) {
     throw new Error(`JupyterLab lists no '${KERNEL_NAME}' kernelspec (has: ${Object.keys(specs.kernelspecs ?? {})}); run install/setup.sh`);
   }
-  log(`JupyterLab is up; kernelspec ${KERNEL_NAME} -> ${specs.kernelspecs[KERNEL_NAME].spec.argv[0]}`);
-  return { base, tail };
+  const binary = specs.kernelspecs[KERNEL_NAME].spec.argv[0];
+  log(`JupyterLab is up; kernelspec ${KERNEL_NAME} -> ${binary}`);
+  return { base, tail, binary };
 }
 
 async function api(base, route, options = {}) {
@@ -445,6 +447,44 @@ async function addCellAndRun(page, code) {
   return reuse ? codeCells - 1 : codeCells;
 }
 
+/** The engine pool's state, as `ferrokernel pool status --json` prints it (null: none runs). */
+function poolStatus(binary) {
+  try {
+    return JSON.parse(execFileSync(binary, ['pool', 'status', '--json'], { encoding: 'utf8' }));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A new user's first Tab: in a fresh notebook whose kernel took the pool's warm
+ * engine, completing `multiprocessing::cpu_` offers `cpu_count()` within
+ * JupyterLab's 1 s (it drops slower replies).
+ */
+async function firstTabInAFreshNotebook(page, base, binary, root) {
+  await check('completion: the first Tab in a fresh notebook offers matches', async () => {
+    await waitFor('the engine pool to have a warm spare', 240_000,
+      () => poolStatus(binary)?.spare?.ready === true, 1000);
+    const notebook = fixtureNotebook();
+    notebook.cells = [{ cell_type: 'code', execution_count: null, id: 'tab', metadata: {}, outputs: [], source: '' }];
+    fs.writeFileSync(path.join(root, COMPLETION), JSON.stringify(notebook, null, 1));
+    await openNotebook(page, base, COMPLETION);
+    await page.locator(`${PANEL} .jp-Cell .cm-content`).first().click();
+    await page.keyboard.type('multiprocessing::cpu_');
+    const pressed = Date.now();
+    await page.keyboard.press('Tab');
+    // One match is inserted at once; several open the completer.
+    const how = await waitFor('cpu_count() to be offered or inserted', 3_000, async () => {
+      const offered = await page.locator('.jp-Completer-item').allTextContents().catch(() => []);
+      if (offered.some((t) => t.includes('cpu_count'))) return 'offered in the completer';
+      const text = await page.locator(`${PANEL} .jp-Cell .cm-content`).first().innerText();
+      return text.includes('cpu_count') ? 'inserted' : false;
+    }, 50);
+    return `${how} ${Date.now() - pressed} ms after Tab`;
+  });
+  await screenshot(page, 'completion.png').catch((e) => log(`no screenshot: ${e.message}`));
+}
+
 async function interruptAndRestart(page, base, alreadyOpen) {
   await check('fixture: opens and runs (for the interrupt and restart checks)', async () => {
     if (!alreadyOpen) {
@@ -533,7 +573,7 @@ async function main() {
   fs.writeFileSync(path.join(root, FIXTURE), JSON.stringify(fixtureNotebook(), null, 1));
   fs.rmSync(screenshotsDir, { recursive: true, force: true });
 
-  const { base, tail } = await startJupyterLab(tmp, root);
+  const { base, tail, binary } = await startJupyterLab(tmp, root);
   const context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
     executablePath: chromiumPath,
     headless: true,
@@ -556,6 +596,9 @@ async function main() {
       await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
     }
   }
+  await firstTabInAFreshNotebook(page, base, binary, root);
+  await page.goto('about:blank');
+  await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
   await interruptAndRestart(page, base, !real.length);
 
   if (results.some((r) => !r.ok)) {

@@ -307,3 +307,63 @@ async fn input_goes_to_the_frontend_and_back() {
     assert_eq!(stream_text(&iopub, "stdout"), "hello Ada\n");
     kernel.shell_reply().await;
 }
+
+/// The text/html of the execute_result, if any.
+fn result_html(messages: &[Message]) -> Option<String> {
+    messages.iter().find_map(|m| match &m.content {
+        Content::ExecuteResult(r) => r.data.get("text/html")?.as_str().map(str::to_owned),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn final_values_show_as_evcxr_shows_them() {
+    let mut kernel = Kernel::start(BARE).await;
+    let shown = [
+        ("1 + 1", Some("2")),
+        ("\"abc\"", Some("\"abc\"")),
+        ("String::from(\"x\")", Some("\"x\"")),
+        ("()", None),
+        ("let v = vec![1, 2];", None),
+        // A bare immutable variable, shown twice: it is borrowed, not moved.
+        ("v", Some("[1, 2]")),
+        ("v", Some("[1, 2]")),
+        ("let mut w = 3;\nw", Some("3")),
+    ];
+    for (cell, expected) in shown {
+        let (iopub, reply) = kernel.execute(cell).await;
+        assert_eq!(reply.status, ReplyStatus::Ok, "{cell}");
+        assert_eq!(result_text(&iopub).as_deref(), expected, "{cell}");
+    }
+
+    // A type's own evcxr_display wins: inherent, and from a trait on a Debug type.
+    let (iopub, _) = kernel
+        .execute(
+            "struct Page;\n\
+             impl Page { fn evcxr_display(&self) { println!(\"EVCXR_BEGIN_CONTENT text/html\\n<b>page</b>\\nEVCXR_END_CONTENT\"); } }\n\
+             Page",
+        )
+        .await;
+    assert_eq!(result_html(&iopub).as_deref(), Some("<b>page</b>"));
+    let (iopub, _) = kernel
+        .execute(
+            "#[derive(Debug)] struct Picture;\n\
+             trait Show { fn evcxr_display(&self); }\n\
+             impl Show for Picture { fn evcxr_display(&self) { println!(\"EVCXR_BEGIN_CONTENT text/html\\n<i>picture</i>\\nEVCXR_END_CONTENT\"); } }\n\
+             Picture",
+        )
+        .await;
+    assert_eq!(result_html(&iopub).as_deref(), Some("<i>picture</i>"));
+    assert_eq!(result_text(&iopub), None, "not its Debug form");
+
+    // :fmt changes what the display shows, and back.
+    kernel.execute(":fmt {:#?}").await;
+    let (iopub, _) = kernel.execute("vec![1]").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("[\n    1,\n]"));
+    kernel.execute(":fmt {:x}").await;
+    let (iopub, _) = kernel.execute("255").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("ff"));
+    kernel.execute(":fmt").await;
+    let (iopub, _) = kernel.execute("vec![1]").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("[1]"));
+}

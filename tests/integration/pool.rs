@@ -6,7 +6,7 @@
 use crate::support::{FIRST_CELL, Kernel, alive, result_text, stream_text};
 use ferrokernel_pool::messages::{PROTOCOL_VERSION, PoolReply, PoolRequest, PoolStatus};
 use ferrokernel_pool::wire;
-use ferrokernel_protocol::{Content, ShutdownRequest};
+use ferrokernel_protocol::{Content, ExecuteRequest, ShutdownRequest};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -220,6 +220,17 @@ async fn a_slow_start_tells_the_waiting_cell_and_then_clears_it() {
         "updated in place: {kinds:?}"
     );
     assert_eq!(stream_text(&iopub, "stdout"), "hello\n");
+
+    // A headless runner (nbval, nbconvert: no stdin) gets only the cell's outputs.
+    let mut headless = Kernel::start(&pool.env()).await;
+    let request = ExecuteRequest {
+        code: "print:hello".into(),
+        allow_stdin: false,
+        ..ExecuteRequest::default()
+    };
+    let (iopub, _) = headless.execute_with(request, FIRST_CELL).await;
+    let kinds: Vec<&str> = iopub.iter().map(|m| m.header.msg_type.as_str()).collect();
+    assert_eq!(kinds, ["status", "execute_input", "stream", "status"]);
 }
 
 #[tokio::test]

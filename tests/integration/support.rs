@@ -17,6 +17,40 @@ pub(crate) const FIRST_CELL: Duration = Duration::from_secs(240);
 /// How long an ordinary request may take.
 pub(crate) const REQUEST: Duration = Duration::from_secs(60);
 
+/// What to launch as the kernel under test.
+pub(crate) struct Launch {
+    /// The program.
+    pub(crate) program: std::path::PathBuf,
+    /// Its arguments; `{connection_file}` stands for the connection file.
+    pub(crate) args: Vec<String>,
+    /// Loopback TCP instead of ipc sockets (for kernels that speak only TCP).
+    pub(crate) tcp: bool,
+}
+
+impl Launch {
+    /// The `ferrokernel` binary built with these tests.
+    pub(crate) fn ferrokernel() -> Launch {
+        Launch {
+            program: env!("CARGO_BIN_EXE_ferrokernel").into(),
+            args: ["kernel", "--connection-file", "{connection_file}"]
+                .map(str::to_owned)
+                .to_vec(),
+            tcp: false,
+        }
+    }
+}
+
+/// `count` loopback ports that were free a moment ago.
+fn free_tcp_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
 /// A running kernel and a client connected to all its sockets. Dropping it kills
 /// the kernel and everything below it.
 pub(crate) struct Kernel {
@@ -52,22 +86,41 @@ impl Kernel {
 
     /// Starts the kernel with HMAC key `key` (empty: unsigned).
     pub(crate) async fn start_with_key(key: &str, env: &[(&str, &str)]) -> Kernel {
+        Kernel::launch(&Launch::ferrokernel(), key, env).await
+    }
+
+    /// Starts `launch` in a fresh directory; `env` is added to its environment.
+    pub(crate) async fn launch(launch: &Launch, key: &str, env: &[(&str, &str)]) -> Kernel {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("fk-it-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let base = dir.join("k").display().to_string();
+        let ports: Vec<u16> = if launch.tcp {
+            free_tcp_ports(5)
+        } else {
+            (1..=5).collect()
+        };
+        let (transport, ip) = if launch.tcp {
+            ("tcp", "127.0.0.1".to_owned())
+        } else {
+            ("ipc", base.clone())
+        };
         let connection = serde_json::json!({
-            "transport": "ipc", "ip": base, "key": key, "signature_scheme": "hmac-sha256",
-            "shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
-            "kernel_name": "ferrokernel",
+            "transport": transport, "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
+            "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2],
+            "control_port": ports[3], "hb_port": ports[4], "kernel_name": "ferrokernel",
         });
         let file = dir.join("connection.json");
         std::fs::write(&file, connection.to_string()).expect("connection file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrokernel"));
+        let mut command = Command::new(&launch.program);
+        for arg in &launch.args {
+            match arg.as_str() {
+                "{connection_file}" => command.arg(&file),
+                other => command.arg(other),
+            };
+        }
         command
-            .args(["kernel", "--connection-file"])
-            .arg(&file)
             .stdin(Stdio::null())
             .env("RUST_LOG", "warn")
             // Each kernel starts its own engine unless a test asks for the pool.
@@ -76,10 +129,22 @@ impl Kernel {
             command.env(name, value);
         }
         let child = command.spawn().expect("the kernel starts");
-        let endpoint = |port: u16| format!("ipc://{base}-{port}");
-        // The kernel binds asynchronously; wait for the socket files.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !(1..=5).all(|p| std::path::Path::new(&format!("{base}-{p}")).exists()) {
+        let endpoint = |index: usize| match launch.tcp {
+            true => format!("tcp://127.0.0.1:{}", ports[index]),
+            false => format!("ipc://{base}-{}", ports[index]),
+        };
+        // The kernel binds asynchronously: wait for its sockets.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let bound = || {
+            if launch.tcp {
+                ports
+                    .iter()
+                    .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            } else {
+                (1..=5).all(|p| std::path::Path::new(&format!("{base}-{p}")).exists())
+            }
+        };
+        while !bound() {
             assert!(
                 Instant::now() < deadline,
                 "the kernel did not bind its sockets"
@@ -91,12 +156,12 @@ impl Kernel {
         let mut stdin = dealer("test-client");
         let mut iopub = SubSocket::new();
         let mut heartbeat = ReqSocket::new();
-        shell.connect(&endpoint(1)).await.expect("shell");
-        iopub.connect(&endpoint(2)).await.expect("iopub");
+        shell.connect(&endpoint(0)).await.expect("shell");
+        iopub.connect(&endpoint(1)).await.expect("iopub");
         iopub.subscribe("").await.expect("subscribe");
-        stdin.connect(&endpoint(3)).await.expect("stdin");
-        control.connect(&endpoint(4)).await.expect("control");
-        heartbeat.connect(&endpoint(5)).await.expect("heartbeat");
+        stdin.connect(&endpoint(2)).await.expect("stdin");
+        control.connect(&endpoint(3)).await.expect("control");
+        heartbeat.connect(&endpoint(4)).await.expect("heartbeat");
         let mut kernel = Kernel {
             child,
             dir,
