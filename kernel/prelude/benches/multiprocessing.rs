@@ -90,7 +90,7 @@ fn value() -> (u64, f64) {
         p.join().expect("join");
     }
     let elapsed = start.elapsed().as_secs_f64();
-    assert_eq!(v.get(), 2 * VALUE_INCREMENTS as i64);
+    assert_eq!(v.get().expect("get"), 2 * VALUE_INCREMENTS as i64);
     (2 * VALUE_INCREMENTS, elapsed)
 }
 

@@ -85,6 +85,41 @@ pub enum Error {
     /// The operating system refused.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A daemonic process tried to start a child, which Python forbids.
+    #[error("daemonic processes are not allowed to have children")]
+    DaemonicChildren,
+    /// `put_nowait` (or a timed-out `put`) met a full queue (Python's `queue.Full`).
+    #[error("the queue is full (queue.Full)")]
+    Full,
+    /// `get_nowait` met an empty queue (Python's `queue.Empty`).
+    #[error("the queue is empty (queue.Empty)")]
+    Empty,
+    /// A condition was waited on or notified without holding its lock.
+    #[error("cannot {operation} on an un-acquired lock (RuntimeError)")]
+    NotHeld {
+        /// What was attempted: `wait` or `notify`.
+        operation: &'static str,
+    },
+    /// A start method other than `fork` was asked for.
+    #[error(
+        "the start method {method:?} is not available: only \"fork\" is, because closures defined in notebook cells cannot be re-executed in a fresh interpreter"
+    )]
+    StartMethod {
+        /// The method asked for.
+        method: String,
+    },
+    /// The future was cancelled before it ran (Python's `CancelledError`).
+    #[error("the future was cancelled (CancelledError)")]
+    Cancelled,
+    /// The result was asked about before it was ready (Python's `ValueError`).
+    #[error("the result is not ready yet (ValueError)")]
+    NotReady,
+    /// The executor was shut down, so it takes no new work.
+    #[error("cannot schedule new futures after shutdown (RuntimeError)")]
+    ExecutorShutdown,
+    /// The future's result was already taken by an earlier call.
+    #[error("the future's result was already taken")]
+    ResultTaken,
 }
 
 impl From<nix::Error> for Error {

@@ -14,6 +14,7 @@
 //! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
 //! | `Lock()` | `Lock::new()?` |
 
+mod context;
 mod error;
 mod manager;
 mod pipe;
@@ -24,11 +25,15 @@ mod shared;
 mod synchronize;
 
 pub use crate::sys::sync::Acquired;
+pub use context::{get_all_start_methods, get_start_method, set_start_method};
 pub use error::{Error, Result};
 pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};
-pub use process::{ActiveChild, CurrentProcess, Process, active_children, current_process};
+pub use process::{
+    ActiveChild, CurrentProcess, ParentProcess, Process, active_children, current_process,
+    parent_process,
+};
 pub use queue::{DEFAULT_CAPACITY, JoinableQueue, Queue};
 pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};
 pub use synchronize::{

@@ -1,19 +1,69 @@
 //! Starting a child process by `fork()`: the child runs a closure and leaves
 //! with `_exit`, never returning into its caller (which may be a notebook
 //! engine's loop, or a test harness).
+//!
+//! Fork safety: only the forking thread exists in the child, so any lock
+//! another thread held at that moment stays held for ever there. `spawn`
+//! therefore holds, across the fork, every lock the child may need before the
+//! user's closure runs: stdout, stderr and the prelude's books (see
+//! `sys::books`). Other threads wait for the fork (a few hundred
+//! microseconds); no thread can be halfway through them.
 
-use crate::multiprocessing::Result;
+use crate::multiprocessing::{Error, Result};
+use crate::sys::books::{ChildKind, ChildRecord, books};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
+use std::time::SystemTime;
 
 /// The exit code of a child whose closure panicked (Python's for an exception).
 pub(crate) const PANIC_EXIT: i32 = 1;
 
+/// The signals a crash handler may catch. A child resets them to their
+/// default action before running its closure: a notebook's runtime installs a
+/// handler that prints a backtrace and aborts, and a child inheriting it would
+/// report SIGABRT for a segfault instead of SIGSEGV.
+const CRASH_SIGNALS: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGILL,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
+
+/// How a child registered in the books is known.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChild {
+    /// Its name (`Process-3`, `ForkPoolWorker-2`).
+    pub(crate) name: String,
+    /// Whether it is daemonic (terminated, not joined, when its parent ends).
+    pub(crate) daemon: bool,
+    /// What started it.
+    pub(crate) kind: ChildKind,
+}
+
 /// Forks; the child runs `child` and exits with the code it returns (or
 /// [`PANIC_EXIT`] if it panics). Returns the child's pid in the parent, where
 /// `child` is dropped — so whatever it captured (pipe ends, handles) is released
-/// in the parent.
+/// in the parent. The child is not listed in `active_children`.
 pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
+    fork_with(None, child)
+}
+
+/// Like [`spawn`], and lists the child in the books (`active_children`) in
+/// the same step; in the child, `current_process()` is `new.name`.
+pub(crate) fn spawn_child(new: NewChild, child: impl FnOnce() -> i32) -> Result<i32> {
+    fork_with(Some(new), child)
+}
+
+/// `Err(DaemonicChildren)` in a daemonic process, as Python refuses there.
+pub(crate) fn may_have_children() -> Result<()> {
+    if books().daemonic {
+        return Err(Error::DaemonicChildren);
+    }
+    Ok(())
+}
+
+fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> {
     // Hold stdout and stderr across the fork: no other thread can be halfway
     // through a print, so the child does not inherit a lock that nobody will
     // release, and nothing buffered is printed twice.
@@ -23,15 +73,34 @@ pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
     let mut err = stderr.lock();
     let _ = out.flush();
     let _ = err.flush();
+    let mut books = books();
     let parent = nix::unistd::getpid();
-    // SAFETY: the child only runs `child` and then `_exit`s. Locks other
-    // threads might hold (other than stdout/stderr, held above) are not
-    // touched by this crate in the child before `child` runs; glibc makes
-    // malloc fork-safe.
+    // SAFETY: the locks the child needs before `child` runs are held by this
+    // thread across the fork (see the module notes) and released in the child
+    // by the only thread there; glibc makes malloc fork-safe. The child only
+    // runs `child` and then `_exit`s.
     match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Parent { child: pid } => Ok(pid.as_raw()),
+        nix::unistd::ForkResult::Parent { child: pid } => {
+            if let Some(new) = new {
+                books.children.push(ChildRecord {
+                    pid: pid.as_raw(),
+                    name: new.name,
+                    daemon: new.daemon,
+                    kind: new.kind,
+                    started: SystemTime::now(),
+                });
+            }
+            Ok(pid.as_raw())
+        }
         nix::unistd::ForkResult::Child => {
+            books.after_fork(parent.as_raw());
+            if let Some(new) = new {
+                books.daemonic = new.daemon && new.kind == ChildKind::Process;
+                books.name = Some(new.name);
+            }
+            drop(books);
             drop((out, err));
+            reset_crash_signals();
             die_with_parent(parent);
             let code = match std::panic::catch_unwind(AssertUnwindSafe(child)) {
                 Ok(code) => code,
@@ -39,6 +108,17 @@ pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
                 Err(_) => PANIC_EXIT,
             };
             exit(code)
+        }
+    }
+}
+
+/// Gives the crash signals their default action (see [`CRASH_SIGNALS`]).
+fn reset_crash_signals() {
+    for signal in CRASH_SIGNALS {
+        // SAFETY: installing SIG_DFL takes no handler code and touches no memory
+        // of ours; the signal numbers are valid.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
         }
     }
 }

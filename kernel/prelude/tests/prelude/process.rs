@@ -9,7 +9,7 @@ fn a_child_runs_its_closure_and_exits_zero() {
     let _serial = serial();
     let seen = Value::<i32>::new(0).expect("value");
     let child_seen = seen.clone();
-    let mut p = Process::new(move || child_seen.set(27)).name("cuber");
+    let mut p = Process::new(move || child_seen.set(27).expect("set")).name("cuber");
     assert_eq!(p.name, "cuber");
     assert_eq!(p.pid(), None);
     p.start().expect("start");
@@ -18,7 +18,7 @@ fn a_child_runs_its_closure_and_exits_zero() {
             .is_some_and(|pid| pid != ferrokernel_prelude::os::getpid())
     );
     p.join().expect("join");
-    assert_eq!((seen.get(), p.exitcode()), (27, Some(0)));
+    assert_eq!((seen.get().expect("get"), p.exitcode()), (27, Some(0)));
     assert!(!p.is_alive());
 }
 
@@ -142,17 +142,17 @@ fn a_child_dies_with_its_parent() {
     let mut parent = Process::new(move || {
         let mut child = Process::new(|| std::thread::sleep(Duration::from_secs(60)));
         child.start().expect("start");
-        report.set(child.pid().expect("pid"));
+        report.set(child.pid().expect("pid")).expect("set");
         std::thread::sleep(Duration::from_secs(60));
     });
     parent.start().expect("start");
     assert!(crate::common::eventually(
         Duration::from_secs(5),
-        || grandchild.get() != 0
+        || grandchild.get().expect("get") != 0
     ));
     parent.kill();
     parent.join().expect("join");
-    let pid = grandchild.get();
+    let pid = grandchild.get().expect("get");
     assert!(
         crate::common::eventually(Duration::from_secs(5), || crate::common::gone(pid)),
         "the grandchild outlived its parent"

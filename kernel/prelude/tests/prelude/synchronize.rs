@@ -18,7 +18,9 @@ fn a_lock_keeps_the_balance_right() {
                 Process::new(move || {
                     for _ in 0..1000 {
                         lock.acquire().expect("acquire");
-                        balance.set(balance.get() + step);
+                        balance
+                            .set(balance.get().expect("get") + step)
+                            .expect("set");
                         lock.release().expect("release");
                     }
                 })
@@ -26,7 +28,7 @@ fn a_lock_keeps_the_balance_right() {
             .collect();
         workers.iter_mut().for_each(|w| w.start().expect("start"));
         workers.iter_mut().for_each(|w| w.join().expect("join"));
-        assert_eq!(balance.get(), 100);
+        assert_eq!(balance.get().expect("get"), 100);
     }
 }
 
@@ -113,13 +115,13 @@ fn events_conditions_and_barriers_across_processes() {
     let setter = event.clone();
     let mut p = Process::new(move || {
         std::thread::sleep(Duration::from_millis(50));
-        setter.set();
+        setter.set().expect("set");
     });
     p.start().expect("start");
     event.wait().expect("set by the child");
-    assert!(event.is_set());
-    event.clear();
-    assert!(!event.is_set());
+    assert!(event.is_set().expect("is_set"));
+    event.clear().expect("clear");
+    assert!(!event.is_set().expect("is_set"));
     p.join().expect("join");
 
     let condition = Condition::new().expect("condition");
@@ -128,13 +130,15 @@ fn events_conditions_and_barriers_across_processes() {
     let mut p = Process::new(move || {
         std::thread::sleep(Duration::from_millis(50));
         notifier.acquire().expect("acquire");
-        flag.set(true);
-        notifier.notify_all();
+        flag.set(true).expect("set");
+        notifier.notify_all().expect("notify");
         notifier.release().expect("release");
     });
     p.start().expect("start");
     condition.acquire().expect("acquire");
-    condition.wait_for(|| ready.get()).expect("notified");
+    condition
+        .wait_for(|| ready.get().expect("get"))
+        .expect("notified");
     condition.release().expect("release");
     p.join().expect("join");
 
