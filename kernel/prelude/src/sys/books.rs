@@ -40,9 +40,7 @@ pub(crate) struct ChildRecord {
 /// A thread started by `threading` (or a `Timer`), while it runs.
 #[derive(Debug, Clone)]
 pub(crate) struct ThreadRecord {
-    /// `pthread_self()`, Python's `ident`.
-    pub(crate) ident: u64,
-    /// The kernel's thread id, Python's `native_id`.
+    /// The kernel's thread id: Python's `native_id`, and our `ident`.
     pub(crate) native_id: i32,
     pub(crate) name: String,
     pub(crate) daemon: bool,

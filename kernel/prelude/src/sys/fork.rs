@@ -13,6 +13,7 @@ use crate::multiprocessing::{Error, Result};
 use crate::sys::books::{ChildKind, ChildRecord, books};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::SystemTime;
 
 /// The exit code of a child whose closure panicked (Python's for an exception).
@@ -123,12 +124,48 @@ fn reset_crash_signals() {
     }
 }
 
-/// Asks the kernel to kill this process when its parent dies, so nothing
-/// started from a notebook outlives it.
-fn die_with_parent(parent: nix::unistd::Pid) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number, no pointers.
+/// The pid of the process that forked this one (set in the child, read by
+/// [`on_parent_thread_exit`]; a static of this copy of the crate, as is the
+/// handler that reads it).
+static PARENT: AtomicI32 = AtomicI32::new(0);
+
+/// The signal the kernel sends when the forking thread ends (see
+/// [`die_with_parent`]): a real-time signal nothing else here uses.
+fn parent_death_signal() -> libc::c_int {
+    libc::SIGRTMAX() - 7
+}
+
+extern "C" fn on_parent_thread_exit(_signal: libc::c_int) {
+    // Async-signal-safe: getppid, an atomic load and kill.
+    // SAFETY: both calls take plain integers.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != PARENT.load(Ordering::Relaxed) {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Asks the kernel to end this process when its parent dies, so nothing
+/// started from a notebook outlives it.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked us ends, not the
+/// process: a child started from a `Thread` would die with that thread. So
+/// the signal is a catchable one whose handler ends the child only if the
+/// parent process is gone (we were re-parented to another process); when
+/// only the thread ended, the kernel has re-parented us to another thread of
+/// the same process, and the signal stays armed for when that one ends.
+fn die_with_parent(parent: nix::unistd::Pid) {
+    PARENT.store(parent.as_raw(), Ordering::Relaxed);
+    // SAFETY: the handler only calls async-signal-safe functions; SA_RESTART
+    // keeps the closure's system calls from failing with EINTR; prctl takes
+    // a signal number, no pointers.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_parent_thread_exit as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(parent_death_signal(), &action, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, parent_death_signal());
     }
     if nix::unistd::getppid() != parent {
         // The parent died before the request took effect.

@@ -44,6 +44,8 @@ pub(crate) struct Globals {
     pub(crate) created: AtomicUsize,
     /// Pool workers forked in this process (for their names).
     pub(crate) pool_workers: AtomicUsize,
+    /// `threading::Timer`s made in this process (for their names).
+    pub(crate) timers: AtomicUsize,
     /// Whether the exit handler (daemonic children, non-daemon threads) is registered.
     pub(crate) exit_hook: AtomicBool,
     /// Who this process is, its children and threads: one lock, held across

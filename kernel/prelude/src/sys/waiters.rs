@@ -103,6 +103,7 @@ impl<S: Slots> Waiters<S> {
     }
 
     /// Notifies every waiter.
+    #[cfg(test)]
     pub(crate) fn notify_all(&mut self) -> usize {
         self.notify(usize::MAX)
     }
@@ -127,6 +128,7 @@ impl<S: Slots> Waiters<S> {
     }
 
     /// How many are waiting (notified or not, until they leave).
+    #[cfg(test)]
     pub(crate) fn len(&mut self) -> usize {
         let high = self.high;
         self.store.slots()[..high]
