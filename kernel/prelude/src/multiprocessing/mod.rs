@@ -34,7 +34,7 @@ pub use process::{
     ActiveChild, CurrentProcess, ParentProcess, Process, active_children, current_process,
     parent_process,
 };
-pub use queue::{DEFAULT_CAPACITY, JoinableQueue, Queue};
+pub use queue::{DEFAULT_CAPACITY, JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};
 pub use synchronize::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore,
