@@ -29,7 +29,7 @@ pub use context::{get_all_start_methods, get_start_method, set_start_method};
 pub use error::{Error, Result};
 pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
 pub use pipe::{Connection, Pipe};
-pub use pool::{AsyncResult, IMap, IMapUnordered, Pool};
+pub use pool::{AsyncResult, IMap, IMapUnordered, Pool, PoolBuilder};
 pub use process::{
     ActiveChild, CurrentProcess, ParentProcess, Process, active_children, current_process,
     parent_process,

@@ -35,6 +35,9 @@ pub(crate) struct ChildRecord {
     pub(crate) daemon: bool,
     pub(crate) kind: ChildKind,
     pub(crate) started: SystemTime,
+    /// Nobody will ask for its status (its pool call is gone): once reaped,
+    /// the status is dropped instead of kept.
+    pub(crate) orphan: bool,
 }
 
 /// A thread started by `threading` (or a `Timer`), while it runs.
@@ -119,6 +122,7 @@ mod tests {
             daemon: false,
             kind: ChildKind::Process,
             started: SystemTime::now(),
+            orphan: false,
         });
         books.reaped.insert(8, 0);
         books.after_fork(42);

@@ -37,7 +37,13 @@ pub(crate) fn poll_exit_in(books: &mut Books, pid: i32) -> Result<Option<ExitCod
         Err(nix::Error::ECHILD) => 0,
         Err(errno) => return Err(errno.into()),
     };
-    books.reaped.insert(pid, code);
+    let orphan = books
+        .children
+        .iter()
+        .any(|child| child.pid == pid && child.orphan);
+    if !orphan {
+        books.reaped.insert(pid, code);
+    }
     books.children.retain(|child| child.pid != pid);
     Ok(Some(code))
 }

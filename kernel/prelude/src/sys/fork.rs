@@ -89,6 +89,7 @@ fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> 
                     daemon: new.daemon,
                     kind: new.kind,
                     started: SystemTime::now(),
+                    orphan: false,
                 });
             }
             Ok(pid.as_raw())
