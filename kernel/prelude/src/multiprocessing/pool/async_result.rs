@@ -319,6 +319,13 @@ impl<R: Send + 'static> AsyncResult<R> {
             stage: Mutex::new((Stage::Running, None, None)),
             ready: Condvar::new(),
         });
+        self.watched = Some(Arc::clone(&watched));
+        if self.job.ready() {
+            // The result is there: collect it here, so the callback runs at once.
+            watched.lock().0 =
+                Stage::Ready((self.collect)(&self.job, &Deadline::uninterruptible()));
+            return watched;
+        }
         let (job, collect, shared) = (Arc::clone(&self.job), self.collect, Arc::clone(&watched));
         let spawned = std::thread::Builder::new()
             .name("pool-result-handler".to_owned())
@@ -336,7 +343,6 @@ impl<R: Send + 'static> AsyncResult<R> {
             // No thread: store the failure, so `get` reports it.
             watched.lock().0 = Stage::Ready(Err(error.into()));
         }
-        self.watched = Some(Arc::clone(&watched));
         watched
     }
 }
