@@ -31,6 +31,7 @@
 //! a SIGINT makes the call return [`multiprocessing::Error::Interrupted`] within
 //! 100 ms. Linux only.
 
+pub mod concurrent;
 pub mod interrupt;
 pub mod multiprocessing;
 pub mod os;

@@ -18,7 +18,7 @@ mod context;
 mod error;
 mod manager;
 mod pipe;
-mod pool;
+pub(crate) mod pool;
 mod process;
 mod queue;
 mod shared;

@@ -46,6 +46,8 @@ pub(crate) struct Globals {
     pub(crate) pool_workers: AtomicUsize,
     /// `threading::Timer`s made in this process (for their names).
     pub(crate) timers: AtomicUsize,
+    /// `ThreadPoolExecutor`s made in this process (for their threads' names).
+    pub(crate) executors: AtomicUsize,
     /// Whether the exit handler (daemonic children, non-daemon threads) is registered.
     pub(crate) exit_hook: AtomicBool,
     /// Who this process is, its children and threads: one lock, held across

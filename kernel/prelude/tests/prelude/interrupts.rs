@@ -198,3 +198,37 @@ fn new_thread_waits_are_interruptible() {
     let bounded = threading::BoundedSemaphore::new(0);
     assert_interrupted("threading::BoundedSemaphore::acquire", || bounded.acquire());
 }
+
+#[test]
+fn futures_waits_are_interruptible_and_keep_the_futures() {
+    let _serial = serial();
+    use ferrokernel_prelude::concurrent::futures::{
+        ALL_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait,
+    };
+    let executor = ProcessPoolExecutor::with_max_workers(1).expect("executor");
+    let slow = executor
+        .submit(|| {
+            std::thread::sleep(Duration::from_millis(900));
+            7u8
+        })
+        .expect("submit");
+    assert_interrupted("Future::result (process)", || slow.result());
+    let futures = [slow];
+    assert_interrupted("futures::wait", || {
+        wait(&futures, ALL_COMPLETED).map(|w| w.done.len())
+    });
+    assert_interrupted("futures::as_completed", || {
+        as_completed(&futures)
+            .next()
+            .unwrap_or(Ok(&futures[0]))
+            .map(drop)
+    });
+    assert_eq!(futures[0].result().expect("the future survived"), 7);
+    let threads = ThreadPoolExecutor::with_max_workers(1).expect("executor");
+    let slow = threads
+        .submit(|| std::thread::sleep(Duration::from_millis(900)))
+        .expect("submit");
+    assert_interrupted("Future::result (thread)", || slow.result());
+    assert_interrupted("ThreadPoolExecutor::shutdown", || threads.shutdown(true));
+    slow.result().expect("finished after all");
+}

@@ -4,6 +4,7 @@
 //! process-wide, so they must not overlap.
 
 mod common;
+mod futures;
 mod interrupts;
 mod manager;
 mod pipe;

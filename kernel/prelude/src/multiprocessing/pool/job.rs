@@ -232,7 +232,21 @@ impl Job {
 
     /// Whether every worker has left (reaping those that did), without waiting.
     pub(crate) fn reaped(&self) -> bool {
-        matches!(self.check_workers(), Ok(true)) || self.killed.load(Ordering::Acquire)
+        let mut workers = self.workers();
+        for worker in workers.iter_mut().filter(|w| w.exit.is_none()) {
+            worker.exit = child::poll_exit(worker.waiter.pid()).ok().flatten();
+        }
+        workers.iter().all(|w| w.exit.is_some())
+    }
+
+    /// The pidfds of the workers still running (readable once they exit).
+    pub(crate) fn worker_fds(&self) -> Vec<i32> {
+        use std::os::fd::AsRawFd;
+        self.workers()
+            .iter()
+            .filter(|w| w.exit.is_none())
+            .filter_map(|w| w.waiter.pidfd().map(|fd| fd.as_raw_fd()))
+            .collect()
     }
 
     /// Waits (interruptibly) until the job is over and its workers have
@@ -471,6 +485,16 @@ pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "Box<dyn Any>".to_owned())
+}
+
+/// The single result of a one-item job (an `apply` or an executor's call),
+/// once its chunk is done.
+pub(crate) fn collect_first<T: DeserializeOwned>(job: &Job) -> Result<T> {
+    let mut out: Vec<Option<T>> = Vec::with_capacity(1);
+    job.decode_vec(0, &mut out)?;
+    out.pop().flatten().ok_or_else(|| Error::WorkerDied {
+        reason: "the task produced no result".to_owned(),
+    })
 }
 
 /// Runs a job to completion and decodes every chunk in order.

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 mod async_result;
 mod imap;
-mod job;
+pub(crate) mod job;
 
 pub use async_result::AsyncResult;
 pub use imap::{IMap, IMapUnordered};
