@@ -14,6 +14,7 @@
 //! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
 //! | `Lock()` | `Lock::new()?` |
 
+pub mod connection;
 mod context;
 mod error;
 mod manager;

@@ -112,6 +112,15 @@ impl<T> Connection<T> {
         )
     }
 
+    /// Whether a `recv` would return at once: a message is waiting, or the
+    /// other end is closed everywhere (end of file). A one-way sending end never is.
+    pub(crate) fn readable(&self) -> bool {
+        match &self.incoming {
+            Some(incoming) => incoming.len() > 0 || !self.peer_alive(),
+            None => false,
+        }
+    }
+
     fn wake_peer(&self) {
         for ring in self.incoming.iter().chain(self.outgoing.iter()) {
             ring.wake_readers();

@@ -582,7 +582,10 @@ impl<T: Serialize + DeserializeOwned + Send> SimpleQueue<T> {
     pub fn close(&self) {
         self.queue.close()
     }
+}
 
+impl<T> SimpleQueue<T> {
+    /// Whether a `get` would return at once.
     pub(crate) fn readable(&self) -> bool {
         self.queue.readable()
     }

@@ -13,7 +13,6 @@
 use crate::sys::globals::globals;
 use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 /// Python's exit code: the status, or minus the signal that killed the process.
 pub(crate) type ExitCode = i32;
@@ -33,8 +32,6 @@ pub(crate) struct ChildRecord {
     pub(crate) pid: i32,
     pub(crate) name: String,
     pub(crate) daemon: bool,
-    pub(crate) kind: ChildKind,
-    pub(crate) started: SystemTime,
     /// Nobody will ask for its status (its pool call is gone): once reaped,
     /// the status is dropped instead of kept.
     pub(crate) orphan: bool,
@@ -120,8 +117,6 @@ mod tests {
             pid: 7,
             name: "Process-2:1".to_owned(),
             daemon: false,
-            kind: ChildKind::Process,
-            started: SystemTime::now(),
             orphan: false,
         });
         books.reaped.insert(8, 0);

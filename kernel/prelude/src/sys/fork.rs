@@ -14,7 +14,6 @@ use crate::sys::books::{ChildKind, ChildRecord, books};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::SystemTime;
 
 /// The exit code of a child whose closure panicked (Python's for an exception).
 pub(crate) const PANIC_EXIT: i32 = 1;
@@ -87,8 +86,6 @@ fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> 
                     pid: pid.as_raw(),
                     name: new.name,
                     daemon: new.daemon,
-                    kind: new.kind,
-                    started: SystemTime::now(),
                     orphan: false,
                 });
             }

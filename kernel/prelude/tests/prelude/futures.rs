@@ -22,18 +22,13 @@ fn a_process_executor_runs_each_call_in_another_process() {
     let _serial = serial();
     let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
     let me = ferrokernel_prelude::os::getpid();
-    let captured = vec![1u64, 2, 3];
+    let captured = String::from("abc");
     let future = executor
-        .submit(move || {
-            (
-                ferrokernel_prelude::os::getpid(),
-                captured.iter().sum::<u64>(),
-            )
-        })
+        .submit(move || (ferrokernel_prelude::os::getpid(), captured.len() as u64))
         .expect("submit");
     let (pid, sum) = future.result().expect("result");
     assert_ne!(pid, me);
-    assert_eq!(sum, 6);
+    assert_eq!(sum, 3);
     assert!(future.done() && !future.running() && !future.cancelled());
     assert!(matches!(future.result(), Err(Error::ResultTaken)));
     assert_eq!(

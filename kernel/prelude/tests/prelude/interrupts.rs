@@ -232,3 +232,15 @@ fn futures_waits_are_interruptible_and_keep_the_futures() {
     assert_interrupted("ThreadPoolExecutor::shutdown", || threads.shutdown(true));
     slow.result().expect("finished after all");
 }
+
+#[test]
+fn connection_wait_is_interruptible() {
+    let _serial = serial();
+    let (reader, _writer) = Pipe::<u8>::new().expect("pipe");
+    let queue = Queue::<u8>::new().expect("queue");
+    let objects: [&dyn ferrokernel_prelude::multiprocessing::connection::Waitable; 2] =
+        [&reader, &queue];
+    assert_interrupted("connection::wait", || {
+        ferrokernel_prelude::multiprocessing::connection::wait(objects, None).map(|r| r.len())
+    });
+}

@@ -25,13 +25,16 @@ enum Stage<R> {
     Taken,
 }
 
+/// The result's stage and the callbacks still to run.
+type Slot<R> = (Stage<R>, Option<OnSuccess<R>>, Option<OnError>);
+
 /// What the watcher thread and the handle share.
 struct Watched<R> {
-    stage: Mutex<(Stage<R>, Option<OnSuccess<R>>, Option<OnError>)>,
+    stage: Mutex<Slot<R>>,
     ready: Condvar,
 }
 
-type Guard<'a, R> = MutexGuard<'a, (Stage<R>, Option<OnSuccess<R>>, Option<OnError>)>;
+type Guard<'a, R> = MutexGuard<'a, Slot<R>>;
 
 impl<R> Watched<R> {
     fn lock(&self) -> Guard<'_, R> {

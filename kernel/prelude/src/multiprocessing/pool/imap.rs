@@ -129,14 +129,13 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
             if self.pool.terminated() {
                 return self.fail(Error::PoolNotRunning);
             }
-            let Some(job) = self.running.front().cloned() else {
-                return None;
-            };
+            let job = self.running.front().cloned()?;
             // Overlap the next wave with the end of this one.
-            if self.running.len() == 1 && job.all_claimed() {
-                if let Err(error) = self.start_wave() {
-                    return self.fail(error);
-                }
+            if self.running.len() == 1
+                && job.all_claimed()
+                && let Err(error) = self.start_wave()
+            {
+                return self.fail(error);
             }
             if self.read == job.chunks() {
                 if let Err(error) = job.finish(&Deadline::forever()) {

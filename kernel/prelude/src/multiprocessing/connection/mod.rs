@@ -1,0 +1,6 @@
+//! Python's `multiprocessing.connection`: waiting on many connections,
+//! queues and processes at once ([`wait`]).
+
+mod wait;
+
+pub use wait::{Waitable, wait};
