@@ -1,11 +1,13 @@
-//! The six workloads of the brief, against the prelude and — in the same run —
-//! against Python's `multiprocessing` (fork start method, `benches/reference.py`).
+//! The prelude's workloads, against the prelude and — in the same run —
+//! against Python's `multiprocessing` and `concurrent.futures` (fork start
+//! method, `benches/reference.py`).
 //!
 //! `cargo bench -p ferrokernel-prelude` prints one table: workload, prelude
 //! figure, Python figure, ratio and goal. Each figure is the median of `RUNS`
 //! runs, in operations per second. Without `python3` the Python column says so.
 //! Figures only: nothing here asserts a speed.
 
+use ferrokernel_prelude::concurrent::futures::ProcessPoolExecutor;
 use ferrokernel_prelude::multiprocessing::{Manager, Pipe, Pool, Process, Queue, Value};
 use std::process::Command;
 use std::time::Instant;
@@ -17,6 +19,8 @@ const VALUE_INCREMENTS: u64 = 100_000;
 const POOL_ITEMS: u64 = 100_000;
 const PROCESS_STARTS: u64 = 200;
 const MANAGER_APPENDS: u64 = 5_000;
+const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
+const IMAP_ITEMS: u64 = 100_000;
 
 type Workload = fn() -> (u64, f64);
 
@@ -134,6 +138,34 @@ fn manager() -> (u64, f64) {
     (MANAGER_APPENDS, elapsed)
 }
 
+fn executor() -> (u64, f64) {
+    let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
+    executor
+        .submit(|| 0u64)
+        .expect("submit")
+        .result()
+        .expect("warm");
+    let start = Instant::now();
+    for i in 0..EXECUTOR_ROUND_TRIPS {
+        let future = executor.submit(move || square(i)).expect("submit");
+        assert_eq!(future.result().expect("result"), i * i);
+    }
+    (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
+}
+
+fn imap() -> (u64, f64) {
+    let pool = Pool::with_processes(2).expect("pool");
+    let start = Instant::now();
+    let mut total = 0u64;
+    for result in pool.imap(square, 0..IMAP_ITEMS).expect("imap") {
+        total = total.wrapping_add(result.expect("item"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let expected = (0..IMAP_ITEMS).fold(0u64, |sum, n| sum.wrapping_add(n * n));
+    assert_eq!(total, expected);
+    (IMAP_ITEMS, elapsed)
+}
+
 struct Row {
     key: &'static str,
     name: &'static str,
@@ -142,11 +174,19 @@ struct Row {
     goal: f64,
 }
 
-fn python_figures() -> Result<serde_json::Value, String> {
+/// `FERROKERNEL_BENCH_ONLY=executor,imap` runs only those workloads (both sides).
+fn only() -> Option<Vec<String>> {
+    std::env::var("FERROKERNEL_BENCH_ONLY")
+        .ok()
+        .map(|list| list.split(',').map(|key| key.trim().to_owned()).collect())
+}
+
+fn python_figures(keys: &[&str]) -> Result<serde_json::Value, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reference.py");
     let output = Command::new("python3")
         .arg(script)
         .arg(RUNS.to_string())
+        .args(keys)
         .output()
         .map_err(|e| format!("python3 not available ({e}); Python column skipped"))?;
     if !output.status.success() {
@@ -218,9 +258,32 @@ fn main() {
             work: manager,
             goal: 5.0,
         },
+        Row {
+            key: "executor",
+            name: "ProcessPoolExecutor(2): 2k submit+result",
+            unit: "trips/s",
+            work: executor,
+            goal: 1.0,
+        },
+        Row {
+            key: "imap",
+            name: "Pool(2).imap x*x, 100k ints",
+            unit: "items/s",
+            work: imap,
+            goal: 10.0,
+        },
     ];
+    let only = only();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|row| {
+            only.as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k == row.key))
+        })
+        .collect();
     let prelude: Vec<f64> = rows.iter().map(|row| median_rate(row.work)).collect();
-    let python = python_figures();
+    let keys: Vec<&str> = rows.iter().map(|row| row.key).collect();
+    let python = python_figures(&keys);
     if let Err(why) = &python {
         println!("{why}");
     }

@@ -1,9 +1,12 @@
-"""Python's multiprocessing (fork start method) on the six prelude benchmark workloads.
+"""Python's multiprocessing and concurrent.futures (fork start method) on the prelude's
+benchmark workloads.
 
 Run by benches/multiprocessing.rs; prints one JSON object: workload name -> figure
-(operations per second, median of several runs). Standalone: python3 reference.py
+(operations per second, median of several runs). Standalone:
+python3 reference.py [RUNS [WORKLOAD...]]
 """
 
+import concurrent.futures
 import json
 import multiprocessing as mp
 import statistics
@@ -18,6 +21,8 @@ VALUE_INCREMENTS = 100_000
 POOL_ITEMS = 100_000
 PROCESS_STARTS = 200
 MANAGER_APPENDS = 5_000
+EXECUTOR_ROUND_TRIPS = 2_000
+IMAP_ITEMS = 100_000
 
 
 def median_rate(runs, work):
@@ -125,18 +130,53 @@ def manager_workload(manager):
     return MANAGER_APPENDS, elapsed
 
 
+def executor_workload(executor):
+    start = time.perf_counter()
+    for i in range(EXECUTOR_ROUND_TRIPS):
+        assert executor.submit(square, i).result() == i * i
+    return EXECUTOR_ROUND_TRIPS, time.perf_counter() - start
+
+
+def imap_workload(pool):
+    start = time.perf_counter()
+    total = 0
+    for result in pool.imap(square, range(IMAP_ITEMS)):
+        total += result
+    elapsed = time.perf_counter() - start
+    assert total == sum(n * n for n in range(IMAP_ITEMS))
+    return IMAP_ITEMS, elapsed
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    wanted = set(sys.argv[2:])
+
+    def want(key):
+        return not wanted or key in wanted
+
     results = {}
-    results["queue"] = median_rate(runs, queue_workload)
-    results["pipe"] = median_rate(runs, pipe_workload)
-    results["value"] = median_rate(runs, value_workload)
-    with ctx.Pool(2) as pool:
-        pool.map(square, range(10))  # workers up before timing
-        results["pool"] = median_rate(runs, lambda: pool_workload(pool))
-    results["process"] = median_rate(runs, process_workload)
-    with ctx.Manager() as manager:
-        results["manager"] = median_rate(runs, lambda: manager_workload(manager))
+    if want("queue"):
+        results["queue"] = median_rate(runs, queue_workload)
+    if want("pipe"):
+        results["pipe"] = median_rate(runs, pipe_workload)
+    if want("value"):
+        results["value"] = median_rate(runs, value_workload)
+    if want("pool") or want("imap"):
+        with ctx.Pool(2) as pool:
+            pool.map(square, range(10))  # workers up before timing
+            if want("pool"):
+                results["pool"] = median_rate(runs, lambda: pool_workload(pool))
+            if want("imap"):
+                results["imap"] = median_rate(runs, lambda: imap_workload(pool))
+    if want("process"):
+        results["process"] = median_rate(runs, process_workload)
+    if want("manager"):
+        with ctx.Manager() as manager:
+            results["manager"] = median_rate(runs, lambda: manager_workload(manager))
+    if want("executor"):
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            executor.submit(square, 0).result()  # workers up before timing
+            results["executor"] = median_rate(runs, lambda: executor_workload(executor))
     print(json.dumps(results))
 
 

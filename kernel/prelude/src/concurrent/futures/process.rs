@@ -254,18 +254,18 @@ impl ProcessPoolExecutor {
             let mut state = self.shared.state();
             state.starting -= 1;
             match started {
+                // The dispatcher picks the call up at its next tick (at most
+                // `BUSY_TICK`): waking it now would only take CPU from the
+                // worker, and a waiting caller finishes the future itself.
                 Some(Ok(call)) => state.running.push(call),
-                Some(Err(error)) => {
-                    drop(state);
-                    self.shared.wake();
-                    return Err(error);
-                }
+                Some(Err(error)) => return Err(error),
                 None => {}
             }
         } else {
             state.queue.push_back(start);
+            drop(state);
+            self.shared.wake();
         }
-        self.shared.wake();
         Ok(Future::new(core))
     }
 
@@ -431,7 +431,12 @@ fn dispatch(shared: &Shared) {
     }
 }
 
-/// Sleeps until a worker exits, `submit`/`shutdown` writes the eventfd, or 50 ms pass.
+/// How long the dispatcher sleeps at most while calls run (it learns of
+/// calls forked by `submit` at its next tick), and while none do.
+const BUSY_TICK: libc::c_int = 5;
+const IDLE_TICK: libc::c_int = 50;
+
+/// Sleeps until a worker exits, `submit`/`shutdown` writes the eventfd, or a tick passes.
 fn wait_for_any(shared: &Shared, fds: &[i32]) {
     let mut polled: Vec<libc::pollfd> = std::iter::once(shared.wake.as_fd().as_raw_fd())
         .chain(fds.iter().copied())
@@ -444,6 +449,7 @@ fn wait_for_any(shared: &Shared, fds: &[i32]) {
     // SAFETY: `polled` is a live array of pollfds; the fds belong to the
     // eventfd and to jobs the caller keeps in `running` (only this thread
     // removes them, after the poll).
-    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 50) };
+    let tick = if fds.is_empty() { IDLE_TICK } else { BUSY_TICK };
+    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, tick) };
     shared.drain_wake();
 }
