@@ -41,7 +41,7 @@ pub enum StartError {
 /// How to start an [`EvcxrEngine`].
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Load the prelude (`multiprocessing`, `threading`, `os`, `input`) into every cell.
+    /// Load the prelude (`multiprocessing`, `concurrent`, `threading`, `os`, `input`) into every cell.
     pub prelude: bool,
     /// How long a cell may ignore an interrupt before its runtime is killed.
     pub interrupt_grace: Duration,
@@ -56,8 +56,9 @@ impl Default for EngineOptions {
     }
 }
 
-/// Makes `multiprocessing`, `threading` and `os` visible in every cell.
-const PRELUDE_USE: &str = "use ferrokernel_prelude::{multiprocessing, threading, os};";
+/// Makes `multiprocessing`, `concurrent` (`concurrent::futures`), `threading`
+/// and `os` visible in every cell.
+const PRELUDE_USE: &str = "use ferrokernel_prelude::{concurrent, multiprocessing, threading, os};";
 
 /// Items every cell sees: Python's `input()` and IPython's `display()`.
 /// `input` follows evcxr's input protocol; ':' and newlines in the prompt are
