@@ -3,24 +3,25 @@
 
 use crate::multiprocessing::Result;
 
-/// `signal.SIGHUP`.
-pub const SIGHUP: i32 = libc::SIGHUP;
-/// `signal.SIGINT` (what the notebook's stop button sends).
-pub const SIGINT: i32 = libc::SIGINT;
-/// `signal.SIGKILL`.
-pub const SIGKILL: i32 = libc::SIGKILL;
-/// `signal.SIGSEGV`.
-pub const SIGSEGV: i32 = libc::SIGSEGV;
-/// `signal.SIGTERM`.
-pub const SIGTERM: i32 = libc::SIGTERM;
-/// `signal.SIGUSR1`.
-pub const SIGUSR1: i32 = libc::SIGUSR1;
-/// `signal.SIGUSR2`.
-pub const SIGUSR2: i32 = libc::SIGUSR2;
-/// `signal.SIGSTOP`.
-pub const SIGSTOP: i32 = libc::SIGSTOP;
-/// `signal.SIGCONT`.
-pub const SIGCONT: i32 = libc::SIGCONT;
+/// Defines the signal-number constants, each with its example.
+macro_rules! signals {
+    ($($name:ident = $number:literal, $what:literal;)*) => {$(
+        #[doc = concat!("`signal.", stringify!($name), "`: ", $what, ".\n\n```\nassert_eq!(ferrokernel_prelude::os::", stringify!($name), ", ", $number, ");\n```")]
+        pub const $name: i32 = libc::$name;
+    )*};
+}
+
+signals! {
+    SIGHUP = 1, "the terminal hung up";
+    SIGINT = 2, "an interrupt (what the notebook's stop button sends)";
+    SIGKILL = 9, "kill, which cannot be caught";
+    SIGUSR1 = 10, "for the user's own use";
+    SIGSEGV = 11, "an invalid memory access";
+    SIGUSR2 = 12, "for the user's own use";
+    SIGTERM = 15, "a request to terminate";
+    SIGCONT = 18, "continue a stopped process";
+    SIGSTOP = 19, "stop, which cannot be caught";
+}
 
 /// The id of this process.
 ///

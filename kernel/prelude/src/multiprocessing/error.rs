@@ -1,6 +1,17 @@
 use thiserror::Error;
 
-/// What went wrong in a `multiprocessing` or `threading` call.
+/// What went wrong in a `multiprocessing`, `concurrent` or `threading` call.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Error, Queue};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// match Queue::<u8>::new()?.get_nowait() {
+///     Err(Error::Empty) => println!("nothing yet"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -129,4 +140,15 @@ impl From<nix::Error> for Error {
 }
 
 /// The result of every fallible call in this crate.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Result, Value};
+/// fn doubled(v: &Value<i32>) -> Result<i32> {
+///     Ok(v.get()? * 2)
+/// }
+/// # fn main() -> Result<()> {
+/// assert_eq!(doubled(&Value::new(21)?)?, 42);
+/// # Ok(())
+/// # }
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;

@@ -9,10 +9,13 @@
 //! | `Value('i', 100)` | `Value::<i32>::new(100)?` |
 //! | `Array('i', 4)` | `Array::<i32>::new(4)?` |
 //! | `Manager().list([...])` | `Manager::new()?.list(vec![...])?` |
-//! | `Queue()` | `Queue::<T>::new()?` |
+//! | `Queue()`, `Queue(maxsize)`, `SimpleQueue()` | `Queue::<T>::new()?`, `Queue::<T>::with_maxsize(n)?`, `SimpleQueue::<T>::new()?` |
 //! | `Pipe()` | `Pipe::<T>::new()?` |
-//! | `Pool().map(f, xs)` | `Pool::new()?.map(f, xs)?` |
+//! | `connection.wait([a, q, p])` | `connection::wait([&a, &q], None)?` |
+//! | `Pool().map(f, xs)`, `pool.imap(f, xs)` | `Pool::new()?.map(f, xs)?`, `pool.imap(f, xs)?` |
+//! | `Pool(2, initializer=f)` | `Pool::builder().processes(2).initializer(f).build()?` |
 //! | `Lock()` | `Lock::new()?` |
+//! | `get_start_method()`, `parent_process()` | the same names |
 
 pub mod connection;
 mod context;
@@ -42,6 +45,10 @@ pub use synchronize::{
 };
 
 /// How many CPUs this process may use (`multiprocessing.cpu_count()`).
+///
+/// ```
+/// assert!(ferrokernel_prelude::multiprocessing::cpu_count() >= 1);
+/// ```
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -367,6 +367,18 @@ fn reap_finished() {
 }
 
 /// A child started here that is still running.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Process, active_children};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_millis(100))).name("napper");
+/// p.start()?;
+/// let child = active_children().into_iter().find(|c| c.name == "napper").expect("listed");
+/// assert_eq!(Some(child.pid), p.pid());
+/// p.join()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveChild {
     /// Its process id.
@@ -403,6 +415,11 @@ pub fn active_children() -> Vec<ActiveChild> {
 }
 
 /// This process, as `multiprocessing.current_process()` describes it.
+///
+/// ```
+/// let me = ferrokernel_prelude::multiprocessing::current_process();
+/// assert_eq!((me.name(), me.daemon()), ("MainProcess", false));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentProcess {
     name: String,
@@ -468,6 +485,17 @@ pub fn current_process() -> CurrentProcess {
 
 /// The process that started this one, as `multiprocessing.parent_process()`
 /// describes it.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Process, parent_process};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let mut p = Process::new(|| assert!(parent_process().is_some_and(|p| p.is_alive())));
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParentProcess {
     name: String,

@@ -14,6 +14,15 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 /// How many bytes of encoded items a queue holds by default before `put` waits.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{DEFAULT_CAPACITY, Queue};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let same = Queue::<u8>::with_capacity(DEFAULT_CAPACITY)?; // what `Queue::new` makes
+/// assert!(same.empty());
+/// # Ok(())
+/// # }
+/// ```
 pub const DEFAULT_CAPACITY: usize = 4 << 20;
 
 /// A first-in first-out queue shared between processes, like Python's

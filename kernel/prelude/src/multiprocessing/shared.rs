@@ -12,6 +12,17 @@ mod sealed {
 
 /// The plain number types (and `bool`) that can live in shared memory: every
 /// bit pattern of zeros is valid, and they hold no pointers.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Scalar, Value};
+/// fn shared<T: Scalar>(start: T) -> ferrokernel_prelude::multiprocessing::Result<Value<T>> {
+///     Value::new(start)
+/// }
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// assert_eq!(shared(1.5f32)?.get()?, 1.5);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Scalar: Copy + Send + Sync + std::fmt::Debug + 'static + sealed::Sealed {}
 
 macro_rules! scalars {
@@ -172,6 +183,18 @@ impl<T: Scalar> Value<T> {
 }
 
 /// Holds a [`Value`]'s lock; derefs (mutably) to the number.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::Value;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let v = Value::<i32>::new(1)?;
+/// let mut guard = v.get_lock()?;
+/// *guard *= 10;
+/// drop(guard);
+/// assert_eq!(v.get()?, 10);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ValueGuard<'a, T: Scalar> {
     cell: &'a Cell<T>,
     acquired: Acquired,
@@ -414,6 +437,16 @@ impl<T: Scalar> Array<T> {
 }
 
 /// Holds an [`Array`]'s lock; derefs (mutably) to its elements.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::Array;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let a = Array::from_slice(&[3, 1, 2])?;
+/// a.get_lock()?.sort_unstable();
+/// assert_eq!(a.to_vec()?, [1, 2, 3]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ArrayGuard<'a, T: Scalar> {
     cell: &'a Cell<T>,
     acquired: Acquired,

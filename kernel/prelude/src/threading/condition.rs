@@ -342,6 +342,19 @@ impl Condition {
 }
 
 /// Holds a [`Condition`]'s lock once until dropped.
+///
+/// ```
+/// use ferrokernel_prelude::threading::Condition;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let condition = Condition::new();
+/// {
+///     let _held = condition.lock()?;
+///     condition.notify_all()?; // allowed: the lock is held
+/// }
+/// assert!(condition.notify_all().is_err()); // released by the drop
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ConditionGuard<'a> {
     condition: &'a Condition,

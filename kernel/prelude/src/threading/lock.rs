@@ -156,6 +156,18 @@ impl Lock {
 }
 
 /// Holds a [`Lock`] until dropped.
+///
+/// ```
+/// use ferrokernel_prelude::threading::Lock;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let lock = Lock::new();
+/// let held = lock.lock()?;
+/// assert!(lock.locked());
+/// drop(held);
+/// assert!(!lock.locked());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
@@ -299,6 +311,16 @@ impl RLock {
 }
 
 /// Holds an [`RLock`] once until dropped.
+///
+/// ```
+/// use ferrokernel_prelude::threading::RLock;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let rlock = RLock::new();
+/// drop(rlock.lock()?);
+/// assert!(rlock.release().is_err(), "the guard released it");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,

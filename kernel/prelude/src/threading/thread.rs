@@ -287,6 +287,11 @@ impl Thread {
 
 /// A running thread, as `current_thread()`, `main_thread()` and
 /// `enumerate()` describe it.
+///
+/// ```
+/// use ferrokernel_prelude::threading::{current_thread, main_thread};
+/// assert_eq!(current_thread(), main_thread()); // on the main thread
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadInfo {
     name: String,

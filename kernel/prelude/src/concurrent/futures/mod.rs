@@ -30,6 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// When [`wait`] returns.
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{ALL_COMPLETED, ReturnWhen};
+/// assert_eq!(ALL_COMPLETED, ReturnWhen::AllCompleted);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// When any future finishes or is cancelled.
@@ -41,14 +46,57 @@ pub enum ReturnWhen {
 }
 
 /// [`wait`] returns when any future finishes (Python's `FIRST_COMPLETED`).
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{FIRST_COMPLETED, ThreadPoolExecutor, wait};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let executor = ThreadPoolExecutor::new()?;
+/// let futures = [executor.submit(|| 1)?];
+/// assert_eq!(wait(&futures, FIRST_COMPLETED)?.done.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub const FIRST_COMPLETED: ReturnWhen = ReturnWhen::FirstCompleted;
 /// [`wait`] returns when any future fails, or all finish (Python's `FIRST_EXCEPTION`).
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{FIRST_EXCEPTION, ThreadPoolExecutor, wait};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let executor = ThreadPoolExecutor::new()?;
+/// let futures = [executor.submit(|| -> u8 { panic!("first") })?];
+/// assert_eq!(wait(&futures, FIRST_EXCEPTION)?.done.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub const FIRST_EXCEPTION: ReturnWhen = ReturnWhen::FirstException;
 /// [`wait`] returns when all futures finish (Python's `ALL_COMPLETED`).
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{ALL_COMPLETED, ThreadPoolExecutor, wait};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let executor = ThreadPoolExecutor::new()?;
+/// let futures = [executor.submit(|| 1)?, executor.submit(|| 2)?];
+/// assert!(wait(&futures, ALL_COMPLETED)?.not_done.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 pub const ALL_COMPLETED: ReturnWhen = ReturnWhen::AllCompleted;
 
 /// What [`wait`] found: the futures that are done and those that are not
 /// (Python's `DoneAndNotDoneFutures`), in the order they were given.
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{ALL_COMPLETED, ThreadPoolExecutor, wait};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let executor = ThreadPoolExecutor::new()?;
+/// let futures = [executor.submit(|| 1)?];
+/// let waited = wait(&futures, ALL_COMPLETED)?;
+/// for future in waited.done {
+///     assert_eq!(future.result()?, 1);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Waited<'a, T> {
     /// The futures that finished or were cancelled.
@@ -138,6 +186,16 @@ fn wait_deadline<'a, T: 'a>(
 }
 
 /// The futures of [`as_completed`], each as it finishes.
+///
+/// ```
+/// use ferrokernel_prelude::concurrent::futures::{ThreadPoolExecutor, as_completed};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let executor = ThreadPoolExecutor::new()?;
+/// let futures = [executor.submit(|| 1)?, executor.submit(|| 2)?];
+/// assert_eq!(as_completed(&futures).count(), 2);
+/// # Ok(())
+/// # }
+/// ```
 pub struct AsCompleted<'a, T> {
     pending: Vec<&'a Future<T>>,
     waker: Arc<Waker>,

@@ -22,6 +22,20 @@ const LONGEST_STEP: Duration = Duration::from_millis(5);
 
 /// Something [`wait`] can wait on: a pipe end ([`Connection`]), a queue, or
 /// a [`Process`].
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::connection::Waitable;
+/// use ferrokernel_prelude::multiprocessing::{Process, Queue};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let (q, mut p) = (Queue::<u8>::new()?, Process::new(|| {}));
+/// let objects: [&dyn Waitable; 2] = [&q, &p];
+/// assert!(!objects[0].ready() && objects[1].ready()); // never started: nothing to wait for
+/// p.start()?;
+/// p.join()?;
+/// assert!(p.ready());
+/// # Ok(())
+/// # }
+/// ```
 pub trait Waitable {
     /// Whether waiting on it would end at once: a pipe end or queue has
     /// something to read (or its `recv`/`get` would fail at once, as at end
