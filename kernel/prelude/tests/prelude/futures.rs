@@ -326,3 +326,25 @@ fn a_thread_executor_reuses_at_most_max_workers_named_threads() {
         1
     );
 }
+
+#[test]
+fn a_done_callback_may_submit_more_work() {
+    // Python code often chains calls this way; the callback runs in the
+    // executor's dispatcher, which must not hold its own lock meanwhile.
+    let _serial = serial();
+    let executor = Arc::new(ProcessPoolExecutor::with_max_workers(1).expect("executor"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = executor.submit(|| 1u32).expect("submit");
+    let chained = Arc::clone(&executor);
+    first.add_done_callback(move |result| {
+        let next = result.copied().unwrap_or(0) + 1;
+        let future = chained
+            .submit(move || next * 10)
+            .expect("submit from a callback");
+        tx.send(future).expect("send");
+    });
+    let second = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the callback ran");
+    assert_eq!(second.result().expect("result"), 20);
+}

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn map_keeps_input_order_for_ten_thousand_items() {
+    // CPython: _TestPool.test_map and test_empty_iterable.
     let _serial = serial();
     let pool = Pool::with_processes(2).expect("pool");
     let offset = 7u64;
@@ -80,6 +81,7 @@ fn a_killed_worker_is_an_error_not_a_hang() {
 
 #[test]
 fn imap_apply_and_async_results() {
+    // CPython: _TestPool.test_apply, test_imap, test_imap_unordered, test_async, test_async_timeout.
     let _serial = serial();
     let pool = Pool::with_processes(2).expect("pool");
     let ordered: Vec<u32> = pool
@@ -125,6 +127,7 @@ fn imap_apply_and_async_results() {
 
 #[test]
 fn close_and_terminate() {
+    // CPython: _TestPool.test_terminate and the close/join protocol.
     let _serial = serial();
     let pool = Pool::with_processes(2).expect("pool");
     let pending = pool.apply_async(|| 5).expect("apply_async");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn items_come_out_in_order_across_processes() {
+    // CPython: _TestQueue.test_fork and test_qsize.
     let _serial = serial();
     let q = Queue::<i32>::new().expect("queue");
     assert!(q.empty());
@@ -200,6 +201,7 @@ fn a_simple_queue_puts_and_gets_across_processes() {
 
 #[test]
 fn a_joinable_queue_waits_for_every_task() {
+    // CPython: _TestQueue.test_task_done.
     let _serial = serial();
     let q = JoinableQueue::<u32>::new().expect("queue");
     for n in 0..10 {

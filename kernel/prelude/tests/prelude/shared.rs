@@ -3,6 +3,7 @@ use ferrokernel_prelude::multiprocessing::{Array, Error, Process, Value};
 
 #[test]
 fn values_and_arrays_are_shared_with_children() {
+    // CPython: _TestValue.test_value and _TestArray.test_array.
     let _serial = serial();
     let result = Array::<i32>::new(4).expect("array");
     let square_sum = Value::<i32>::new(0).expect("value");
@@ -38,6 +39,7 @@ fn values_and_arrays_are_shared_with_children() {
 
 #[test]
 fn locked_increments_from_two_processes_add_up() {
+    // CPython: _TestValue.test_getobj_getlock (the lock makes += atomic).
     let _serial = serial();
     let counter = Value::<u64>::new(0).expect("value");
     let mut workers: Vec<Process> = (0..2)

@@ -52,6 +52,7 @@ fn a_lock_whose_holder_died_is_recovered_and_says_so() {
 
 #[test]
 fn locks_time_out_refuse_strangers_and_rlocks_nest() {
+    // CPython: _TestLock.test_lock and test_rlock.
     let _serial = serial();
     let lock = Lock::new().expect("lock");
     assert!(matches!(lock.release(), Err(Error::NotOwner)));
@@ -77,6 +78,7 @@ fn locks_time_out_refuse_strangers_and_rlocks_nest() {
 
 #[test]
 fn semaphores_count_and_bounded_ones_refuse_extra_releases() {
+    // CPython: _TestSemaphore.test_semaphore, test_bounded_semaphore and test_timeout.
     let _serial = serial();
     let semaphore = Semaphore::new(2).expect("semaphore");
     semaphore.acquire().expect("1");
@@ -105,6 +107,7 @@ fn semaphores_count_and_bounded_ones_refuse_extra_releases() {
 
 #[test]
 fn events_conditions_and_barriers_across_processes() {
+    // CPython: _TestEvent.test_event, _TestCondition.test_waitfor, _TestBarrier.test_barrier.
     let _serial = serial();
     let event = Event::new().expect("event");
     assert!(

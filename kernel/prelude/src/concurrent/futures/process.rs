@@ -393,11 +393,22 @@ fn ensure_dispatcher(shared: &Arc<Shared>, state: &mut State) -> Result<()> {
 /// worker it or a caller forked lives, so the workers' parent thread does not end.
 fn dispatch(shared: &Shared) {
     loop {
+        // Finish what delivered (outside the lock: done-callbacks may submit),
+        // then forget the calls whose workers have left.
+        let running: Vec<Arc<dyn Running>> = shared.state().running.clone();
+        let left: Vec<bool> = running
+            .iter()
+            .map(|call| {
+                call.poll();
+                call.job().reaped()
+            })
+            .collect();
         let mut state = shared.state();
-        // Finish what delivered; reap and forget calls whose workers left.
         state.running.retain(|call| {
-            call.poll();
-            !call.job().reaped()
+            !running
+                .iter()
+                .zip(&left)
+                .any(|(seen, left)| *left && Arc::ptr_eq(seen, call))
         });
         // Fork queued calls into free slots.
         while state.running.len() + state.starting < shared.max_workers {
