@@ -387,3 +387,42 @@ impl<T> Future<T> {
         matches!(self.core.lock().stage, Stage::Finished(Some(Err(_))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_future_finishes_once_and_runs_each_callback_once() {
+        let core = Core::new();
+        let future = Future::new(Arc::clone(&core));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        future.add_done_callback(move |result| {
+            assert_eq!(result.ok(), Some(&7));
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(core.set_running());
+        assert!(!future.cancel(), "a running future is not cancelled");
+        core.finish(Ok(7));
+        core.finish(Ok(8));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(future.result().expect("value"), 7, "the first result stays");
+        assert!(matches!(future.result(), Err(Error::ResultTaken)));
+    }
+
+    #[test]
+    fn a_cancelled_future_never_runs_and_fires_its_wakers() {
+        let core: Arc<Core<u8>> = Core::new();
+        let future = Future::new(Arc::clone(&core));
+        let waker = Arc::new(Waker::default());
+        assert!(!future.watch(&waker));
+        assert!(future.cancel());
+        assert!(!core.set_running(), "a cancelled call is not started");
+        waker.wait(Duration::from_secs(5));
+        assert!(*waker.fired.lock().expect("mutex"));
+        assert!(future.cancelled() && future.done());
+        assert!(matches!(future.result(), Err(Error::Cancelled)));
+    }
+}
