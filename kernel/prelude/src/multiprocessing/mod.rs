@@ -35,8 +35,8 @@ pub use manager::{DictProxy, ListProxy, Manager, ValueProxy};
 pub use pipe::{Connection, Pipe};
 pub use pool::{AsyncResult, IMap, IMapUnordered, Pool, PoolBuilder};
 pub use process::{
-    ActiveChild, CurrentProcess, ParentProcess, Process, active_children, current_process,
-    parent_process,
+    ActiveChild, CurrentProcess, ParentProcess, Process, ProcessRecord, active_children,
+    current_process, parent_process,
 };
 pub use queue::{DEFAULT_CAPACITY, JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};

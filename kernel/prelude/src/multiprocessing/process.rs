@@ -9,7 +9,8 @@ use crate::sys::globals::globals;
 use crate::sys::shutdown;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 // The process-wide bookkeeping (created count, this process's name, children
 // not joined yet) lives in `sys::globals` and `sys::books`, shared by every
@@ -58,6 +59,9 @@ pub struct Process {
     /// while the others are joined. Set it before `start`.
     pub daemon: bool,
     state: State,
+    /// When it started, and the exit first seen (with when it was seen).
+    started: Option<SystemTime>,
+    ended: Mutex<Option<(i32, SystemTime)>>,
 }
 
 impl std::fmt::Debug for Process {
@@ -101,6 +105,8 @@ impl Process {
             name,
             daemon: false,
             state: State::Created(Box::new(target)),
+            started: None,
+            ended: Mutex::new(None),
         }
     }
 
@@ -172,6 +178,7 @@ impl Process {
             if ran.is_ok() { 0 } else { fork::PANIC_EXIT }
         })?;
         self.state = State::Started(ChildWaiter::new(pid));
+        self.started = Some(SystemTime::now());
         Ok(())
     }
 
@@ -218,6 +225,7 @@ impl Process {
                 None => return Ok(false),
             },
         };
+        self.saw_exit(code);
         self.state = State::Finished {
             pid,
             exitcode: code,
@@ -241,7 +249,7 @@ impl Process {
     /// ```
     pub fn is_alive(&self) -> bool {
         match &self.state {
-            State::Started(waiter) => matches!(child::poll_exit(waiter.pid()), Ok(None)),
+            State::Started(_) => self.exitcode().is_none(),
             _ => false,
         }
     }
@@ -289,8 +297,53 @@ impl Process {
     pub fn exitcode(&self) -> Option<i32> {
         match &self.state {
             State::Finished { exitcode, .. } => Some(*exitcode),
-            State::Started(waiter) => child::poll_exit(waiter.pid()).ok().flatten(),
+            State::Started(waiter) => {
+                let code = child::poll_exit(waiter.pid()).ok().flatten();
+                if let Some(code) = code {
+                    self.saw_exit(code);
+                }
+                code
+            }
             State::Created(_) | State::Failed => None,
+        }
+    }
+
+    /// Notes the exit the first time it is seen.
+    fn saw_exit(&self, code: i32) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        if ended.is_none() {
+            *ended = Some((code, SystemTime::now()));
+        }
+    }
+
+    /// What this handle has recorded of the process, without asking the
+    /// system anything (a pure read, for timelines and reports): its name,
+    /// pid, when it started, and its exit as first seen by `join`,
+    /// `join_timeout`, `is_alive` or `exitcode`.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Process;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let mut p = Process::new(|| {}).name("quick");
+    /// assert!(p.record().started.is_none());
+    /// p.start()?;
+    /// p.join()?;
+    /// let record = p.record();
+    /// assert_eq!((record.name.as_str(), record.pid, record.exitcode), ("quick", p.pid(), Some(0)));
+    /// assert!(record.ended.is_some_and(|ended| Some(ended) >= record.started));
+    /// assert_eq!(record.describe(), "quick exited with code 0");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn record(&self) -> ProcessRecord {
+        let ended = *self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        ProcessRecord {
+            name: self.name.clone(),
+            pid: self.pid(),
+            daemon: self.daemon,
+            started: self.started,
+            exitcode: ended.map(|(code, _)| code),
+            ended: ended.map(|(_, at)| at),
         }
     }
 
@@ -354,6 +407,48 @@ impl Process {
     /// Whether the process has been started (running or ended).
     pub(crate) fn started(&self) -> bool {
         matches!(self.state, State::Started(_) | State::Finished { .. })
+    }
+}
+
+/// A [`Process`]'s record as its handle saw it (see [`Process::record`]):
+/// plain data, for a timeline of who ran when and how each ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRecord {
+    /// Its name.
+    pub name: String,
+    /// Its process id, once started.
+    pub pid: Option<i32>,
+    /// Whether it is daemonic.
+    pub daemon: bool,
+    /// When `start` forked it.
+    pub started: Option<SystemTime>,
+    /// When its exit was first seen (at most a join or poll after it happened).
+    pub ended: Option<SystemTime>,
+    /// Its exit code as first seen: `-N` when killed by signal N.
+    pub exitcode: Option<i32>,
+}
+
+impl ProcessRecord {
+    /// How it ended, in the words `Process`'s `Display` uses.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::ProcessRecord;
+    /// let record = ProcessRecord {
+    ///     name: "Process-3".into(),
+    ///     pid: Some(1234),
+    ///     daemon: false,
+    ///     started: None,
+    ///     ended: None,
+    ///     exitcode: Some(-11),
+    /// };
+    /// assert_eq!(record.describe(), "Process-3 was killed by SIGSEGV (signal 11)");
+    /// ```
+    pub fn describe(&self) -> String {
+        match (self.pid, self.exitcode) {
+            (_, Some(code)) => format!("{} {}", self.name, child::describe(code)),
+            (Some(_), None) => format!("{} is running", self.name),
+            (None, None) => format!("{} (not started)", self.name),
+        }
     }
 }
 

@@ -204,6 +204,11 @@ fn a_child_killed_by_a_signal_reports_minus_the_signal_and_names_it() {
         format!("victim (pid {pid}) was killed by SIGKILL (signal 9)")
     );
     assert!(format!("{p:?}").contains("SIGKILL"));
+    // The record a timeline reads says the same, without asking the system.
+    let record = p.record();
+    assert_eq!((record.pid, record.exitcode), (Some(pid), Some(-9)));
+    assert_eq!(record.describe(), "victim was killed by SIGKILL (signal 9)");
+    assert!(record.started.is_some() && record.ended >= record.started);
 }
 
 /// A stand-in for the notebook runtime's crash handler: prints nothing and
