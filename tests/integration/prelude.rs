@@ -174,3 +174,79 @@ async fn every_cell_sees_the_same_process_wide_state() {
         error_of(&iopub)
     );
 }
+
+#[tokio::test]
+async fn a_cell_blocked_in_a_contended_value_get_is_interrupted_and_keeps_its_variables() {
+    let mut kernel = Kernel::start(&[]).await;
+    // A child holds the value's lock for good: `get` waits for it.
+    let (iopub, reply) = kernel
+        .execute(
+            "let v = multiprocessing::Value::<i32>::new(41)?;\n\
+             let held = multiprocessing::Event::new()?;\n\
+             let mut holder = multiprocessing::Process::new({\n\
+                 let (v, held) = (v.clone(), held.clone());\n\
+                 move || {\n\
+                     let _guard = v.get_lock().expect(\"lock\");\n\
+                     held.set().expect(\"set\");\n\
+                     std::thread::sleep(std::time::Duration::from_secs(300));\n\
+                 }\n\
+             });\n\
+             holder.start()?;\n\
+             held.wait()?;",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    let blocked = kernel
+        .send_shell(ExecuteRequest {
+            code: "println!(\"waiting\");\nv.get()?".into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &Message| m.header.msg_type == "stream") {
+        let message = kernel.next_iopub().await;
+        if crate::support::is_reply_to(&message, &blocked) {
+            seen.push(message);
+        }
+    }
+    let asked = Instant::now();
+    kernel.control_request(InterruptRequest {}).await;
+    let iopub = kernel
+        .iopub_until_idle(&blocked, Duration::from_secs(60))
+        .await;
+    let took = asked.elapsed();
+    println!("interrupt -> contended Value::get ended: {took:?}");
+    let Content::ExecuteReply(reply) = kernel.shell_reply().await.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (ename, evalue) = error_of(&iopub).expect("an error");
+    assert_eq!(ename, "KeyboardInterrupt");
+    assert!(
+        evalue.contains("kept"),
+        "no restart, variables kept: {evalue}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The variables are there; once the holder is gone, the lock is recovered.
+    let (iopub, reply) = kernel
+        .execute("holder.kill();\nholder.join()?;\nv.get()? + 1")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+}
+
+#[tokio::test]
+async fn every_cell_sees_concurrent_futures() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let executor = concurrent::futures::ProcessPoolExecutor::with_max_workers(2)?;\n\
+             let futures: Vec<_> = (1..=3u64).map(|n| executor.submit(move || n * n)).collect::<Result<_, _>>()?;\n\
+             let mut squares: Vec<u64> = concurrent::futures::as_completed(&futures).map(|f| f.and_then(|f| f.result())).collect::<Result<_, _>>()?;\n\
+             squares.sort();\n\
+             squares",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("[1, 4, 9]"));
+}

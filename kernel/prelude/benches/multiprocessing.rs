@@ -1,5 +1,6 @@
 //! The prelude's workloads, against the prelude and — in the same run —
-//! against Python's `multiprocessing` (fork start method, `benches/reference.py`).
+//! against Python's `multiprocessing` and `concurrent.futures` (fork start
+//! method, `benches/reference.py`).
 //!
 //! `cargo bench -p ferrokernel-prelude` prints one table: workload, prelude
 //! figure, Python figure, ratio and goal. Each figure is the median of `RUNS`
@@ -10,6 +11,7 @@
 //! `python3` the Python column says so. Figures only: nothing here asserts a
 //! speed.
 
+use ferrokernel_prelude::concurrent::futures::ProcessPoolExecutor;
 use ferrokernel_prelude::multiprocessing::connection::{Client, Listener};
 use ferrokernel_prelude::multiprocessing::{Manager, Pipe, Pool, Process, Queue, Value};
 use std::process::Command;
@@ -26,6 +28,8 @@ const CONNECTION_ROUND_TRIPS: u64 = 20_000;
 const NETMANAGER_APPENDS: u64 = 5_000;
 /// Alternations of the two loopback workloads between the two sides.
 const ROUNDS: usize = 3;
+const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
+const IMAP_ITEMS: u64 = 100_000;
 
 type Workload = fn() -> (u64, f64);
 
@@ -106,7 +110,7 @@ fn value() -> (u64, f64) {
         p.join().expect("join");
     }
     let elapsed = start.elapsed().as_secs_f64();
-    assert_eq!(v.get(), 2 * VALUE_INCREMENTS as i64);
+    assert_eq!(v.get().expect("get"), 2 * VALUE_INCREMENTS as i64);
     (2 * VALUE_INCREMENTS, elapsed)
 }
 
@@ -185,6 +189,34 @@ fn netmanager() -> (u64, f64) {
     let elapsed = start.elapsed().as_secs_f64();
     assert_eq!(records.len().expect("len"), NETMANAGER_APPENDS as usize);
     (NETMANAGER_APPENDS, elapsed)
+}
+
+fn executor() -> (u64, f64) {
+    let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
+    executor
+        .submit(|| 0u64)
+        .expect("submit")
+        .result()
+        .expect("warm");
+    let start = Instant::now();
+    for i in 0..EXECUTOR_ROUND_TRIPS {
+        let future = executor.submit(move || square(i)).expect("submit");
+        assert_eq!(future.result().expect("result"), i * i);
+    }
+    (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
+}
+
+fn imap() -> (u64, f64) {
+    let pool = Pool::with_processes(2).expect("pool");
+    let start = Instant::now();
+    let mut total = 0u64;
+    for result in pool.imap(square, 0..IMAP_ITEMS).expect("imap") {
+        total = total.wrapping_add(result.expect("item"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let expected = (0..IMAP_ITEMS).fold(0u64, |sum, n| sum.wrapping_add(n * n));
+    assert_eq!(total, expected);
+    (IMAP_ITEMS, elapsed)
 }
 
 struct Row {
@@ -290,6 +322,20 @@ fn main() {
             unit: "appends/s",
             work: manager,
             goal: 5.0,
+        },
+        Row {
+            key: "executor",
+            name: "ProcessPoolExecutor(2): 2k submit+result",
+            unit: "trips/s",
+            work: executor,
+            goal: 1.0,
+        },
+        Row {
+            key: "imap",
+            name: "Pool(2).imap x*x, 100k ints",
+            unit: "items/s",
+            work: imap,
+            goal: 10.0,
         },
     ];
     let rows: Vec<Row> = rows.into_iter().filter(|row| keep(row)).collect();

@@ -1,10 +1,12 @@
-"""Python's multiprocessing (fork start method) on the prelude benchmark workloads.
+"""Python's multiprocessing and concurrent.futures (fork start method) on the prelude's
+benchmark workloads.
 
 Run by benches/multiprocessing.rs; prints one JSON object: workload name -> figure
 (operations per second, median of several runs). Standalone: python3 reference.py
 [RUNS [WORKLOAD,WORKLOAD...]] (all workloads when none are named).
 """
 
+import concurrent.futures
 import json
 import multiprocessing as mp
 import statistics
@@ -24,6 +26,8 @@ MANAGER_APPENDS = 5_000
 CONNECTION_ROUND_TRIPS = 20_000
 NETMANAGER_APPENDS = 5_000
 AUTHKEY = b"bench"
+EXECUTOR_ROUND_TRIPS = 2_000
+IMAP_ITEMS = 100_000
 
 
 def median_rate(runs, work):
@@ -175,6 +179,23 @@ def netmanager_workload(address):
     return NETMANAGER_APPENDS, elapsed
 
 
+def executor_workload(executor):
+    start = time.perf_counter()
+    for i in range(EXECUTOR_ROUND_TRIPS):
+        assert executor.submit(square, i).result() == i * i
+    return EXECUTOR_ROUND_TRIPS, time.perf_counter() - start
+
+
+def imap_workload(pool):
+    start = time.perf_counter()
+    total = 0
+    for result in pool.imap(square, range(IMAP_ITEMS)):
+        total += result
+    elapsed = time.perf_counter() - start
+    assert total == sum(n * n for n in range(IMAP_ITEMS))
+    return IMAP_ITEMS, elapsed
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
@@ -189,15 +210,22 @@ def main():
         results["pipe"] = median_rate(runs, pipe_workload)
     if wanted("value"):
         results["value"] = median_rate(runs, value_workload)
-    if wanted("pool"):
+    if wanted("pool") or wanted("imap"):
         with ctx.Pool(2) as pool:
             pool.map(square, range(10))  # workers up before timing
-            results["pool"] = median_rate(runs, lambda: pool_workload(pool))
+            if wanted("pool"):
+                results["pool"] = median_rate(runs, lambda: pool_workload(pool))
+            if wanted("imap"):
+                results["imap"] = median_rate(runs, lambda: imap_workload(pool))
     if wanted("process"):
         results["process"] = median_rate(runs, process_workload)
     if wanted("manager"):
         with ctx.Manager() as manager:
             results["manager"] = median_rate(runs, lambda: manager_workload(manager))
+    if wanted("executor"):
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            executor.submit(square, 0).result()  # workers up before timing
+            results["executor"] = median_rate(runs, lambda: executor_workload(executor))
     if wanted("connection"):
         results["connection"] = median_rate(runs, connection_workload)
     if wanted("netmanager"):

@@ -53,16 +53,19 @@ fn main() -> Result<()> {
     let mut p1 = Process::new({
         let (result, square_sum) = (result.clone(), square_sum.clone());
         move || {
-            for (idx, num) in [1, 2, 3, 4].iter().enumerate() {
-                result.set(idx, num * num);
-            }
-            square_sum.set(result.iter().sum());
+            let square_list = || -> Result<()> {
+                for (idx, num) in [1, 2, 3, 4].iter().enumerate() {
+                    result.set(idx, num * num)?;
+                }
+                square_sum.set(result.iter()?.sum())
+            };
+            square_list().expect("square_list");
         }
     });
     p1.start()?;
     p1.join()?;
-    println!("{}", square_sum.get());
-    for i in &result {
+    println!("{}", square_sum.get()?);
+    for i in result.iter()? {
         println!("{i}");
     }
 
@@ -158,7 +161,7 @@ fn main() -> Result<()> {
             move || {
                 for _ in 0..1000 {
                     lock.acquire().expect("acquire");
-                    balance.set(balance.get() - 1);
+                    balance.set(balance.get().expect("get") - 1).expect("set");
                     lock.release().expect("release");
                 }
             }
@@ -168,7 +171,7 @@ fn main() -> Result<()> {
             move || {
                 for _ in 0..1000 {
                     lock.acquire().expect("acquire");
-                    balance.set(balance.get() + 1);
+                    balance.set(balance.get().expect("get") + 1).expect("set");
                     lock.release().expect("release");
                 }
             }
@@ -179,7 +182,7 @@ fn main() -> Result<()> {
         p2.start()?;
         p1.join()?;
         p2.join()?;
-        println!("Balance: {}", balance.get());
+        println!("Balance: {}", balance.get()?);
         Ok(())
     }
     for _ in 0..10 {

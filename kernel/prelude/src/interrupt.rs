@@ -16,6 +16,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The longest a blocking call waits before looking at the interrupt count.
+///
+/// ```
+/// assert!(ferrokernel_prelude::interrupt::SLICE.as_millis() <= 100);
+/// ```
 pub const SLICE: Duration = Duration::from_millis(50);
 
 extern "C" fn on_sigint(_signal: libc::c_int) {
@@ -28,6 +32,21 @@ extern "C" fn on_sigint(_signal: libc::c_int) {
 
 /// Makes SIGINT interrupt this crate's blocking calls instead of ending the
 /// process. Idempotent. Children started afterwards inherit the handler.
+///
+/// ```
+/// use ferrokernel_prelude::{interrupt, multiprocessing::{Error, Queue}};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// interrupt::install_handler();
+/// let q = Queue::<u8>::new()?;
+/// std::thread::spawn(|| {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     // What Ctrl-C (or the notebook's stop button) sends:
+///     ferrokernel_prelude::os::kill(ferrokernel_prelude::os::getpid(), ferrokernel_prelude::os::SIGINT)
+/// });
+/// assert!(matches!(q.get(), Err(Error::Interrupted)));
+/// # Ok(())
+/// # }
+/// ```
 pub fn install_handler() {
     // Once per process: the count lives in the process-wide globals (see
     // `sys::globals`), whichever copy of this crate installs the handler.
@@ -46,11 +65,31 @@ pub fn install_handler() {
 }
 
 /// Interrupts the blocking calls in progress in this process, as a SIGINT would.
+///
+/// ```
+/// use ferrokernel_prelude::{interrupt, multiprocessing::{Error, Event}};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let never = Event::new()?;
+/// std::thread::spawn(|| {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     interrupt::trigger();
+/// });
+/// assert!(matches!(never.wait(), Err(Error::Interrupted)));
+/// # Ok(())
+/// # }
+/// ```
 pub fn trigger() {
     globals().interrupts.fetch_add(1, Ordering::SeqCst);
 }
 
 /// How many interrupts this process has seen.
+///
+/// ```
+/// use ferrokernel_prelude::interrupt;
+/// let before = interrupt::count();
+/// interrupt::trigger();
+/// assert_eq!(interrupt::count(), before + 1);
+/// ```
 pub fn count() -> u64 {
     globals().interrupts.load(Ordering::SeqCst)
 }

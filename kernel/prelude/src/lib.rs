@@ -1,8 +1,8 @@
-//! Python's `multiprocessing` and `threading` vocabulary for Rust: processes,
-//! shared memory, a server process, queues, pipes, pools and locks — with
-//! Rust's types, and fast.
+//! Python's `multiprocessing`, `concurrent.futures` and `threading`
+//! vocabulary for Rust: processes, shared memory, a server process, queues,
+//! pipes, pools, executors and locks — with Rust's types, and fast.
 //!
-//! ```no_run
+//! ```
 //! use ferrokernel_prelude::multiprocessing::{Process, Queue};
 //!
 //! # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
@@ -41,6 +41,8 @@
 //! kernel (`input`, `display_html`, ...); it is all that remains without the
 //! default `multiprocessing` feature.
 
+#[cfg(feature = "multiprocessing")]
+pub mod concurrent;
 #[cfg(feature = "multiprocessing")]
 pub mod interrupt;
 #[cfg(feature = "multiprocessing")]

@@ -1,6 +1,17 @@
 use thiserror::Error;
 
-/// What went wrong in a `multiprocessing` or `threading` call.
+/// What went wrong in a `multiprocessing`, `concurrent` or `threading` call.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Error, Queue};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// match Queue::<u8>::new()?.get_nowait() {
+///     Err(Error::Empty) => println!("nothing yet"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -102,6 +113,41 @@ pub enum Error {
     /// A dict has no such key, or a namespace no such field (Python's `KeyError`, `AttributeError`).
     #[error("no such key (KeyError)")]
     KeyNotFound,
+    /// A daemonic process tried to start a child, which Python forbids.
+    #[error("daemonic processes are not allowed to have children")]
+    DaemonicChildren,
+    /// `put_nowait` (or a timed-out `put`) met a full queue (Python's `queue.Full`).
+    #[error("the queue is full (queue.Full)")]
+    Full,
+    /// `get_nowait` met an empty queue (Python's `queue.Empty`).
+    #[error("the queue is empty (queue.Empty)")]
+    Empty,
+    /// A condition was waited on or notified without holding its lock.
+    #[error("cannot {operation} on an un-acquired lock (RuntimeError)")]
+    NotHeld {
+        /// What was attempted: `wait` or `notify`.
+        operation: &'static str,
+    },
+    /// A start method other than `fork` was asked for.
+    #[error(
+        "the start method {method:?} is not available: only \"fork\" is, because closures defined in notebook cells cannot be re-executed in a fresh interpreter"
+    )]
+    StartMethod {
+        /// The method asked for.
+        method: String,
+    },
+    /// The future was cancelled before it ran (Python's `CancelledError`).
+    #[error("the future was cancelled (CancelledError)")]
+    Cancelled,
+    /// The result was asked about before it was ready (Python's `ValueError`).
+    #[error("the result is not ready yet (ValueError)")]
+    NotReady,
+    /// The executor was shut down, so it takes no new work.
+    #[error("cannot schedule new futures after shutdown (RuntimeError)")]
+    ExecutorShutdown,
+    /// The future's result was already taken by an earlier call.
+    #[error("the future's result was already taken")]
+    ResultTaken,
 }
 
 impl From<nix::Error> for Error {
@@ -111,6 +157,17 @@ impl From<nix::Error> for Error {
 }
 
 /// The result of every fallible call in this crate.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Result, Value};
+/// fn doubled(v: &Value<i32>) -> Result<i32> {
+///     Ok(v.get()? * 2)
+/// }
+/// # fn main() -> Result<()> {
+/// assert_eq!(doubled(&Value::new(21)?)?, 42);
+/// # Ok(())
+/// # }
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why an authkey challenge failed.

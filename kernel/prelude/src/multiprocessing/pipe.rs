@@ -27,10 +27,37 @@ const CAPACITY: usize = 1 << 20;
 /// until the child exits. Moving an end into the child's closure closes it in
 /// the parent; end a conversation with a message (like the seed's `"end"`)
 /// when the other side must stop while a child still runs.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Pipe, Process};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let (parent, child) = Pipe::<String>::new()?;
+/// let mut p = Process::new(move || {
+///     let word = child.recv().expect("recv");
+///     child.send(word.to_uppercase()).expect("send");
+/// });
+/// p.start()?;
+/// parent.send("hey".to_string())?;
+/// assert_eq!(parent.recv()?, "HEY");
+/// p.join()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Pipe<T>(PhantomData<T>);
 
 impl<T: Serialize + DeserializeOwned + Send> Pipe<T> {
     /// A duplex pair: both ends send and receive.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Pipe;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (a, b) = Pipe::<u8>::new()?;
+    /// a.send(1)?;
+    /// b.send(2)?;
+    /// assert_eq!((b.recv()?, a.recv()?), (1, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> Result<(Connection<T>, Connection<T>)> {
         let (a_to_b, b_to_a) = (RingHandle::new(CAPACITY)?, RingHandle::new(CAPACITY)?);
@@ -42,6 +69,17 @@ impl<T: Serialize + DeserializeOwned + Send> Pipe<T> {
     }
 
     /// A one-way pair `(receiver, sender)`, like `Pipe(duplex=False)`.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::{Error, Pipe};
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (receiver, sender) = Pipe::<u8>::one_way()?;
+    /// sender.send(7)?;
+    /// assert_eq!(receiver.recv()?, 7);
+    /// assert!(matches!(receiver.send(1), Err(Error::BrokenPipe)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn one_way() -> Result<(Connection<T>, Connection<T>)> {
         let ring = RingHandle::new(CAPACITY)?;
         let (a, b) = sockets()?;
@@ -63,6 +101,16 @@ fn sockets() -> Result<(OwnedFd, OwnedFd)> {
 
 /// One end of a [`Pipe`]. Move it into a child process's closure to give it
 /// to that process.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Connection, Pipe};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let (a, b): (Connection<u32>, Connection<u32>) = Pipe::new()?;
+/// a.send(5)?;
+/// assert!(b.poll(Some(std::time::Duration::ZERO))?);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Connection<T> {
     incoming: Option<RingHandle>,
     outgoing: Option<RingHandle>,
@@ -112,6 +160,15 @@ impl<T> Connection<T> {
         )
     }
 
+    /// Whether a `recv` would return at once: a message is waiting, or the
+    /// other end is closed everywhere (end of file). A one-way sending end never is.
+    pub(crate) fn readable(&self) -> bool {
+        match &self.incoming {
+            Some(incoming) => incoming.len() > 0 || !self.peer_alive(),
+            None => false,
+        }
+    }
+
     fn wake_peer(&self) {
         for ring in self.incoming.iter().chain(self.outgoing.iter()) {
             ring.wake_readers();
@@ -120,6 +177,16 @@ impl<T> Connection<T> {
 
     /// Closes this end (also done on drop). The other end sees `Err(Eof)` once
     /// every copy of this end is closed.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::{Error, Pipe};
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (mut a, b) = Pipe::<u8>::new()?;
+    /// a.close();
+    /// assert!(matches!(b.recv(), Err(Error::Eof)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&mut self) {
         if self.socket.take().is_some() {
             self.wake_peer();
@@ -129,6 +196,16 @@ impl<T> Connection<T> {
 
 impl<T: Serialize + DeserializeOwned + Send> Connection<T> {
     /// Sends a message; `Err(BrokenPipe)` when the other end is closed everywhere.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Pipe;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (a, b) = Pipe::<(String, u32)>::new()?;
+    /// a.send(("Sam".to_string(), 10))?;
+    /// assert_eq!(b.recv()?.1, 10);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&self, message: impl Borrow<T>) -> Result<()> {
         let outgoing = self.outgoing.as_ref().ok_or(Error::BrokenPipe)?;
         if !self.peer_alive() {
@@ -144,11 +221,33 @@ impl<T: Serialize + DeserializeOwned + Send> Connection<T> {
 
     /// Receives the next message, waiting (interruptibly); `Err(Eof)` when the
     /// other end is closed everywhere and nothing is left.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::{Error, Pipe};
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (a, b) = Pipe::<u8>::new()?;
+    /// a.send(3)?;
+    /// drop(a);
+    /// assert_eq!(b.recv()?, 3); // what was left, then end of file
+    /// assert!(matches!(b.recv(), Err(Error::Eof)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recv(&self) -> Result<T> {
         self.recv_deadline(Deadline::forever())
     }
 
     /// Like [`recv`](Connection::recv), waiting at most `timeout`.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::{Error, Pipe};
+    /// use std::time::Duration;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (_a, b) = Pipe::<u8>::new()?;
+    /// assert!(matches!(b.recv_timeout(Duration::from_millis(10)), Err(Error::Timeout)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
         self.recv_deadline(Deadline::after(Some(timeout)))
     }
@@ -162,6 +261,18 @@ impl<T: Serialize + DeserializeOwned + Send> Connection<T> {
     /// Whether a `recv` would return at once (a message, or end of file),
     /// waiting at most `timeout`; `None` waits for ever (interruptibly), and
     /// `Some(Duration::ZERO)` does not wait — as in Python.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Pipe;
+    /// use std::time::Duration;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let (a, b) = Pipe::<u8>::new()?;
+    /// assert!(!b.poll(Some(Duration::ZERO))?);
+    /// a.send(1)?;
+    /// assert!(b.poll(None)?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool> {
         let Some(incoming) = &self.incoming else {
             return Ok(false);

@@ -1,6 +1,6 @@
 //! [`Value`] and [`Array`]: numbers in shared memory, guarded by a lock.
 
-use super::{Acquired, Result};
+use super::{Acquired, Error, Result};
 use crate::interrupt::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::RawMutex;
@@ -12,6 +12,17 @@ mod sealed {
 
 /// The plain number types (and `bool`) that can live in shared memory: every
 /// bit pattern of zeros is valid, and they hold no pointers.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Scalar, Value};
+/// fn shared<T: Scalar>(start: T) -> ferrokernel_prelude::multiprocessing::Result<Value<T>> {
+///     Value::new(start)
+/// }
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// assert_eq!(shared(1.5f32)?.get()?, 1.5);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Scalar: Copy + Send + Sync + std::fmt::Debug + 'static + sealed::Sealed {}
 
 macro_rules! scalars {
@@ -32,26 +43,22 @@ struct Cell<T> {
 // SAFETY: `value` (and the array after it) is only touched while `lock` is held.
 unsafe impl<T: Send> Sync for Cell<T> {}
 
-/// Waits for the lock without giving up on interrupts: get/set hold it for a
-/// few instructions, so the wait is short unless a guard is held elsewhere.
-fn lock_briefly(lock: &RawMutex) {
-    while lock.lock(&Deadline::uninterruptible()).is_err() {
-        std::thread::yield_now();
-    }
-}
-
 /// A number in shared memory, like Python's `multiprocessing.Value`.
 ///
 /// Cloning the handle (or moving it into a child process) shares the same
-/// number. Each `get` and `set` takes the lock; use [`get_lock`](Value::get_lock)
-/// to read-modify-write atomically:
+/// number. Each `get` and `set` takes the lock — waiting for it interruptibly
+/// while another process holds it through [`get_lock`](Value::get_lock),
+/// which is how to read-modify-write atomically:
 ///
-/// ```no_run
-/// use ferrokernel_prelude::multiprocessing::Value;
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Process, Value};
 /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
 /// let balance = Value::<i32>::new(100)?;
-/// *balance.get_lock()? -= 1;
-/// assert_eq!(balance.get(), 99);
+/// let spender = balance.clone();
+/// let mut p = Process::new(move || *spender.get_lock().expect("lock") -= 1);
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(balance.get()?, 99);
 /// # Ok(())
 /// # }
 /// ```
@@ -67,9 +74,20 @@ impl<T: Scalar> Clone for Value<T> {
     }
 }
 
+/// Shows the number, or `<locked>` while another holder has the lock (a
+/// `Debug` never waits).
 impl<T: Scalar> std::fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Value").field(&self.get()).finish()
+        let cell = self.cell.get();
+        match cell.lock.try_lock() {
+            Ok(Some(_)) => {
+                // SAFETY: we hold the lock.
+                let value = unsafe { *cell.value.get() };
+                let _ = cell.lock.unlock();
+                f.debug_tuple("Value").field(&value).finish()
+            }
+            _ => f.write_str("Value(<locked>)"),
+        }
     }
 }
 
@@ -95,33 +113,68 @@ fn new_cell<T: Scalar>(len: usize, first: T) -> Result<Shared<Cell<T>>> {
 
 impl<T: Scalar> Value<T> {
     /// A shared number holding `value`.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Value;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let ready = Value::new(false)?;
+    /// assert!(!ready.get()?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(value: T) -> Result<Value<T>> {
         Ok(Value {
             cell: new_cell(1, value)?,
         })
     }
 
-    /// The current value.
-    pub fn get(&self) -> T {
-        let cell = self.cell.get();
-        lock_briefly(&cell.lock);
-        // SAFETY: we hold the lock.
-        let value = unsafe { *cell.value.get() };
-        let _ = cell.lock.unlock();
-        value
+    /// The current value (Python's `v.value`). Waits, interruptibly, while
+    /// another holder has the lock.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Value;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let v = Value::<f64>::new(2.5)?;
+    /// assert_eq!(v.get()?, 2.5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get(&self) -> Result<T> {
+        let guard = self.get_lock()?;
+        Ok(*guard)
     }
 
-    /// Replaces the value.
-    pub fn set(&self, value: T) {
-        let cell = self.cell.get();
-        lock_briefly(&cell.lock);
-        // SAFETY: we hold the lock.
-        unsafe { *cell.value.get() = value };
-        let _ = cell.lock.unlock();
+    /// Replaces the value (Python's `v.value = x`), waiting like [`get`](Value::get).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Value;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let v = Value::<u8>::new(1)?;
+    /// v.set(2)?;
+    /// assert_eq!(v.get()?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set(&self, value: T) -> Result<()> {
+        *self.get_lock()? = value;
+        Ok(())
     }
 
     /// Takes the lock (interruptibly) and returns a guard that derefs to the
     /// number. The lock is recursive, like Python's default `RLock`.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Value;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let counter = Value::<u64>::new(0)?;
+    /// {
+    ///     let mut guard = counter.get_lock()?;
+    ///     *guard += 1;
+    ///     assert_eq!(counter.get()?, 1); // the same thread may take it again
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_lock(&self) -> Result<ValueGuard<'_, T>> {
         let cell = self.cell.get();
         let acquired = cell.lock.lock(&Deadline::forever())?;
@@ -130,6 +183,18 @@ impl<T: Scalar> Value<T> {
 }
 
 /// Holds a [`Value`]'s lock; derefs (mutably) to the number.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::Value;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let v = Value::<i32>::new(1)?;
+/// let mut guard = v.get_lock()?;
+/// *guard *= 10;
+/// drop(guard);
+/// assert_eq!(v.get()?, 10);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ValueGuard<'a, T: Scalar> {
     cell: &'a Cell<T>,
     acquired: Acquired,
@@ -137,6 +202,14 @@ pub struct ValueGuard<'a, T: Scalar> {
 
 impl<T: Scalar> ValueGuard<'_, T> {
     /// Whether the previous holder died holding the lock.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Value;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert!(!Value::<i32>::new(0)?.get_lock()?.recovered());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recovered(&self) -> bool {
         self.acquired.is_recovered()
     }
@@ -164,7 +237,25 @@ impl<T: Scalar> Drop for ValueGuard<'_, T> {
 }
 
 /// A fixed-length array of numbers in shared memory, like Python's
-/// `multiprocessing.Array`. Indexing past the end panics, as slices do.
+/// `multiprocessing.Array`. Each call takes the array's lock, waiting for it
+/// interruptibly; an index past the end is `Err(IndexOutOfRange)`.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Array, Process};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let squares = Array::<i32>::new(4)?;
+/// let writer = squares.clone();
+/// let mut p = Process::new(move || {
+///     for i in 0..4 {
+///         writer.set(i, (i * i) as i32).expect("set");
+///     }
+/// });
+/// p.start()?;
+/// p.join()?;
+/// assert_eq!(squares.to_vec()?, [0, 1, 4, 9]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Array<T: Scalar> {
     cell: Shared<Cell<T>>,
 }
@@ -177,14 +268,31 @@ impl<T: Scalar> Clone for Array<T> {
     }
 }
 
+/// Shows the elements, or `Array(<locked>)` while another holder has the
+/// lock (a `Debug` never waits).
 impl<T: Scalar> std::fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.to_vec()).finish()
+        let cell = self.cell.get();
+        match cell.lock.try_lock() {
+            Ok(Some(acquired)) => {
+                let guard = ArrayGuard { cell, acquired };
+                f.debug_list().entries(guard.iter()).finish()
+            }
+            _ => f.write_str("Array(<locked>)"),
+        }
     }
 }
 
 impl<T: Scalar> Array<T> {
-    /// `len` zeros.
+    /// `len` zeros (Python's `Array('i', 4)`).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert_eq!(Array::<u8>::new(3)?.to_vec()?, [0, 0, 0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(len: usize) -> Result<Array<T>> {
         // SAFETY: all-zero bits are a valid T for every Scalar.
         let zero: T = unsafe { std::mem::zeroed() };
@@ -193,59 +301,134 @@ impl<T: Scalar> Array<T> {
         })
     }
 
-    /// A copy of `values`.
+    /// A copy of `values` (Python's `Array('d', [0.5, 1.5])`).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert_eq!(Array::from_slice(&[0.5, 1.5])?.get(1)?, 1.5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_slice(values: &[T]) -> Result<Array<T>> {
         let array = Array::new(values.len())?;
-        array.lock_slice().copy_from_slice(values);
+        array.get_lock()?.copy_from_slice(values);
         Ok(array)
     }
 
     /// How many elements.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert_eq!(Array::<i64>::new(4)?.len(), 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.cell.get().len
     }
 
     /// Whether there are none.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert!(Array::<i64>::new(0)?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock_slice(&self) -> ArrayGuard<'_, T> {
-        let cell = self.cell.get();
-        lock_briefly(&cell.lock);
-        ArrayGuard {
-            cell,
-            acquired: Acquired::Clean,
+    fn out_of_range(&self, index: usize) -> Error {
+        Error::IndexOutOfRange {
+            index: i64::try_from(index).unwrap_or(i64::MAX),
+            len: self.len(),
         }
     }
 
-    /// Element `index`.
+    /// Element `index` (Python's `a[i]`); `Err(IndexOutOfRange)` past the end.
     ///
-    /// # Panics
-    /// If `index >= len()`.
-    pub fn get(&self, index: usize) -> T {
-        self.lock_slice()[index]
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::{Array, Error};
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let a = Array::from_slice(&[7u8, 8])?;
+    /// assert_eq!(a.get(1)?, 8);
+    /// assert!(matches!(a.get(2), Err(Error::IndexOutOfRange { index: 2, len: 2 })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get(&self, index: usize) -> Result<T> {
+        let guard = self.get_lock()?;
+        guard
+            .get(index)
+            .copied()
+            .ok_or_else(|| self.out_of_range(index))
     }
 
-    /// Sets element `index`.
+    /// Sets element `index` (Python's `a[i] = x`); `Err(IndexOutOfRange)` past the end.
     ///
-    /// # Panics
-    /// If `index >= len()`.
-    pub fn set(&self, index: usize, value: T) {
-        self.lock_slice()[index] = value;
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let a = Array::<i32>::new(2)?;
+    /// a.set(0, -1)?;
+    /// assert_eq!(a.to_vec()?, [-1, 0]);
+    /// assert!(a.set(2, 5).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set(&self, index: usize, value: T) -> Result<()> {
+        let mut guard = self.get_lock()?;
+        match guard.get_mut(index) {
+            Some(slot) => {
+                *slot = value;
+                Ok(())
+            }
+            None => Err(self.out_of_range(index)),
+        }
     }
 
-    /// A copy of all elements.
-    pub fn to_vec(&self) -> Vec<T> {
-        self.lock_slice().to_vec()
+    /// A copy of all elements (Python's `a[:]`).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert_eq!(Array::from_slice(&[1, 2, 3])?.to_vec()?, [1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        Ok(self.get_lock()?.to_vec())
     }
 
-    /// Iterates over a snapshot of the elements.
-    pub fn iter(&self) -> std::vec::IntoIter<T> {
-        self.to_vec().into_iter()
+    /// Iterates over a snapshot of the elements (Python's `for x in a`).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let a = Array::from_slice(&[1, 4, 9, 16])?;
+    /// assert_eq!(a.iter()?.sum::<i32>(), 30);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn iter(&self) -> Result<std::vec::IntoIter<T>> {
+        Ok(self.to_vec()?.into_iter())
     }
 
     /// Takes the lock (interruptibly) and returns a guard that derefs to the slice.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let a = Array::<f64>::new(3)?;
+    /// a.get_lock()?.fill(0.5);
+    /// assert_eq!(a.to_vec()?, [0.5; 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_lock(&self) -> Result<ArrayGuard<'_, T>> {
         let cell = self.cell.get();
         let acquired = cell.lock.lock(&Deadline::forever())?;
@@ -253,15 +436,17 @@ impl<T: Scalar> Array<T> {
     }
 }
 
-impl<T: Scalar> IntoIterator for &Array<T> {
-    type Item = T;
-    type IntoIter = std::vec::IntoIter<T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
 /// Holds an [`Array`]'s lock; derefs (mutably) to its elements.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::Array;
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let a = Array::from_slice(&[3, 1, 2])?;
+/// a.get_lock()?.sort_unstable();
+/// assert_eq!(a.to_vec()?, [1, 2, 3]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct ArrayGuard<'a, T: Scalar> {
     cell: &'a Cell<T>,
     acquired: Acquired,
@@ -269,6 +454,14 @@ pub struct ArrayGuard<'a, T: Scalar> {
 
 impl<T: Scalar> ArrayGuard<'_, T> {
     /// Whether the previous holder died holding the lock.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Array;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// assert!(!Array::<i32>::new(1)?.get_lock()?.recovered());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn recovered(&self) -> bool {
         self.acquired.is_recovered()
     }

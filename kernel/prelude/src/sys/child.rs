@@ -7,56 +7,56 @@
 
 use crate::interrupt::Deadline;
 use crate::multiprocessing::{Error, Result};
-use crate::sys::globals::globals;
+pub(crate) use crate::sys::books::ExitCode;
+use crate::sys::books::{Books, books};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::collections::HashMap;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::sync::{MutexGuard, PoisonError};
-
-/// Python's exit code: the status, or minus the signal that killed the process.
-pub(crate) type ExitCode = i32;
-
-/// The table of reaped children's exit codes (process-wide: see `sys::globals`).
-fn reaped() -> MutexGuard<'static, HashMap<i32, ExitCode>> {
-    globals()
-        .reaped
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-fn remember(pid: i32, code: ExitCode) {
-    reaped().insert(pid, code);
-}
-
-fn recall(pid: i32) -> Option<ExitCode> {
-    reaped().get(&pid).copied()
-}
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Forgets a child whose status was handed out and will not be asked again.
 pub(crate) fn forget(pid: i32) {
-    reaped().remove(&pid);
+    books().reaped.remove(&pid);
 }
 
 /// Reaps `pid` if it has exited; its exit code, or `None` while it runs.
 pub(crate) fn poll_exit(pid: i32) -> Result<Option<ExitCode>> {
-    if let Some(code) = recall(pid) {
-        return Ok(Some(code));
+    poll_exit_in(&mut books(), pid)
+}
+
+/// [`poll_exit`] with the books already locked. The status is kept in the
+/// books until [`forget`] is called, so whoever reaps first, nothing is lost.
+pub(crate) fn poll_exit_in(books: &mut Books, pid: i32) -> Result<Option<ExitCode>> {
+    if let Some(code) = books.reaped.get(&pid) {
+        return Ok(Some(*code));
     }
-    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, code)) => {
-            remember(pid, code);
-            Ok(Some(code))
-        }
-        Ok(WaitStatus::Signaled(_, signal, _)) => {
-            let code = -(signal as i32);
-            remember(pid, code);
-            Ok(Some(code))
-        }
-        Ok(_) => Ok(None),
+    let code = match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => code,
+        Ok(WaitStatus::Signaled(_, signal, _)) => -(signal as i32),
+        Ok(_) => return Ok(None),
         // Reaped elsewhere without us (SIGCHLD ignored): report it as done.
-        Err(nix::Error::ECHILD) => Ok(Some(recall(pid).unwrap_or(0))),
-        Err(errno) => Err(errno.into()),
+        Err(nix::Error::ECHILD) => 0,
+        Err(errno) => return Err(errno.into()),
+    };
+    let orphan = books
+        .children
+        .iter()
+        .any(|child| child.pid == pid && child.orphan);
+    if !orphan {
+        books.reaped.insert(pid, code);
+    }
+    books.children.retain(|child| child.pid != pid);
+    Ok(Some(code))
+}
+
+/// How a process with Python's exit code `code` ended, in words that name the
+/// signal: `exited with code 3`, `was killed by SIGSEGV (signal 11)`.
+pub(crate) fn describe(code: ExitCode) -> String {
+    if code >= 0 {
+        return format!("exited with code {code}");
+    }
+    match nix::sys::signal::Signal::try_from(-code) {
+        Ok(signal) => format!("was killed by {} (signal {})", signal.as_str(), -code),
+        Err(_) => format!("was killed by signal {}", -code),
     }
 }
 
@@ -82,6 +82,12 @@ impl ChildWaiter {
     /// The child's pid.
     pub(crate) fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The pidfd, readable once the child has exited (`None` on kernels
+    /// without pidfds).
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(AsFd::as_fd)
     }
 
     /// Waits until the child exits or the deadline passes; `Ok(None)` on timeout.
@@ -129,4 +135,18 @@ pub(crate) fn wait_any(waiters: &[&ChildWaiter], slice: std::time::Duration) {
 /// Sends `signal` to `pid`, ignoring a process that is already gone.
 pub(crate) fn signal(pid: i32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn an_exit_by_signal_is_described_by_the_signals_name() {
+        assert_eq!(describe(0), "exited with code 0");
+        assert_eq!(describe(3), "exited with code 3");
+        assert_eq!(describe(-11), "was killed by SIGSEGV (signal 11)");
+        assert_eq!(describe(-9), "was killed by SIGKILL (signal 9)");
+        assert_eq!(describe(-200), "was killed by signal 200");
+    }
 }

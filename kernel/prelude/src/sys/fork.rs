@@ -1,19 +1,69 @@
 //! Starting a child process by `fork()`: the child runs a closure and leaves
 //! with `_exit`, never returning into its caller (which may be a notebook
 //! engine's loop, or a test harness).
+//!
+//! Fork safety: only the forking thread exists in the child, so any lock
+//! another thread held at that moment stays held for ever there. `spawn`
+//! therefore holds, across the fork, every lock the child may need before the
+//! user's closure runs: stdout, stderr and the prelude's books (see
+//! `sys::books`). Other threads wait for the fork (a few hundred
+//! microseconds); no thread can be halfway through them.
 
-use crate::multiprocessing::Result;
+use crate::multiprocessing::{Error, Result};
+use crate::sys::books::{ChildKind, ChildRecord, books};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The exit code of a child whose closure panicked (Python's for an exception).
 pub(crate) const PANIC_EXIT: i32 = 1;
 
+/// The signals a crash handler may catch. A child resets them to their
+/// default action before running its closure: a notebook's runtime installs a
+/// handler that prints a backtrace and aborts, and a child inheriting it would
+/// report SIGABRT for a segfault instead of SIGSEGV.
+const CRASH_SIGNALS: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGILL,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
+
+/// How a child registered in the books is known.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChild {
+    /// Its name (`Process-3`, `ForkPoolWorker-2`).
+    pub(crate) name: String,
+    /// Whether it is daemonic (terminated, not joined, when its parent ends).
+    pub(crate) daemon: bool,
+    /// What started it.
+    pub(crate) kind: ChildKind,
+}
+
 /// Forks; the child runs `child` and exits with the code it returns (or
 /// [`PANIC_EXIT`] if it panics). Returns the child's pid in the parent, where
 /// `child` is dropped — so whatever it captured (pipe ends, handles) is released
-/// in the parent.
+/// in the parent. The child is not listed in `active_children`.
 pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
+    fork_with(None, child)
+}
+
+/// Like [`spawn`], and lists the child in the books (`active_children`) in
+/// the same step; in the child, `current_process()` is `new.name`.
+pub(crate) fn spawn_child(new: NewChild, child: impl FnOnce() -> i32) -> Result<i32> {
+    fork_with(Some(new), child)
+}
+
+/// `Err(DaemonicChildren)` in a daemonic process, as Python refuses there.
+pub(crate) fn may_have_children() -> Result<()> {
+    if books().daemonic {
+        return Err(Error::DaemonicChildren);
+    }
+    Ok(())
+}
+
+fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> {
     // The child inherits the default authkey only if it exists now.
     crate::sys::authkey::current();
     // Hold stdout and stderr across the fork: no other thread can be halfway
@@ -25,15 +75,33 @@ pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
     let mut err = stderr.lock();
     let _ = out.flush();
     let _ = err.flush();
+    let mut books = books();
     let parent = nix::unistd::getpid();
-    // SAFETY: the child only runs `child` and then `_exit`s. Locks other
-    // threads might hold (other than stdout/stderr, held above) are not
-    // touched by this crate in the child before `child` runs; glibc makes
-    // malloc fork-safe.
+    // SAFETY: the locks the child needs before `child` runs are held by this
+    // thread across the fork (see the module notes) and released in the child
+    // by the only thread there; glibc makes malloc fork-safe. The child only
+    // runs `child` and then `_exit`s.
     match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Parent { child: pid } => Ok(pid.as_raw()),
+        nix::unistd::ForkResult::Parent { child: pid } => {
+            if let Some(new) = new {
+                books.children.push(ChildRecord {
+                    pid: pid.as_raw(),
+                    name: new.name,
+                    daemon: new.daemon,
+                    orphan: false,
+                });
+            }
+            Ok(pid.as_raw())
+        }
         nix::unistd::ForkResult::Child => {
+            books.after_fork(parent.as_raw());
+            if let Some(new) = new {
+                books.daemonic = new.daemon && new.kind == ChildKind::Process;
+                books.name = Some(new.name);
+            }
+            drop(books);
             drop((out, err));
+            reset_crash_signals();
             die_with_parent(parent);
             let code = match std::panic::catch_unwind(AssertUnwindSafe(child)) {
                 Ok(code) => code,
@@ -45,12 +113,59 @@ pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
     }
 }
 
-/// Asks the kernel to kill this process when its parent dies, so nothing
-/// started from a notebook outlives it.
-fn die_with_parent(parent: nix::unistd::Pid) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number, no pointers.
+/// Gives the crash signals their default action (see [`CRASH_SIGNALS`]).
+fn reset_crash_signals() {
+    for signal in CRASH_SIGNALS {
+        // SAFETY: installing SIG_DFL takes no handler code and touches no memory
+        // of ours; the signal numbers are valid.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+}
+
+/// The pid of the process that forked this one (set in the child, read by
+/// [`on_parent_thread_exit`]; a static of this copy of the crate, as is the
+/// handler that reads it).
+static PARENT: AtomicI32 = AtomicI32::new(0);
+
+/// The signal the kernel sends when the forking thread ends (see
+/// [`die_with_parent`]): a real-time signal nothing else here uses.
+fn parent_death_signal() -> libc::c_int {
+    libc::SIGRTMAX() - 7
+}
+
+extern "C" fn on_parent_thread_exit(_signal: libc::c_int) {
+    // Async-signal-safe: getppid, an atomic load and kill.
+    // SAFETY: both calls take plain integers.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != PARENT.load(Ordering::Relaxed) {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Asks the kernel to end this process when its parent dies, so nothing
+/// started from a notebook outlives it.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked us ends, not the
+/// process: a child started from a `Thread` would die with that thread. So
+/// the signal is a catchable one whose handler ends the child only if the
+/// parent process is gone (we were re-parented to another process); when
+/// only the thread ended, the kernel has re-parented us to another thread of
+/// the same process, and the signal stays armed for when that one ends.
+fn die_with_parent(parent: nix::unistd::Pid) {
+    PARENT.store(parent.as_raw(), Ordering::Relaxed);
+    // SAFETY: the handler only calls async-signal-safe functions; SA_RESTART
+    // keeps the closure's system calls from failing with EINTR; prctl takes
+    // a signal number, no pointers.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_parent_thread_exit as *const () as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(parent_death_signal(), &action, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, parent_death_signal());
     }
     if nix::unistd::getppid() != parent {
         // The parent died before the request took effect.

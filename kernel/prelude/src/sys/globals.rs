@@ -17,9 +17,7 @@
 //! creates the `Globals` before any cell code runs; an ordinary program holds
 //! one copy of the crate and needs none of this.
 
-use crate::multiprocessing::ActiveChild;
-use crate::sys::child::ExitCode;
-use std::collections::HashMap;
+use crate::sys::books::Books;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -44,12 +42,17 @@ pub(crate) struct Globals {
     pub(crate) handler_installed: AtomicBool,
     /// `Process` objects created in this process (for default names).
     pub(crate) created: AtomicUsize,
-    /// This process's name, once it is a child started by `Process::start`.
-    pub(crate) current_name: Mutex<Option<String>>,
-    /// Children started here and not joined yet.
-    pub(crate) children: Mutex<Vec<ActiveChild>>,
-    /// Exit codes of reaped children not yet handed out.
-    pub(crate) reaped: Mutex<HashMap<i32, ExitCode>>,
+    /// Pool workers forked in this process (for their names).
+    pub(crate) pool_workers: AtomicUsize,
+    /// `threading::Timer`s made in this process (for their names).
+    pub(crate) timers: AtomicUsize,
+    /// `ThreadPoolExecutor`s made in this process (for their threads' names).
+    pub(crate) executors: AtomicUsize,
+    /// Whether the exit handler (daemonic children, non-daemon threads) is registered.
+    pub(crate) exit_hook: AtomicBool,
+    /// Who this process is, its children and threads: one lock, held across
+    /// every fork (see `sys::books`).
+    pub(crate) books: Mutex<Books>,
     /// The default authkey (see `sys::authkey`), made before the first fork.
     pub(crate) authkey: OnceLock<[u8; 32]>,
     /// The write end of the shared-memory tracker's pipe (see `sys::tracker`).
@@ -80,7 +83,7 @@ pub(crate) fn globals_if_ready() -> Option<&'static Globals> {
 }
 
 /// Whether this process is ferrokernel's runtime (or forked from it).
-fn in_runtime() -> bool {
+pub(crate) fn in_runtime() -> bool {
     std::env::var_os("EVCXR_IS_RUNTIME").is_some()
 }
 

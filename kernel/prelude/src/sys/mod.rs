@@ -1,6 +1,8 @@
 //! The operating-system pieces everything else is built from.
 
 pub(crate) mod authkey;
+pub(crate) mod barrier;
+pub(crate) mod books;
 pub(crate) mod challenge;
 pub(crate) mod child;
 pub(crate) mod endpoint;
@@ -10,7 +12,9 @@ pub(crate) mod mailbox;
 pub(crate) mod named_shm;
 pub(crate) mod ring;
 pub(crate) mod shm;
+pub(crate) mod shutdown;
 pub(crate) mod stream;
 pub(crate) mod sync;
 pub(crate) mod tracker;
+pub(crate) mod waiters;
 pub(crate) mod wire;

@@ -38,6 +38,8 @@ pub(crate) struct Ring {
     all_done: RawCond,
     state: UnsafeCell<State>,
     capacity: usize,
+    /// At most this many messages at once (0: as many as fit).
+    max_messages: usize,
     /// Messages in the ring, readable without the lock (for spinning and `qsize`).
     count: AtomicUsize,
 }
@@ -71,6 +73,11 @@ impl Locked<'_> {
 impl RingHandle {
     /// A ring with `capacity` bytes for messages.
     pub(crate) fn new(capacity: usize) -> Result<RingHandle> {
+        RingHandle::bounded(capacity, 0)
+    }
+
+    /// A ring with `capacity` bytes for at most `max_messages` messages (0: no limit).
+    pub(crate) fn bounded(capacity: usize, max_messages: usize) -> Result<RingHandle> {
         let mut failed = None;
         // SAFETY: `at` is fresh zeroed memory with room for the ring and its buffer.
         let ring = unsafe {
@@ -81,6 +88,7 @@ impl RingHandle {
                     RawCond::init(std::ptr::addr_of_mut!((*at).not_full))?;
                     RawCond::init(std::ptr::addr_of_mut!((*at).all_done))?;
                     std::ptr::addr_of_mut!((*at).capacity).write(capacity);
+                    std::ptr::addr_of_mut!((*at).max_messages).write(max_messages);
                     Ok(())
                 };
                 if let Err(error) = init() {
@@ -142,8 +150,9 @@ impl RingHandle {
                 capacity: capacity - HEADER,
             });
         }
+        let max = self.ring().max_messages;
         let mut locked = self.lock(deadline)?;
-        while capacity - locked.state().used < needed {
+        while capacity - locked.state().used < needed || (max > 0 && self.len() >= max) {
             if alive.is_some_and(|alive| !alive()) {
                 return Err(Error::BrokenPipe);
             }
@@ -250,6 +259,13 @@ impl RingHandle {
         self.ring().count.load(Ordering::Acquire)
     }
 
+    /// Whether the message limit is reached (a snapshot; never for a ring
+    /// bounded by bytes only).
+    pub(crate) fn full(&self) -> bool {
+        let max = self.ring().max_messages;
+        max > 0 && self.len() >= max
+    }
+
     /// Marks one message as processed (`JoinableQueue::task_done`).
     pub(crate) fn task_done(&self) -> Result<()> {
         let mut locked = self.lock(&Deadline::forever())?;
@@ -302,5 +318,19 @@ mod tests {
             Err(Error::TooLarge { .. })
         ));
         assert_eq!(ring.try_pop().expect("try"), None);
+    }
+
+    #[test]
+    fn a_ring_bounded_by_messages_refuses_one_more() {
+        let ring = RingHandle::bounded(1024, 2).expect("ring");
+        let forever = Deadline::forever();
+        ring.push(b"a", &forever, None).expect("one");
+        assert!(!ring.full());
+        ring.push(b"b", &forever, None).expect("two");
+        assert!(ring.full());
+        let soon = Deadline::after(Some(Duration::from_millis(5)));
+        assert!(matches!(ring.push(b"c", &soon, None), Err(Error::Timeout)));
+        assert_eq!(ring.pop(&forever, None).expect("pop"), b"a");
+        ring.push(b"c", &forever, None).expect("room again");
     }
 }

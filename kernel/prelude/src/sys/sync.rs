@@ -12,6 +12,16 @@ use std::cell::UnsafeCell;
 use std::time::Duration;
 
 /// How a lock was obtained.
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::{Acquired, Lock};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// let lock = Lock::new()?;
+/// assert_eq!(lock.acquire()?, Acquired::Clean);
+/// lock.release()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acquired {
     /// Normally.
@@ -23,6 +33,11 @@ pub enum Acquired {
 
 impl Acquired {
     /// Whether the previous holder died holding the lock.
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Acquired;
+    /// assert!(Acquired::Recovered.is_recovered() && !Acquired::Clean.is_recovered());
+    /// ```
     pub fn is_recovered(self) -> bool {
         self == Acquired::Recovered
     }

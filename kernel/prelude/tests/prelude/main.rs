@@ -5,6 +5,7 @@
 
 mod common;
 mod connection;
+mod futures;
 mod interrupts;
 mod manager;
 mod managers_net;

@@ -1,5 +1,6 @@
 use crate::common::serial;
-use ferrokernel_prelude::multiprocessing::{Error, Pipe, Process};
+use ferrokernel_prelude::multiprocessing::connection::{Waitable, wait};
+use ferrokernel_prelude::multiprocessing::{Error, Pipe, Process, Queue};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -66,4 +67,54 @@ fn sending_to_a_closed_end_is_a_broken_pipe_and_poll_waits() {
         b.recv_timeout(Duration::from_secs(5)),
         Err(Error::Eof)
     ));
+}
+
+#[test]
+fn connection_wait_returns_the_objects_that_are_ready() {
+    // CPython: _TestWait.test_wait and test_wait_timeout.
+    let _serial = serial();
+    let (reader, writer) = Pipe::<u32>::new().expect("pipe");
+    let (idle, _idle_writer) = Pipe::<u32>::new().expect("pipe");
+    let queue = Queue::<u32>::new().expect("queue");
+    let started = Instant::now();
+    assert!(
+        wait([&reader, &idle], Some(Duration::from_millis(30)))
+            .expect("wait")
+            .is_empty()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(25));
+    assert!(
+        wait([&queue], Some(Duration::ZERO))
+            .expect("wait")
+            .is_empty()
+    );
+    let mut p = Process::new(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        writer.send(5).expect("send");
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    p.start().expect("start");
+    let ready = wait([&idle, &reader], None).expect("wait");
+    assert_eq!(ready.len(), 1);
+    assert!(std::ptr::eq(ready[0], &reader));
+    assert_eq!(reader.recv().expect("recv"), 5);
+    // Mixed kinds: a queue, a pipe end and the process itself.
+    queue.put(1).expect("put");
+    let objects: [&dyn Waitable; 3] = [&idle, &queue, &p];
+    let ready = wait(objects, None).expect("wait");
+    assert_eq!(ready.len(), 1, "only the queue");
+    queue.get().expect("get");
+    let started = Instant::now();
+    let objects: [&dyn Waitable; 2] = [&queue, &p];
+    let ready = wait(objects, Some(Duration::from_secs(10))).expect("wait");
+    assert_eq!(ready.len(), 1, "the process, once it ends");
+    assert!(p.exitcode().is_some());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    p.join().expect("join");
+    // The child has exited: its end is closed, so the reader is ready (EOF).
+    assert_eq!(
+        wait([&reader], Some(Duration::ZERO)).expect("wait").len(),
+        1
+    );
+    assert!(matches!(reader.recv(), Err(Error::Eof)));
 }

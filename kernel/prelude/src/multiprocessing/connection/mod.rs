@@ -12,6 +12,8 @@
 //! | `conn.send(obj)`, `conn.recv()` (pickle) | `conn.send(&value)?`, `conn.recv::<T>()?` (postcard: Rust peers only) |
 //! | `conn.poll(timeout)` | `conn.poll(Some(timeout))?` |
 //!
+//! | `connection.wait([a, b], timeout)` | [`wait`]`([&a, &b], Some(timeout))?` |
+//!
 //! The frame format and the challenge are described beside their code, in
 //! `sys/wire.rs` and `sys/challenge.rs`.
 
@@ -19,11 +21,13 @@ mod address;
 mod authkey;
 mod conn;
 mod listener;
+mod wait;
 
 pub use address::{Address, ToAddress};
 pub use authkey::AuthKey;
 pub use conn::{Client, Connection};
 pub use listener::Listener;
+pub use wait::{Waitable, wait};
 
 /// The largest message a connection receives unless told otherwise: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = crate::sys::wire::DEFAULT_MAX_FRAME;
