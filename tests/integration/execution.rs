@@ -367,3 +367,50 @@ async fn final_values_show_as_evcxr_shows_them() {
     let (iopub, _) = kernel.execute("vec![1]").await;
     assert_eq!(result_text(&iopub).as_deref(), Some("[1]"));
 }
+
+#[tokio::test]
+async fn the_kernel_chooses_the_linker_not_whatever_is_on_path() {
+    // A `mold` on PATH that logs its calls and runs what it was given, as
+    // `mold -run cargo ...` does: evcxr would pick it for every cell.
+    let dir = std::env::temp_dir().join(format!("fk-mold-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("calls");
+    let mold = dir.join("mold");
+    std::fs::write(
+        &mold,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nshift\nexec \"$@\"\n",
+            log.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&mold, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut kernel = Kernel::start(&[("FERROKERNEL_PRELUDE", "0"), ("PATH", &path)]).await;
+    kernel.execute("1").await;
+    let calls = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let after_start = calls();
+    let (iopub, _) = kernel.execute("40 + 2").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+    assert_eq!(
+        calls(),
+        after_start,
+        "a cell was linked through the mold on PATH"
+    );
+    // And taking it away does not break the kernel.
+    std::fs::remove_file(&mold).expect("remove");
+    let (iopub, reply) = kernel.execute("43 + 1").await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{iopub:?}");
+    assert_eq!(result_text(&iopub).as_deref(), Some("44"));
+    let _ = std::fs::remove_dir_all(dir);
+}

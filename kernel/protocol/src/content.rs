@@ -112,11 +112,14 @@ pub struct LanguageInfo {
     pub mimetype: String,
     /// `.rs`.
     pub file_extension: String,
-    /// Lexer for syntax highlighting in exports.
+    /// Lexer for syntax highlighting in exports. Optional in the spec.
+    #[serde(default)]
     pub pygments_lexer: String,
-    /// Editor mode in the notebook.
+    /// Editor mode in the notebook. Optional in the spec.
+    #[serde(default)]
     pub codemirror_mode: String,
-    /// nbconvert exporter for "download as".
+    /// nbconvert exporter for "download as". Optional in the spec.
+    #[serde(default)]
     pub nbconvert_exporter: String,
 }
 
@@ -133,11 +136,14 @@ pub struct KernelInfoReply {
     pub implementation_version: String,
     /// The language it runs.
     pub language_info: LanguageInfo,
-    /// Shown by consoles at start.
+    /// Shown by consoles at start. Optional in the spec.
+    #[serde(default)]
     pub banner: String,
-    /// Help menu entries.
+    /// Help menu entries. Optional in the spec.
+    #[serde(default)]
     pub help_links: Vec<HelpLink>,
-    /// Whether the kernel implements the debug protocol (it does not).
+    /// Whether the kernel implements the debug protocol (it does not). Optional in the spec.
+    #[serde(default)]
     pub debugger: bool,
 }
 
