@@ -385,6 +385,10 @@ async fn main() {
     if let Some(kernel) = their_kernel.as_mut() {
         run(kernel, "1").await;
     }
+    // Steady state: the pool has made its next spare (which it does in the
+    // first idle seconds after a handover) before the cells are timed.
+    std::thread::sleep(Duration::from_secs(6));
+    wait_for_ready_spare(&fk);
     for (what, template) in [
         (
             "trivial statement cell `println!(..)`",

@@ -274,42 +274,43 @@ async fn the_pool_refuses_other_users() {
     assert!(pool.status().is_some(), "the pool still serves its user");
 }
 
-/// Connects to `socket` as `uid` from a forked child; returns what the pool said.
+/// Connects to `socket` as `uid` and says hello; returns what the pool said.
+///
+/// From a Python process (a fork of this multi-threaded test binary could
+/// inherit locks): it becomes `uid` to the pool — `SO_PEERCRED` reports the
+/// effective uid — while its filesystem uid stays 0, so that it can still reach
+/// the private directory; only the pool's own check can refuse it.
 fn connect_as(uid: u32, socket: &std::path::Path) -> Option<PoolReply> {
-    let (ours, theirs) = UnixStream::pair().expect("pair");
-    // SAFETY: the child makes a few system calls and small allocations (glibc's
-    // malloc is fork-safe), then leaves with _exit.
-    match unsafe { nix::unistd::fork() }.expect("fork") {
-        nix::unistd::ForkResult::Child => {
-            // SAFETY: plain system calls on integers.
-            unsafe {
-                libc::setresuid(uid, uid, 0);
-                libc::setfsuid(0);
-            }
-            let answer = UnixStream::connect(socket).ok().and_then(|stream| {
-                wire::send(
-                    &stream,
-                    &PoolRequest::Hello {
-                        protocol: PROTOCOL_VERSION,
-                    },
-                )
-                .ok()?;
-                wire::recv::<PoolReply>(&stream).ok().flatten()
-            });
-            let _ = wire::send(&theirs, &answer);
-            // SAFETY: leaves at once, as a forked child of a test must.
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(theirs);
-            let answer = wire::recv::<Option<PoolReply>>(&ours)
-                .ok()
-                .flatten()
-                .flatten();
-            let _ = nix::sys::wait::waitpid(child, None);
-            answer
-        }
-    }
+    const SCRIPT: &str = r#"
+import ctypes, os, socket, struct, sys
+uid, path, hello = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
+os.setresuid(uid, uid, 0)
+ctypes.CDLL(None).setfsuid(0)
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+s.sendall(struct.pack(">I", len(hello)) + hello)
+def exactly(n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            sys.exit("the pool closed the connection")
+        data += chunk
+    return data
+print(exactly(struct.unpack(">I", exactly(4))[0]).decode())
+"#;
+    let hello = serde_json::to_string(&PoolRequest::Hello {
+        protocol: PROTOCOL_VERSION,
+    })
+    .expect("json");
+    let output = Command::new("python3")
+        .args(["-c", SCRIPT, &uid.to_string()])
+        .arg(socket)
+        .arg(hello)
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).ok()
 }
 
 #[tokio::test]

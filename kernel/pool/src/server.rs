@@ -33,9 +33,13 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a spare died without becoming ready, wait this long before the next.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
-/// After a handover, wait this long before making the next spare: the new
-/// kernel's first cells get the CPU to themselves.
+/// After a handover, wait at least this long before making the next spare,
+/// and then until the machine is idle enough (or [`SPARE_DELAY_MAX`] passed):
+/// a new kernel's first cells get the CPU to themselves.
 const SPARE_DELAY: Duration = Duration::from_secs(5);
+const SPARE_DELAY_MAX: Duration = Duration::from_secs(60);
+/// The idle CPU share (over the last poll tick) that counts as idle enough.
+const IDLE_ENOUGH: f64 = 0.5;
 
 /// Why the pool could not run.
 #[derive(Debug, Error)]
@@ -185,6 +189,7 @@ struct Pool {
     next_env: EngineEnv,
     last_failure: Option<Instant>,
     last_handover: Option<Instant>,
+    cpu: CpuMeter,
 }
 
 impl Listening {
@@ -202,6 +207,7 @@ impl Listening {
             handed_out: 0,
             last_failure: None,
             last_handover: None,
+            cpu: CpuMeter::default(),
         };
         tracing::info!(socket = %pool.place.socket.display(), "engine pool listening");
         loop {
@@ -234,9 +240,12 @@ impl Pool {
         let backing_off = self
             .last_failure
             .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
-        let just_handed = self
-            .last_handover
-            .is_some_and(|at| at.elapsed() < SPARE_DELAY);
+        let idle = self.cpu.idle_share();
+        let just_handed = self.last_handover.is_some_and(|at| {
+            let since = at.elapsed();
+            since < SPARE_DELAY
+                || (since < SPARE_DELAY_MAX && idle.is_some_and(|i| i < IDLE_ENOUGH))
+        });
         if self.spare.is_none() && !starting && !backing_off && !just_handed {
             match Host::start(&self.options, &self.next_env) {
                 Ok(host) => self.spare = Some(host),
@@ -414,6 +423,39 @@ impl Pool {
             handed_out: self.handed_out,
         }
     }
+}
+
+/// The machine's idle CPU share between two readings of `/proc/stat`.
+#[derive(Debug, Default)]
+struct CpuMeter {
+    last: Option<(u64, u64)>,
+}
+
+impl CpuMeter {
+    /// Idle share since the last call (`None` on the first, or without `/proc`).
+    fn idle_share(&mut self) -> Option<f64> {
+        let now = cpu_times()?;
+        let share = self.last.and_then(|(idle, total)| {
+            let total = now.1.checked_sub(total).filter(|t| *t > 0)?;
+            Some(now.0.saturating_sub(idle) as f64 / total as f64)
+        });
+        self.last = Some(now);
+        share
+    }
+}
+
+/// (idle + iowait, total) jiffies of all CPUs.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((idle, fields.iter().sum()))
 }
 
 /// Only processes of the pool's own user are served.
