@@ -348,3 +348,28 @@ async fn a_restarted_kernel_gets_the_warm_spare_and_runs_prelude_cells() {
         .ppid;
     assert_eq!(parent, spare);
 }
+
+#[tokio::test]
+async fn a_stopped_pool_leaves_no_process_behind() {
+    let pool = TestPool::new("stop", Some(0));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let in_use = engine_pid(&mut kernel).await;
+    let spare = pool.wait_for_ready_spare(Duration::from_secs(30));
+    let pid = pool.status().expect("runs").pid;
+    let output = pool.command(&["pool", "stop"]).output().expect("stop runs");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        wait_until_gone(pid, Duration::from_secs(5)),
+        "the pool lives on"
+    );
+    assert!(
+        wait_until_gone(spare, Duration::from_secs(5)),
+        "its spare lives on"
+    );
+    // The engine a kernel uses is the kernel's, not the pool's.
+    let (iopub, _) = kernel.execute("print:still here").await;
+    assert_eq!(stream_text(&iopub, "stdout"), "still here\n");
+    assert!(alive(in_use));
+    drop(kernel);
+    assert!(wait_until_gone(in_use, Duration::from_secs(5)));
+}
