@@ -1,6 +1,7 @@
 //! Writing and removing the kernelspec, like `python -m ipykernel install`.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -50,6 +51,21 @@ pub enum InstallError {
     /// Nothing to uninstall.
     #[error("no kernelspec named {0:?} is installed there")]
     NotInstalled(String),
+    /// The toolchain to pin could not be found or did not run.
+    #[error(
+        "cannot pin the Rust toolchain in the kernelspec: {0}\n\
+         (Or pass --no-pin-toolchain to leave finding it to whatever launches Jupyter.)"
+    )]
+    NoToolchain(ferrokernel_engine::ToolchainError),
+}
+
+/// What goes into the kernelspec besides its names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecOptions {
+    /// The kernel's `env` (the pinned toolchain, see [`crate::pin`]).
+    pub env: BTreeMap<String, String>,
+    /// The kernel starts its own engine instead of using the engine pool.
+    pub no_pool: bool,
 }
 
 /// The `kernel.json` Jupyter reads.
@@ -59,6 +75,8 @@ struct KernelJson {
     display_name: String,
     language: &'static str,
     interrupt_mode: &'static str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    env: BTreeMap<String, String>,
     metadata: serde_json::Value,
 }
 
@@ -108,30 +126,45 @@ pub fn install(
     location: &Location,
     name: &str,
     display_name: &str,
+    options: &SpecOptions,
 ) -> Result<PathBuf, InstallError> {
     let executable = std::env::current_exe().map_err(InstallError::NoExecutable)?;
     let dir = location.kernels_dir()?.join(name);
-    write_kernelspec(&dir, &executable, display_name)?;
+    write_kernelspec(&dir, &executable, display_name, options)?;
     Ok(dir)
 }
 
-fn write_kernelspec(dir: &Path, executable: &Path, display_name: &str) -> Result<(), InstallError> {
+fn write_kernelspec(
+    dir: &Path,
+    executable: &Path,
+    display_name: &str,
+    options: &SpecOptions,
+) -> Result<(), InstallError> {
     let io = |source| InstallError::Io {
         path: dir.to_owned(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
+    let mut argv = vec![
+        executable.display().to_string(),
+        "kernel".to_owned(),
+        "--connection-file".to_owned(),
+        "{connection_file}".to_owned(),
+    ];
+    if options.no_pool {
+        argv.push("--no-pool".to_owned());
+    }
     let spec = KernelJson {
-        argv: vec![
-            executable.display().to_string(),
-            "kernel".to_owned(),
-            "--connection-file".to_owned(),
-            "{connection_file}".to_owned(),
-        ],
+        argv,
         display_name: display_name.to_owned(),
         language: "rust",
         interrupt_mode: "message",
-        metadata: serde_json::json!({ "debugger": false }),
+        env: options.env.clone(),
+        // `ferrokernel doctor` recognises its kernelspecs by this, whatever the binary is called.
+        metadata: serde_json::json!({
+            "debugger": false,
+            "ferrokernel": { "version": env!("CARGO_PKG_VERSION") },
+        }),
     };
     let json = serde_json::to_vec_pretty(&spec).map_err(|e| io(std::io::Error::other(e)))?;
     std::fs::write(dir.join("kernel.json"), json).map_err(io)?;
@@ -163,14 +196,32 @@ mod tests {
         let root = std::env::temp_dir().join(format!("fk-install-test-{}", std::process::id()));
         let location = Location::Prefix(root.clone());
         let dir = location.kernels_dir().expect("dir").join("fk-test");
-        write_kernelspec(&dir, Path::new("/opt/bin/ferrokernel"), "Rust (test)").expect("written");
-        let spec: serde_json::Value =
+        let read = || -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(dir.join("kernel.json")).expect("read"))
-                .expect("json");
+                .expect("json")
+        };
+        let executable = Path::new("/opt/bin/ferrokernel");
+        let plain = SpecOptions::default();
+        write_kernelspec(&dir, executable, "Rust (test)", &plain).expect("written");
+        let spec = read();
         assert_eq!(spec["argv"][0], "/opt/bin/ferrokernel");
         assert_eq!(spec["argv"][3], "{connection_file}");
+        assert_eq!(spec["argv"].as_array().map(Vec::len), Some(4));
         assert_eq!(spec["language"], "rust");
         assert_eq!(spec["interrupt_mode"], "message");
+        assert!(spec.get("env").is_none(), "nothing pinned, no env");
+        assert_eq!(
+            spec["metadata"]["ferrokernel"]["version"],
+            env!("CARGO_PKG_VERSION")
+        );
+        let pinned = SpecOptions {
+            env: BTreeMap::from([("RUSTUP_HOME".to_owned(), "/r".to_owned())]),
+            no_pool: true,
+        };
+        write_kernelspec(&dir, executable, "Rust (test)", &pinned).expect("rewritten");
+        let spec = read();
+        assert_eq!(spec["argv"][4], "--no-pool");
+        assert_eq!(spec["env"]["RUSTUP_HOME"], "/r");
         assert!(dir.join("logo-64x64.png").exists());
         assert_eq!(uninstall(&location, "fk-test").expect("removed"), dir);
         assert!(matches!(

@@ -10,11 +10,13 @@
 //! - [`notebook`]: running and regression-testing `.ipynb` files without Jupyter.
 
 pub mod dispatcher;
+pub mod doctor;
 pub mod engine_thread;
 pub mod history;
 pub mod info;
 pub mod install;
 pub mod iopub;
 pub mod notebook;
+pub mod pin;
 
 pub mod transport;

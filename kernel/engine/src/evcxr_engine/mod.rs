@@ -25,6 +25,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// No usable `cargo` or `rustc` (checked before evcxr starts, which would
+    /// say only "No such file or directory").
+    #[error(transparent)]
+    Toolchain(#[from] crate::ToolchainError),
     /// evcxr could not create its context (no cargo or rustc on PATH, ...).
     #[error("evcxr could not start: {0}")]
     Evcxr(String),
@@ -184,6 +188,12 @@ impl EvcxrEngine {
         options: &EngineOptions,
         progress: &dyn Fn(&str),
     ) -> Result<EvcxrEngine, StartError> {
+        progress("looking for the Rust toolchain");
+        let toolchain = crate::Toolchain::probe()?;
+        tracing::info!(cargo = %toolchain.cargo.path.display(), rustc = %toolchain.rustc.version, "toolchain");
+        if toolchain.rust_src.is_none() {
+            tracing::warn!(fix = %toolchain.rust_src_fix(), "rust-src is missing: no completions of std items");
+        }
         progress("rust-analyzer loads the standard library");
         let (context, outputs) =
             evcxr::CommandContext::new().map_err(|e| StartError::Evcxr(e.to_string()))?;
@@ -260,7 +270,11 @@ impl EvcxrEngine {
             .variables_and_types()
             .map(|(name, _)| name)
             .collect();
-        match setup::borrow_final_variable(code, |name| variables.contains(&name)) {
+        // A variable bound in this very cell (`let x = 5; x`) is not known yet,
+        // and without the borrow its immutable binding fails to compile.
+        let bound_here = setup::let_bound_names(code);
+        let is_variable = |name: &str| variables.contains(&name) || bound_here.contains(&name);
+        match setup::borrow_final_variable(code, is_variable) {
             Some(rewritten) => rewritten.into(),
             None => code.into(),
         }

@@ -161,6 +161,36 @@ pub(super) fn borrow_final_variable(
     Some(format!("{}(&{name})", &body[..name_start]))
 }
 
+/// Names a cell binds with `let NAME` or `let mut NAME` (tuple and struct
+/// patterns are left out: a final bare name is rarely one of theirs).
+pub(super) fn let_bound_names(code: &str) -> Vec<&str> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut names = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("let") {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + 3..];
+        rest = after;
+        if before.is_some_and(is_ident) || !after.starts_with(char::is_whitespace) {
+            continue;
+        }
+        let mut binding = after.trim_start();
+        if let Some(tail) = binding.strip_prefix("mut")
+            && tail.starts_with(char::is_whitespace)
+        {
+            binding = tail.trim_start();
+        }
+        let end = binding
+            .find(|c: char| !is_ident(c))
+            .unwrap_or(binding.len());
+        let name = &binding[..end];
+        if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +230,18 @@ mod tests {
         assert_eq!(Show::for_settings(&settings), Show::Off);
         assert!(settings.follow(":clear"));
         assert_eq!(Show::for_settings(&settings), Show::Debug);
+    }
+
+    #[test]
+    fn names_bound_by_let_in_the_cell_are_found() {
+        assert_eq!(let_bound_names("let warm = f(); warm"), vec!["warm"]);
+        assert_eq!(
+            let_bound_names(
+                "let mut w = 3;\nlet (a, b) = (1, 2);\nlet x: u8 = 1; outlet = 2; let\tmutable = 1;"
+            ),
+            vec!["w", "x", "mutable"]
+        );
+        assert!(let_bound_names("letter + deletes").is_empty());
     }
 
     #[test]
