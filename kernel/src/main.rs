@@ -319,7 +319,7 @@ fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
     let collector = notebook::run::Collector::new(echo);
     eprintln!("Starting the Rust engine...");
     let engine = EvcxrEngine::start(collector.clone(), prepared, &engine_options(), &|_| {})
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
     Ok(notebook::run::Runner::new(Box::new(engine), collector))
 }
 

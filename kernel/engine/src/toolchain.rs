@@ -263,9 +263,9 @@ fn find(tool: &'static str, vars: &Variables, homes: &Homes) -> Result<PathBuf, 
                     stray.display()
                 ),
                 fix: format!(
-                    "Re-run `ferrokernel install` from a shell where `{tool} --version` works \
-                     (the kernelspec then records {dir}), or put {dir} on the PATH of whatever \
-                     launches Jupyter."
+                    "Put {dir} on PATH (`. ~/.cargo/env` in a shell). For Jupyter, re-run \
+                     `ferrokernel install` from a shell where `{tool} --version` works: the \
+                     kernelspec then records {dir}, whatever launches the kernel."
                 ),
             }
         }
@@ -273,9 +273,9 @@ fn find(tool: &'static str, vars: &Variables, homes: &Homes) -> Result<PathBuf, 
             tool,
             problem: format!("`{tool}` was not found on PATH ({shown_path})"),
             fix: format!(
-                "Install Rust with rustup ({RUSTUP_URL}), then re-run `ferrokernel install` from \
-                 a shell where `{tool} --version` works (the kernelspec then records where the \
-                 toolchain is)."
+                "Install Rust with rustup ({RUSTUP_URL}). For Jupyter, then re-run `ferrokernel \
+                 install` from a shell where `{tool} --version` works: the kernelspec records \
+                 where the toolchain is, whatever launches the kernel."
             ),
         },
     })
@@ -322,9 +322,9 @@ fn run(
     };
     let fix = if mentions_rustup {
         format!(
-            "Re-run `ferrokernel install` from a shell where `{tool} --version` works (the \
-             kernelspec then records RUSTUP_HOME and CARGO_HOME); if rustup has no toolchain \
-             at all, `rustup default stable` installs one."
+            "Use a shell where `{tool} --version` works; for Jupyter, re-run `ferrokernel \
+             install` from one: the kernelspec then records RUSTUP_HOME and CARGO_HOME. If \
+             rustup has no toolchain at all, `rustup default stable` installs one."
         )
     } else {
         format!(
