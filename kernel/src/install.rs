@@ -1,5 +1,9 @@
 //! Writing and removing the kernelspec, like `python -m ipykernel install`.
 
+use crate::pin;
+use ferrokernel_engine::Toolchain;
+use ferrokernel_engine::toolchain::Variables;
+use ferrokernel_pool::messages::EngineEnv;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +70,93 @@ pub struct SpecOptions {
     pub env: BTreeMap<String, String>,
     /// The kernel starts its own engine instead of using the engine pool.
     pub no_pool: bool,
+}
+
+/// The toolchain `install` found, and the kernelspec `env` that pins it.
+#[derive(Debug)]
+pub struct ToolchainPin {
+    /// What the probe found in this process's environment.
+    pub probed: Result<Toolchain, ferrokernel_engine::ToolchainError>,
+    /// The kernelspec `env` (empty when not pinning).
+    pub vars: Variables,
+}
+
+impl ToolchainPin {
+    /// Probes the toolchain; with `pin`, a missing one is an error (without, the
+    /// launcher is trusted to provide it).
+    pub fn find(pin: bool) -> Result<ToolchainPin, InstallError> {
+        let probed = Toolchain::probe();
+        let vars = match (&probed, pin) {
+            (Ok(toolchain), true) => pin::variables(toolchain),
+            (Err(error), true) => return Err(InstallError::NoToolchain(error.clone())),
+            (_, false) => Variables::new(),
+        };
+        Ok(ToolchainPin { probed, vars })
+    }
+
+    /// Gives this process the environment pinned kernels will have.
+    ///
+    /// # Safety
+    /// Sets environment variables: the process must have one thread.
+    pub unsafe fn apply_to_this_process(&self) {
+        // SAFETY: the caller guarantees the process is single-threaded.
+        unsafe { pin::apply_to_this_process(&self.vars) };
+    }
+
+    /// What `install` says about the toolchain: found, pinned, what is missing.
+    pub fn describe(&self) -> String {
+        let toolchain = match &self.probed {
+            Ok(toolchain) => toolchain,
+            Err(error) => {
+                return format!(
+                    "Note: this shell has no working Rust toolchain, so kernels need one from \
+                     their launcher:\n{error}\n"
+                );
+            }
+        };
+        let mut text = format!(
+            "Toolchain: {} and {}\n",
+            toolchain.cargo.version, toolchain.rustc.version
+        );
+        if self.vars.is_empty() {
+            text.push_str(
+                "Not pinned (--no-pin-toolchain): kernels use the cargo their launcher's PATH finds.\n",
+            );
+        } else {
+            text.push_str("Pinned in the kernelspec, so kernels find it from any launcher:\n");
+            text.push_str(&pin::describe(toolchain, &self.vars));
+        }
+        if toolchain.rust_src.is_none() {
+            text.push_str(&format!(
+                "Note: rust-src is missing, so completions of std items will be too: {}\n",
+                toolchain.rust_src_fix()
+            ));
+        }
+        text
+    }
+}
+
+/// Starts the engine pool with `kernel_env`, the environment kernels of the new
+/// kernelspec will have, so the first of them gets a warm engine; says how it
+/// went. `FERROKERNEL_POOL=0` (as for kernels) starts none.
+pub fn start_pool(kernel_env: &EngineEnv) -> String {
+    if std::env::var("FERROKERNEL_POOL").is_ok_and(|v| v == "0" || v == "false") {
+        return "Engine pool not started (FERROKERNEL_POOL=0).".to_owned();
+    }
+    let started = std::env::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|exe| {
+            ferrokernel_pool::client::start_pool_with_env(&exe, kernel_env)
+                .map_err(|e| e.to_string())
+        });
+    match started {
+        Ok(()) => "Started the engine pool: it warms an engine for the next kernel \
+                   (`ferrokernel pool status`)."
+            .to_owned(),
+        Err(error) => format!(
+            "Note: the engine pool did not start ({error}); kernels start it when they need it."
+        ),
+    }
 }
 
 /// The `kernel.json` Jupyter reads.

@@ -372,55 +372,22 @@ fn install_kernelspec(
     display_name: &str,
     choices: &InstallChoices,
 ) -> Result<(), String> {
-    use ferrokernel::pin;
-    let probed = ferrokernel_engine::Toolchain::probe();
-    let pinned = match (&probed, choices.pin_toolchain) {
-        (Ok(toolchain), true) => pin::variables(toolchain),
-        (Err(error), true) => {
-            return Err(install::InstallError::NoToolchain(error.clone()).to_string());
-        }
-        (_, false) => Default::default(),
-    };
+    let toolchain =
+        install::ToolchainPin::find(choices.pin_toolchain).map_err(|e| e.to_string())?;
     // The warm-up and the pool then run with what kernels will have.
     // SAFETY: single-threaded still (probing only ran child processes).
-    unsafe { pin::apply_to_this_process(&pinned) };
+    unsafe { toolchain.apply_to_this_process() };
     let kernel_env = ferrokernel_pool::messages::EngineEnv::current();
     // Prepare first: it must happen before any thread starts.
     let prepared = choices.warm.then(prepare_engine);
     let options = install::SpecOptions {
-        env: pinned.clone(),
+        env: toolchain.vars.clone(),
         no_pool: choices.no_pool,
     };
     let dir =
         install::install(location, name, display_name, &options).map_err(|e| e.to_string())?;
     println!("Installed kernelspec {name} in {}", dir.display());
-    match &probed {
-        Ok(toolchain) => {
-            println!(
-                "Toolchain: {} and {}",
-                toolchain.cargo.version, toolchain.rustc.version
-            );
-            if pinned.is_empty() {
-                println!(
-                    "Not pinned (--no-pin-toolchain): kernels use the cargo their launcher's PATH finds."
-                );
-            } else {
-                print!(
-                    "Pinned in the kernelspec, so kernels find it from any launcher:\n{}",
-                    pin::describe(toolchain, &pinned)
-                );
-            }
-            if toolchain.rust_src.is_none() {
-                println!(
-                    "Note: rust-src is missing, so completions of std items will be too: {}",
-                    toolchain.rust_src_fix()
-                );
-            }
-        }
-        Err(error) => println!(
-            "Note: this shell has no working Rust toolchain, so kernels need one from their launcher:\n{error}"
-        ),
-    }
+    print!("{}", toolchain.describe());
     let Some(prepared) = prepared else {
         return Ok(());
     };
@@ -442,22 +409,8 @@ fn install_kernelspec(
         .map_err(|e| format!("the warm-up cell failed: {e}"))?;
     engine.shutdown();
     println!("Ready in {:.1} s.", started.elapsed().as_secs_f64());
-    let pool_disabled = std::env::var("FERROKERNEL_POOL").is_ok_and(|v| v == "0" || v == "false");
-    if !(choices.no_pool || pool_disabled) {
-        let started = std::env::current_exe()
-            .map_err(|e| e.to_string())
-            .and_then(|exe| {
-                ferrokernel_pool::client::start_pool_with_env(&exe, &kernel_env)
-                    .map_err(|e| e.to_string())
-            });
-        match started {
-            Ok(()) => println!(
-                "Started the engine pool: it warms an engine for the next kernel (`ferrokernel pool status`)."
-            ),
-            Err(error) => println!(
-                "Note: the engine pool did not start ({error}); kernels will start it when they need it."
-            ),
-        }
+    if !choices.no_pool {
+        println!("{}", install::start_pool(&kernel_env));
     }
     Ok(())
 }

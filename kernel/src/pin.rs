@@ -14,11 +14,26 @@ use ferrokernel_engine::toolchain::Variables;
 /// The kernelspec variable that holds the toolchain's directories (PATH syntax).
 pub const TOOLCHAIN_PATH_VAR: &str = "FERROKERNEL_TOOLCHAIN_PATH";
 
+/// Directories on every PATH a launcher gives: a toolchain there (a distribution's
+/// cargo) needs no pin, and putting them in front would shadow the launcher's own
+/// (a venv's `python` for cells that run it).
+const ALWAYS_ON_PATH: &[&str] = &["/usr/bin", "/bin"];
+
 /// The kernelspec `env` that makes a kernel find `toolchain` whatever launches it.
 pub fn variables(toolchain: &Toolchain) -> Variables {
     let mut vars = Variables::new();
-    let dirs = toolchain.bin_dirs();
-    if let Ok(joined) = std::env::join_paths(&dirs) {
+    let dirs: Vec<_> = toolchain
+        .bin_dirs()
+        .into_iter()
+        .filter(|dir| {
+            !ALWAYS_ON_PATH
+                .iter()
+                .any(|always| dir.as_os_str() == *always)
+        })
+        .collect();
+    if !dirs.is_empty()
+        && let Ok(joined) = std::env::join_paths(&dirs)
+    {
         vars.insert(
             TOOLCHAIN_PATH_VAR.to_owned(),
             joined.to_string_lossy().into_owned(),
@@ -115,6 +130,49 @@ pub fn describe(toolchain: &Toolchain, vars: &Variables) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrokernel_engine::toolchain::{Setting, Tool};
+    use std::path::PathBuf;
+
+    fn toolchain(cargo: &str, rustc: &str) -> Toolchain {
+        let tool = |path: &str| Tool {
+            path: PathBuf::from(path),
+            version: "1.95.0".to_owned(),
+        };
+        Toolchain {
+            cargo: tool(cargo),
+            rustc: tool(rustc),
+            host: "x86_64-unknown-linux-gnu".to_owned(),
+            release: "1.95.0".to_owned(),
+            sysroot: PathBuf::from("/sysroot"),
+            rust_src: None,
+            rustup_home: Some(Setting {
+                path: PathBuf::from("/home/ada/.rustup"),
+                implied: true,
+            }),
+            cargo_home: None,
+            rustup_toolchain: Some("nightly".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_toolchain_directories_and_homes_are_pinned() {
+        let vars = variables(&toolchain(
+            "/home/ada/.cargo/bin/cargo",
+            "/opt/rustc/bin/rustc",
+        ));
+        assert_eq!(
+            vars[TOOLCHAIN_PATH_VAR],
+            "/home/ada/.cargo/bin:/opt/rustc/bin"
+        );
+        assert_eq!(vars["RUSTUP_HOME"], "/home/ada/.rustup");
+        assert_eq!(vars["RUSTUP_TOOLCHAIN"], "nightly");
+        assert!(!vars.contains_key("CARGO_HOME"));
+        let described = describe(&toolchain("/a/cargo", "/a/rustc"), &vars);
+        assert!(described.contains("RUSTUP_HOME=/home/ada/.rustup (implied by HOME)"));
+        // A distribution's cargo is on every PATH already.
+        let system = variables(&toolchain("/usr/bin/cargo", "/usr/bin/rustc"));
+        assert!(!system.contains_key(TOOLCHAIN_PATH_VAR), "{system:?}");
+    }
 
     #[test]
     fn pinned_directories_go_in_front_once() {
