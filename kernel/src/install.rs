@@ -143,6 +143,18 @@ pub fn start_pool(kernel_env: &EngineEnv) -> String {
     if std::env::var("FERROKERNEL_POOL").is_ok_and(|v| v == "0" || v == "false") {
         return "Engine pool not started (FERROKERNEL_POOL=0).".to_owned();
     }
+    let running = ferrokernel_pool::place::Place::for_this_build()
+        .ok()
+        .and_then(|place| ferrokernel_pool::client::status(&place).ok());
+    if let Some(status) = running {
+        // Left alone: its engines in use are kernels' own, and its next spare
+        // follows the environment of the kernels it serves.
+        return format!(
+            "An engine pool already runs (pid {}); `ferrokernel pool stop` and install again \
+             for a spare made with this kernelspec's environment.",
+            status.pid
+        );
+    }
     let started = std::env::current_exe()
         .map_err(|e| e.to_string())
         .and_then(|exe| {
