@@ -29,7 +29,7 @@ pub enum StartError {
     /// say only "No such file or directory").
     #[error(transparent)]
     Toolchain(#[from] crate::ToolchainError),
-    /// evcxr could not create its context (no cargo or rustc on PATH, ...).
+    /// evcxr could not create its context (with a toolchain found: a broken one, ...).
     #[error("evcxr could not start: {0}")]
     Evcxr(String),
     /// The prelude did not build or load.
