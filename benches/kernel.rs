@@ -417,6 +417,34 @@ async fn main() {
         });
     }
 
+    // The same statement cells in a plain kernel (no prelude), as evcxr as is has none.
+    let mut plain = Kernel::launch(
+        &Launch::ferrokernel(),
+        "bench-key",
+        &[("FERROKERNEL_POOL", "0"), ("FERROKERNEL_PRELUDE", "0")],
+    )
+    .await;
+    run(&mut plain, "1").await;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let code = format!("println!(\"{i}\");");
+        ours.push(run(&mut plain, &code).await);
+        if let Some(kernel) = their_kernel.as_mut() {
+            theirs.push(run(kernel, &code).await);
+        }
+    }
+    drop(plain);
+    rows.push(Row {
+        what: "the statement cell, plain kernel without the prelude".into(),
+        ours: secs(median(ours)),
+        goal: "",
+        theirs: if theirs.is_empty() {
+            na()
+        } else {
+            secs(median(theirs))
+        },
+    });
+
     // 200 cells in a row: mean, and the first and last twenty.
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..200 {

@@ -121,7 +121,9 @@ kernel_stamp=$venv/.ferrokernel-kernelspec.sha256
 if [[ -f $spec && -f $kernel_stamp && $(cat "$kernel_stamp") == "$kernel_key" ]]; then
     note "up to date ($spec)"
 else
-    VIRTUAL_ENV=$venv "$binary" install --sys-prefix
+    # FERROKERNEL_POOL=0: no warm engine is started now, to compete with the
+    # test builds for the CPU (kernels still use the pool, started on demand).
+    FERROKERNEL_POOL=0 VIRTUAL_ENV=$venv "$binary" install --sys-prefix
     echo "$kernel_key" >"$kernel_stamp"
 fi
 # Read the whole list before searching it: `grep -q` would stop reading early

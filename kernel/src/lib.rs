@@ -7,14 +7,18 @@
 //! - `ferrokernel-engine`: the [`Engine`](ferrokernel_engine::Engine) trait, evcxr behind it;
 //! - [`dispatcher`]: what the kernel does with each request, over any transport
 //!   and any engine (tested in-process with the fake engine);
-//! - [`notebook`]: running and regression-testing `.ipynb` files without Jupyter.
+//! - [`notebook`]: running and regression-testing `.ipynb` files without Jupyter;
+//! - [`pin`] and [`doctor`]: the toolchain a kernelspec records so that any launcher
+//!   finds it, and `ferrokernel doctor`'s checks of a set-up.
 
 pub mod dispatcher;
+pub mod doctor;
 pub mod engine_thread;
 pub mod history;
 pub mod info;
 pub mod install;
 pub mod iopub;
 pub mod notebook;
+pub mod pin;
 
 pub mod transport;

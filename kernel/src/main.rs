@@ -63,6 +63,20 @@ enum Command {
         /// Do not build the prelude now (the first notebook will).
         #[arg(long)]
         no_warm: bool,
+        /// Do not record the toolchain found now in the kernelspec: kernels use
+        /// whatever `cargo` the launcher's PATH finds.
+        #[arg(long)]
+        no_pin_toolchain: bool,
+        /// Kernels start their own engine (the kernelspec says `--no-pool`), and
+        /// no engine pool is started now.
+        #[arg(long)]
+        no_pool: bool,
+    },
+    /// Check the set-up: toolchain, rust-src, cache, kernelspecs, linker, engine pool.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run notebooks top to bottom through the engine (no Jupyter needed), printing each cell's outputs.
     Run {
@@ -173,7 +187,19 @@ fn main() -> ExitCode {
             name,
             display_name,
             no_warm,
-        } => install_kernelspec(&location.location(), &name, &display_name, !no_warm),
+            no_pin_toolchain,
+            no_pool,
+        } => install_kernelspec(
+            &location.location(),
+            &name,
+            &display_name,
+            &InstallChoices {
+                warm: !no_warm,
+                pin_toolchain: !no_pin_toolchain,
+                no_pool,
+            },
+        ),
+        Command::Doctor { json } => ferrokernel::doctor::run(json),
         Command::Run {
             notebooks,
             inplace,
@@ -248,6 +274,8 @@ fn prepare_engine() -> Result<Prepared, String> {
 
 /// The kernel: its cells run in an engine host, warm from the pool or started now.
 fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
+    // SAFETY: before any thread starts.
+    unsafe { ferrokernel::pin::apply_pinned_path() };
     let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)
         .map_err(|e| e.to_string())?;
     let source = EngineSource::for_this_kernel(no_pool)?;
@@ -306,7 +334,7 @@ fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
     let collector = notebook::run::Collector::new(echo);
     eprintln!("Starting the Rust engine...");
     let engine = EvcxrEngine::start(collector.clone(), prepared, &engine_options(), &|_| {})
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
     Ok(notebook::run::Runner::new(Box::new(engine), collector))
 }
 
@@ -346,16 +374,35 @@ impl Publisher for Terminal {
     }
 }
 
+/// What `install` was asked to do besides writing the kernelspec.
+struct InstallChoices {
+    warm: bool,
+    pin_toolchain: bool,
+    no_pool: bool,
+}
+
 fn install_kernelspec(
     location: &Location,
     name: &str,
     display_name: &str,
-    warm: bool,
+    choices: &InstallChoices,
 ) -> Result<(), String> {
+    let toolchain =
+        install::ToolchainPin::find(choices.pin_toolchain).map_err(|e| e.to_string())?;
+    // The warm-up and the pool then run with what kernels will have.
+    // SAFETY: single-threaded still (probing only ran child processes).
+    unsafe { toolchain.apply_to_this_process() };
+    let kernel_env = ferrokernel_pool::messages::EngineEnv::current();
     // Prepare first: it must happen before any thread starts.
-    let prepared = warm.then(prepare_engine);
-    let dir = install::install(location, name, display_name).map_err(|e| e.to_string())?;
+    let prepared = choices.warm.then(prepare_engine);
+    let options = install::SpecOptions {
+        env: toolchain.vars.clone(),
+        no_pool: choices.no_pool,
+    };
+    let dir =
+        install::install(location, name, display_name, &options).map_err(|e| e.to_string())?;
     println!("Installed kernelspec {name} in {}", dir.display());
+    print!("{}", toolchain.describe());
     let Some(prepared) = prepared else {
         return Ok(());
     };
@@ -367,7 +414,7 @@ fn install_kernelspec(
         &EngineOptions::default(),
         &|_| {},
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
     let mut no_input = |_| None;
     engine
         .execute(
@@ -377,5 +424,8 @@ fn install_kernelspec(
         .map_err(|e| format!("the warm-up cell failed: {e}"))?;
     engine.shutdown();
     println!("Ready in {:.1} s.", started.elapsed().as_secs_f64());
+    if !choices.no_pool {
+        println!("{}", install::start_pool(&kernel_env));
+    }
     Ok(())
 }

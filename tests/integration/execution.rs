@@ -329,6 +329,13 @@ async fn final_values_show_as_evcxr_shows_them() {
         ("v", Some("[1, 2]")),
         ("v", Some("[1, 2]")),
         ("let mut w = 3;\nw", Some("3")),
+        // Immutable places bound in the same cell, and parts of earlier ones.
+        ("let a = 5; a", Some("5")),
+        (
+            "#[derive(Debug)] struct Point { x: i32 }\nlet p = Point { x: 7 };\np.x",
+            Some("7"),
+        ),
+        ("v[1]", Some("2")),
     ];
     for (cell, expected) in shown {
         let (iopub, reply) = kernel.execute(cell).await;

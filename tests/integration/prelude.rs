@@ -250,3 +250,97 @@ async fn every_cell_sees_concurrent_futures() {
     assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
     assert_eq!(result_text(&iopub).as_deref(), Some("[1, 4, 9]"));
 }
+
+/// Sends `code` (which prints a line, then blocks), interrupts it once it
+/// printed, and returns the error it ended with.
+async fn interrupt_once_blocked(kernel: &mut Kernel, code: &str) -> (String, String) {
+    let blocked = kernel
+        .send_shell(ExecuteRequest {
+            code: code.into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let mut printed = false;
+    while !printed {
+        let message = kernel.next_iopub().await;
+        printed =
+            crate::support::is_reply_to(&message, &blocked) && message.header.msg_type == "stream";
+    }
+    kernel.control_request(InterruptRequest {}).await;
+    let iopub = kernel
+        .iopub_until_idle(&blocked, Duration::from_secs(60))
+        .await;
+    kernel.shell_reply().await;
+    error_of(&iopub).expect("the blocked cell ends in an error")
+}
+
+#[tokio::test]
+async fn a_cell_blocked_in_a_manager_call_is_interrupted_and_keeps_its_variables() {
+    let mut kernel = Kernel::start(&[]).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let manager = multiprocessing::Manager::new()?;\n\
+             let jobs = manager.queue::<u32>()?;",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    // Nothing was put: the server's queue makes the call wait.
+    let (ename, evalue) =
+        interrupt_once_blocked(&mut kernel, "println!(\"waiting\");\njobs.get()?").await;
+    assert_eq!(ename, "KeyboardInterrupt");
+    assert!(
+        evalue.contains("kept"),
+        "no restart, variables kept: {evalue}"
+    );
+    let (iopub, reply) = kernel.execute("jobs.put(41)?;\njobs.get()? + 1").await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+}
+
+#[tokio::test]
+async fn two_kernels_share_a_queue_through_a_served_manager() {
+    let (mut notebook, mut worker) = tokio::join!(Kernel::start(&[]), Kernel::start(&[]));
+    let (iopub, reply) = notebook
+        .execute(
+            "let manager = multiprocessing::Manager::serve(0u16, \"lab key\")?;\n\
+             let jobs = manager.queue::<u32>()?;\n\
+             let results = manager.list(Vec::<u32>::new())?;\n\
+             manager.register(\"jobs\", &jobs)?;\n\
+             manager.register(\"results\", &results)?;\n\
+             for n in 1..=3 { jobs.put(n)?; }\n\
+             println!(\"{}\", manager.address().map(|a| a.to_string()).unwrap_or_default());",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    let address = stream_text(&iopub, "stdout").trim().to_owned();
+    assert!(
+        address.starts_with("127.0.0.1:"),
+        "loopback by default: {address}"
+    );
+    let (iopub, reply) = worker
+        .execute(&format!(
+            "let remote = multiprocessing::Manager::connect(\"{address}\", \"lab key\")?;\n\
+             let jobs: multiprocessing::QueueProxy<u32> = remote.get(\"jobs\")?;\n\
+             let results: multiprocessing::ListProxy<u32> = remote.get(\"results\")?;\n\
+             for _ in 0..3 {{ let n = jobs.get()?; results.append(n * n)?; }}\n\
+             results.len()?"
+        ))
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", error_of(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("3"));
+    let (iopub, _) = notebook
+        .execute("let mut done = results.to_vec()?; done.sort(); done")
+        .await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("[1, 4, 9]"));
+    // A wrong key is refused, and the notebook's manager keeps serving.
+    let (iopub, reply) = worker
+        .execute(&format!(
+            "multiprocessing::Manager::connect(\"{address}\", \"wrong\").map(|_| ())"
+        ))
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    let text = result_text(&iopub).unwrap_or_default();
+    assert!(text.contains("AuthenticationError"), "{text}");
+    let (iopub, _) = notebook.execute("results.len()?").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("3"));
+}

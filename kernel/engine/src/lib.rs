@@ -14,12 +14,15 @@ mod prelude_source;
 pub mod procs;
 pub mod runtime;
 mod runtime_control;
+pub mod toolchain;
 mod workdir;
 
 pub use cell_error::{CellError, Diagnostic, DiagnosticLine};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
 };
+pub use prelude_source::unpacked_dir as prelude_dir;
+pub use toolchain::{Toolchain, ToolchainError};
 pub use workdir::{Workdir, WorkdirError};
 
 use serde::{Deserialize, Serialize};

@@ -4,10 +4,15 @@ use std::path::{Path, PathBuf};
 
 include!(concat!(env!("OUT_DIR"), "/prelude_files.rs"));
 
+/// Where this build's prelude is (or will be) unpacked under `cache_root`.
+pub fn unpacked_dir(cache_root: &Path) -> PathBuf {
+    cache_root.join("prelude").join(HASH)
+}
+
 /// Writes the embedded prelude under `cache_root` (once per prelude version) and
 /// returns the crate's directory.
 pub(crate) fn unpack(cache_root: &Path) -> std::io::Result<PathBuf> {
-    let target = cache_root.join("prelude").join(HASH);
+    let target = unpacked_dir(cache_root);
     if target.join("Cargo.toml").exists() {
         return Ok(target);
     }

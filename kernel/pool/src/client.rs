@@ -91,7 +91,24 @@ pub fn stop(place: &Place) -> Result<(), PoolError> {
 /// Starts the pool daemon (`exe pool serve --daemon`), which returns once it
 /// listens — or at once if another pool of this build already runs.
 pub fn start_pool(exe: &std::path::Path) -> Result<(), PoolError> {
-    let status = std::process::Command::new(exe)
+    run_pool_daemon(std::process::Command::new(exe))
+}
+
+/// Starts the pool daemon like [`start_pool`], with `env` as its whole
+/// environment and `env.cwd` as its directory, so that its first spare suits
+/// kernels launched with that environment (`ferrokernel install` passes the
+/// one its kernelspec gives them).
+pub fn start_pool_with_env(exe: &std::path::Path, env: &EngineEnv) -> Result<(), PoolError> {
+    let mut command = std::process::Command::new(exe);
+    command.env_clear().envs(&env.vars);
+    if env.cwd.is_dir() {
+        command.current_dir(&env.cwd);
+    }
+    run_pool_daemon(command)
+}
+
+fn run_pool_daemon(mut command: std::process::Command) -> Result<(), PoolError> {
+    let status = command
         .args(["pool", "serve", "--daemon"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -2,6 +2,7 @@
 //! child process that keeps the notebook's variables.
 
 mod diagnostics;
+mod final_value;
 mod interrupt;
 mod pump;
 mod setup;
@@ -25,7 +26,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// evcxr could not create its context (no cargo or rustc on PATH, ...).
+    /// No usable `cargo` or `rustc` (checked before evcxr starts, which would
+    /// say only "No such file or directory").
+    #[error(transparent)]
+    Toolchain(#[from] crate::ToolchainError),
+    /// evcxr could not create its context (with a toolchain found: a broken one, ...).
     #[error("evcxr could not start: {0}")]
     Evcxr(String),
     /// The prelude did not build or load.
@@ -184,6 +189,12 @@ impl EvcxrEngine {
         options: &EngineOptions,
         progress: &dyn Fn(&str),
     ) -> Result<EvcxrEngine, StartError> {
+        progress("looking for the Rust toolchain");
+        let toolchain = crate::Toolchain::probe()?;
+        tracing::info!(cargo = %toolchain.cargo.path.display(), rustc = %toolchain.rustc.version, "toolchain");
+        if toolchain.rust_src.is_none() {
+            tracing::warn!(fix = %toolchain.rust_src_fix(), "rust-src is missing: no completions of std items");
+        }
         progress("rust-analyzer loads the standard library");
         let (context, outputs) =
             evcxr::CommandContext::new().map_err(|e| StartError::Evcxr(e.to_string()))?;
@@ -249,18 +260,13 @@ impl EvcxrEngine {
         }
     }
 
-    /// The cell as evcxr should see it: a final bare variable borrowed, so the
-    /// display trait shows it in one compile (see [`setup::borrow_final_variable`]).
+    /// The cell as evcxr should see it: a final place expression borrowed, so
+    /// the display trait shows it in one compile (see [`final_value`]).
     fn prepared_cell<'a>(&self, code: &'a str) -> std::borrow::Cow<'a, str> {
         if Show::for_settings(&self.display_settings) == Show::Off {
             return code.into();
         }
-        let variables: Vec<&str> = self
-            .context
-            .variables_and_types()
-            .map(|(name, _)| name)
-            .collect();
-        match setup::borrow_final_variable(code, |name| variables.contains(&name)) {
+        match final_value::borrow_final_place(code) {
             Some(rewritten) => rewritten.into(),
             None => code.into(),
         }

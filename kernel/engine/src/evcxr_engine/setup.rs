@@ -135,32 +135,6 @@ impl DisplaySettings {
     }
 }
 
-/// When a cell ends in a bare variable (`v`), writes it as `(&v)`: the display
-/// trait's `&mut self` cannot borrow an immutable variable, while a temporary
-/// reference to it can be, and shows the same. Anything else is left alone.
-pub(super) fn borrow_final_variable(
-    code: &str,
-    is_variable: impl Fn(&str) -> bool,
-) -> Option<String> {
-    let body = code.trim_end();
-    let name_start = body
-        .char_indices()
-        .rev()
-        .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
-        .last()
-        .map(|(i, _)| i)?;
-    let name = &body[name_start..];
-    if name.starts_with(|c: char| c.is_ascii_digit()) || !is_variable(name) {
-        return None;
-    }
-    // Only a statement of its own: after `;`, `}` or at the start.
-    let before = body[..name_start].trim_end();
-    if !(before.is_empty() || before.ends_with(';') || before.ends_with('}')) {
-        return None;
-    }
-    Some(format!("{}(&{name})", &body[..name_start]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,24 +176,5 @@ mod tests {
         assert_eq!(Show::for_settings(&settings), Show::Off);
         assert!(settings.follow(":clear"));
         assert_eq!(Show::for_settings(&settings), Show::Debug);
-    }
-
-    #[test]
-    fn a_final_bare_variable_is_borrowed() {
-        let known = |name: &str| ["v", "total_2"].contains(&name);
-        assert_eq!(borrow_final_variable("v", known).as_deref(), Some("(&v)"));
-        assert_eq!(
-            borrow_final_variable("let w = 1;\nv\n", known).as_deref(),
-            Some("let w = 1;\n(&v)")
-        );
-        assert_eq!(
-            borrow_final_variable("if a { b(); } total_2  ", known).as_deref(),
-            Some("if a { b(); } (&total_2)")
-        );
-        for untouched in [
-            "x", "v.len", "s.v", "a::v", "f(v)", "// v", "1 + v", "v;", "x as v",
-        ] {
-            assert_eq!(borrow_final_variable(untouched, known), None, "{untouched}");
-        }
     }
 }

@@ -1,0 +1,118 @@
+//! A cell's final expression, as the display trait needs to see it.
+//!
+//! The prelude's display trait takes `&mut self` (so a type's own
+//! `evcxr_display(&self)` always wins; see `ferrokernel_prelude::notebook::show`).
+//! A final *place* expression — `v`, `p.x`, `v[0]`, `*r` — of an immutable
+//! binding cannot be borrowed mutably; a reference to it can, and shows the
+//! same. So such an expression is written `(&v)`. Anything else (calls,
+//! literals, blocks, a cell without a final expression, code that does not
+//! parse) is left as it is.
+
+use ra_ap_syntax::ast;
+use ra_ap_syntax::{AstNode, Edition, SourceFile};
+
+/// The cell with its final place expression borrowed, or `None` to leave it.
+pub(super) fn borrow_final_place(code: &str) -> Option<String> {
+    let (start, end) = final_place(code)?;
+    Some(format!("{}(&{})", &code[..start], &code[start..end]) + &code[end..])
+}
+
+/// Byte range of the cell's final expression, if it is a place expression.
+fn final_place(code: &str) -> Option<(usize, usize)> {
+    let masked = mask_commands(code);
+    const OPEN: &str = "fn cell() {\n";
+    let wrapped = format!("{OPEN}{masked}\n}}");
+    let parsed = SourceFile::parse(&wrapped, Edition::Edition2024);
+    if !parsed.errors().is_empty() {
+        return None;
+    }
+    let function = parsed
+        .tree()
+        .syntax()
+        .descendants()
+        .find_map(ast::Fn::cast)?;
+    let tail = function.body()?.stmt_list()?.tail_expr()?;
+    if !is_place(&tail) {
+        return None;
+    }
+    let range = tail.syntax().text_range();
+    let start = usize::from(range.start()).checked_sub(OPEN.len())?;
+    let end = usize::from(range.end()).checked_sub(OPEN.len())?;
+    (end <= code.len()).then_some((start, end))
+}
+
+fn is_place(expr: &ast::Expr) -> bool {
+    match expr {
+        ast::Expr::PathExpr(_) | ast::Expr::FieldExpr(_) | ast::Expr::IndexExpr(_) => true,
+        ast::Expr::PrefixExpr(prefix) => prefix.op_kind() == Some(ast::UnaryOp::Deref),
+        ast::Expr::ParenExpr(paren) => paren.expr().is_some_and(|inner| is_place(&inner)),
+        // Calls, literals, operators and blocks are values already.
+        _ => false,
+    }
+}
+
+/// evcxr's leading `:command` lines, blanked (same length, so offsets hold).
+fn mask_commands(code: &str) -> String {
+    let mut masked = String::with_capacity(code.len());
+    let mut in_commands = true;
+    for line in code.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches(' ');
+        if in_commands && trimmed.starts_with(':') {
+            masked.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+            continue;
+        }
+        if !(line.starts_with("//") || line.trim().is_empty()) {
+            in_commands = false;
+        }
+        masked.push_str(line);
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::borrow_final_place;
+
+    #[test]
+    fn final_place_expressions_are_borrowed() {
+        for (cell, expected) in [
+            ("v", "(&v)"),
+            ("let a = 5; a", "let a = 5; (&a)"),
+            (
+                "let p = P { x: 1 };\np.x\n",
+                "let p = P { x: 1 };\n(&p.x)\n",
+            ),
+            ("v[0]", "(&v[0])"),
+            ("*r", "(&*r)"),
+            ("if c { f(); } total_2  ", "if c { f(); } (&total_2)  "),
+            (":fmt {:#?}\nv", ":fmt {:#?}\n(&v)"),
+            ("std::f64::consts::PI", "(&std::f64::consts::PI)"),
+        ] {
+            assert_eq!(
+                borrow_final_place(cell).as_deref(),
+                Some(expected),
+                "{cell}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_statements_and_broken_code_are_left_alone() {
+        for cell in [
+            "1 + 1",
+            "f(v)",
+            "v.len()",
+            "v;",
+            "let x = 1;",
+            "\"abc\"",
+            "{ v }",
+            "x as u8",
+            "let x = ",
+            "// v",
+            "fn f() {}",
+            "for i in 0..3 {}",
+        ] {
+            assert_eq!(borrow_final_place(cell), None, "{cell}");
+        }
+    }
+}
