@@ -311,11 +311,14 @@ impl EvcxrEngine {
     fn end_cell_processes(&self, since_ticks: u64) {
         let started: Vec<procs::ProcessInfo> = procs::descendants(self.interrupter.runtime_pid())
             .into_iter()
-            .filter(|p| p.start_ticks >= since_ticks && !crate::runtime::is_relay(&p.name))
+            // Strictly later: ticks are 10 ms, and a process the previous cell
+            // started as it ended may share the tick this cell began in, while
+            // this cell's own code runs only after it was compiled, ticks later.
+            .filter(|p| p.start_ticks > since_ticks && !crate::runtime::is_relay(&p.name))
             .collect();
         if !started.is_empty() {
             tracing::info!(
-                count = started.len(),
+                pids = ?started.iter().map(|p| p.pid).collect::<Vec<_>>(),
                 "ending processes started by the interrupted cell"
             );
             procs::kill_all(&started);
