@@ -5,6 +5,7 @@
 //! while a cell runs (or afterwards, by its threads and child processes) goes
 //! to the [`Publisher`] the engine was created with.
 
+mod blocks;
 mod cell_error;
 pub mod completeness;
 mod evcxr_engine;

@@ -2,6 +2,7 @@
 //! child process that keeps the notebook's variables.
 
 mod diagnostics;
+mod final_value;
 mod interrupt;
 mod pump;
 mod setup;
@@ -385,7 +386,10 @@ impl EvcxrEngine {
                         },
                     });
                 }
-                let bundle: MimeBundle = outputs.content_by_mime_type.into_iter().collect();
+                // evcxr's own content comes from its commands (`:vars`, ...);
+                // the runtime's display blocks never reach it (see `pump`).
+                let mut bundle: MimeBundle = outputs.content_by_mime_type.into_iter().collect();
+                bundle.extend(report.value.unwrap_or_default());
                 Ok((!bundle.is_empty() && !is_unit(&bundle)).then_some(bundle))
             }
             Err(evcxr::Error::SubprocessTerminated(detail)) => {
@@ -419,7 +423,11 @@ impl Engine for EvcxrEngine {
         self.cells += 1;
         let variables_before = self.variable_names();
         let started = procs::now_ticks();
-        *pump::lock(&self.report) = pump::CellReport::default();
+        *pump::lock(&self.report) = pump::CellReport {
+            expects_value: final_value::ends_in_expression(code),
+            running: true,
+            ..pump::CellReport::default()
+        };
         self.interrupter.begin(self.cells);
         let input = RefCell::new(input);
         // evcxr does not export its request type, so the closure's argument type

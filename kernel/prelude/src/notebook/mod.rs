@@ -22,6 +22,6 @@ pub mod protocol;
 mod runtime;
 pub mod show;
 
-pub use display::{clear_output, display, display_html, display_markdown};
+pub use display::{DisplayHandle, clear_output, display, display_html, display_markdown};
 pub use input::{getpass, input};
 pub use runtime::install_runtime;

@@ -13,6 +13,12 @@ use std::io::Write;
 pub fn install_runtime() {
     #[cfg(feature = "multiprocessing")]
     crate::interrupt::install_handler();
+    {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{}", protocol::RELAY_BLOCKS);
+        let _ = out.flush();
+    }
     let cell_thread = std::thread::current().id();
     let runtime_pid = std::process::id();
     let default_hook = std::panic::take_hook();

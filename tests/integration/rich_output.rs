@@ -1,0 +1,104 @@
+//! Rich output where it was printed: evcxr display blocks, displays with ids,
+//! and the cell's value, in order with the cell's text.
+
+use crate::support::{Kernel, result_text};
+use ferrokernel_protocol::{Content, Message, ReplyStatus};
+
+const BARE: &[(&str, &str)] = &[("FERROKERNEL_PRELUDE", "0")];
+
+/// What a cell showed, in order: `text:` for stdout, `display:` and `result:`
+/// with the bundle's `mime=content` pairs.
+fn shown(messages: &[Message]) -> Vec<String> {
+    let pairs = |data: &ferrokernel_protocol::MimeBundle| {
+        data.iter()
+            .map(|(mime, content)| format!("{mime}={}", content.as_str().unwrap_or("?")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    messages
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::Stream(s) => Some(format!("text:{}", s.text)),
+            Content::DisplayData(d) => Some(format!("display:{}", pairs(&d.data))),
+            Content::ExecuteResult(r) => Some(format!("result:{}", pairs(&r.data))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_display_block_is_shown_where_it_was_printed() {
+    let mut kernel = Kernel::start(BARE).await;
+    let (_, reply) = kernel
+        .execute(
+            "fn block(mime: &str, body: &str) {\n\
+             println!(\"EVCXR_BEGIN_CONTENT {mime}\\n{body}\\nEVCXR_END_CONTENT\");\n\
+             }\n\
+             struct Chart(u32);\n\
+             impl Chart { fn evcxr_display(&self) {\n\
+             block(\"image/svg+xml\", &format!(\"<svg id='{}'/>\", self.0));\n\
+             block(\"text/plain\", &format!(\"chart {}\", self.0));\n\
+             } }",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+
+    // Text and blocks in order; formats printed together are one display; a
+    // repeated format starts a new one (a loop drawing three charts shows three).
+    let (iopub, _) = kernel
+        .execute(
+            "println!(\"before\");\n\
+             block(\"text/html\", \"<b>one</b>\");\n\
+             println!(\"between\");\n\
+             block(\"text/html\", \"<b>two</b>\"); block(\"text/plain\", \"two\");\n\
+             println!(\"charts\");\n\
+             for i in 0..3 { Chart(i).evcxr_display(); }\n\
+             println!(\"after\");",
+        )
+        .await;
+    assert_eq!(
+        shown(&iopub),
+        [
+            "text:before\n",
+            "display:text/html=<b>one</b>",
+            "text:between\n",
+            "display:text/html=<b>two</b> text/plain=two",
+            "text:charts\n",
+            "display:image/svg+xml=<svg id='0'/> text/plain=chart 0",
+            "display:image/svg+xml=<svg id='1'/> text/plain=chart 1",
+            "display:image/svg+xml=<svg id='2'/> text/plain=chart 2",
+            "text:after\n",
+        ]
+    );
+
+    // The final value stays the result: a type's own evcxr_display, after a
+    // chart drawn just before it ...
+    let (iopub, _) = kernel.execute("Chart(6).evcxr_display();\nChart(7)").await;
+    assert_eq!(
+        shown(&iopub),
+        [
+            "display:image/svg+xml=<svg id='6'/> text/plain=chart 6",
+            "result:image/svg+xml=<svg id='7'/> text/plain=chart 7",
+        ]
+    );
+    // ... a Debug value through the prelude's display trait ...
+    let (iopub, _) = kernel
+        .execute("block(\"text/html\", \"<i>drawn</i>\");\n6 * 7")
+        .await;
+    assert_eq!(
+        shown(&iopub),
+        ["display:text/html=<i>drawn</i>", "result:text/plain=42"]
+    );
+    // ... and `()` is not shown, while what the loop drew is.
+    let (iopub, _) = kernel
+        .execute("for i in 0..2 { Chart(i).evcxr_display(); }")
+        .await;
+    assert_eq!(
+        shown(&iopub),
+        [
+            "display:image/svg+xml=<svg id='0'/> text/plain=chart 0",
+            "display:image/svg+xml=<svg id='1'/> text/plain=chart 1",
+        ]
+    );
+    assert_eq!(result_text(&iopub), None);
+}
