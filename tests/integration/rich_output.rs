@@ -102,3 +102,82 @@ async fn every_display_block_is_shown_where_it_was_printed() {
     );
     assert_eq!(result_text(&iopub), None);
 }
+
+/// The one test that builds a crate from crates.io (plotters, once; CI keeps
+/// the build in the engine cache).
+#[tokio::test]
+async fn plotters_evcxr_notebooks_run_as_written_and_refused_deps_say_why() {
+    let mut kernel = Kernel::start(BARE).await;
+    // Exactly as plotters' evcxr example notebook spells it (edition 2024
+    // manifests refuse `default_features`; the kernel normalises it).
+    let (iopub, reply) = kernel
+        .execute(
+            ":dep plotters = { version = \"^0.3.0\", default_features = false, features = [\"evcxr\", \"all_series\"] }\n\
+             extern crate plotters;\n\
+             use plotters::prelude::*;",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", shown(&iopub));
+    let (iopub, reply) = kernel
+        .execute(
+            "for n in 1..=2 {\n\
+             evcxr_figure((320, 240), |root| {\n\
+             root.fill(&WHITE)?;\n\
+             let mut chart = ChartBuilder::on(&root)\n\
+             .caption(format!(\"y = x^{n}\"), (\"sans-serif\", 20).into_font())\n\
+             .build_cartesian_2d(-1f32..1f32, -1f32..1f32)?;\n\
+             chart.draw_series(LineSeries::new(\n\
+             (-50..=50).map(|x| x as f32 / 50.0).map(|x| (x, x.powi(n))), &RED))?;\n\
+             Ok(())\n\
+             }).evcxr_display();\n\
+             }",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", shown(&iopub));
+    let charts: Vec<&str> = iopub
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::DisplayData(d) => d
+                .data
+                .get("text/html")
+                .or_else(|| d.data.get("image/svg+xml"))
+                .and_then(|v| v.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(charts.len(), 2, "{:?}", shown(&iopub));
+    for (chart, n) in charts.iter().zip(1..) {
+        assert!(chart.contains("<svg"), "{chart}");
+        assert!(chart.contains(&format!("y = x^{n}")), "{chart}");
+    }
+
+    // A :dep cargo refuses is one error that marks the refused part.
+    let (iopub, reply) = kernel
+        .execute(":dep plotters = { version = \"^0.3.0\", features = [\"no_such_feature\"] }")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let error = reply.error.expect("error fields");
+    assert_eq!(error.ename, "DependencyError");
+    assert_eq!(
+        error.evalue,
+        "`:dep plotters`: `plotters` has no feature `no_such_feature`"
+    );
+    let traceback = error.traceback.join("\n");
+    assert!(!traceback.contains("evcxr_dummy"), "{traceback}");
+    assert!(traceback.contains("cargo refused this"), "{traceback}");
+    assert!(!iopub.is_empty());
+    let (_, reply) = kernel
+        .execute(":dep plotters = { version = \"^0.3.0\", featurs = [\"evcxr\"] }")
+        .await;
+    let error = reply.error.expect("error fields");
+    assert_eq!(
+        error.evalue,
+        "`:dep plotters`: cargo knows no key `featurs`"
+    );
+    assert!(
+        error
+            .traceback
+            .join("\n")
+            .contains("did you mean `features`?")
+    );
+}

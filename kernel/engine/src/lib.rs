@@ -10,6 +10,7 @@ mod cell_error;
 pub mod completeness;
 mod evcxr_engine;
 pub mod fake;
+mod labels;
 mod markers;
 mod prelude_source;
 pub mod procs;
@@ -17,7 +18,7 @@ pub mod runtime;
 mod runtime_control;
 mod workdir;
 
-pub use cell_error::{CellError, Diagnostic, DiagnosticLine};
+pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
 };

@@ -1,6 +1,7 @@
 //! Cells run by evcxr: compiled into shared objects and loaded into a runtime
 //! child process that keeps the notebook's variables.
 
+mod deps;
 mod diagnostics;
 mod final_value;
 mod interrupt;
@@ -407,7 +408,11 @@ impl EvcxrEngine {
                 }
             }
             Err(evcxr::Error::CompilationErrors(errors)) => {
-                Err(CellError::Compile(diagnostics::from_evcxr(&errors, code)))
+                let diagnostics = diagnostics::from_evcxr(&errors, code);
+                match diagnostics.iter().find_map(deps::explain) {
+                    Some(refused) => Err(CellError::Dependency(refused)),
+                    None => Err(CellError::Compile(diagnostics)),
+                }
             }
             Err(other) => Err(CellError::Engine(other.to_string())),
         }
@@ -420,6 +425,9 @@ impl Engine for EvcxrEngine {
         code: &str,
         input: InputReader<'_>,
     ) -> Result<Option<MimeBundle>, CellError> {
+        let normalised = deps::normalise(code);
+        let code: &str = &normalised;
+        deps::check(code).map_err(CellError::Dependency)?;
         self.cells += 1;
         let variables_before = self.variable_names();
         let started = procs::now_ticks();
