@@ -16,5 +16,6 @@ pub mod info;
 pub mod install;
 pub mod iopub;
 pub mod notebook;
+pub mod output_limit;
 
 pub mod transport;

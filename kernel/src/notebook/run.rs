@@ -3,6 +3,7 @@
 
 use super::format::{Output, Text};
 use crate::iopub::mime_bundle;
+use crate::output_limit::{OutputLimiter, take_cell_limit};
 use ferrokernel_engine::{
     CellError, Engine, MimeBundle, Output as EngineOutput, Publisher, StreamKind,
 };
@@ -154,15 +155,22 @@ pub struct CellRun {
 pub struct Runner {
     engine: Box<dyn Engine>,
     collector: Arc<Collector>,
+    limiter: Arc<OutputLimiter>,
     execution_count: u32,
 }
 
 impl Runner {
-    /// A runner over `engine`, which publishes to `collector`.
-    pub fn new(engine: Box<dyn Engine>, collector: Arc<Collector>) -> Runner {
+    /// A runner over `engine`, which publishes to `limiter`, in front of
+    /// `collector`: what is collected is what a page would have received.
+    pub fn new(
+        engine: Box<dyn Engine>,
+        collector: Arc<Collector>,
+        limiter: Arc<OutputLimiter>,
+    ) -> Runner {
         Runner {
             engine,
             collector,
+            limiter,
             execution_count: 0,
         }
     }
@@ -199,7 +207,15 @@ impl Runner {
             });
         }
         let mut no_input = |_| None;
-        let result = self.engine.execute(code, &mut no_input);
+        let result = match take_cell_limit(code) {
+            Err(error) => Err(CellError::Engine(error.to_string())),
+            Ok((limit, code)) => {
+                self.limiter.begin_cell(limit);
+                let result = self.engine.execute(&code, &mut no_input);
+                self.limiter.end_cell();
+                result
+            }
+        };
         {
             let (lock, signal) = &*finished;
             *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
@@ -246,7 +262,12 @@ mod tests {
 
     fn runner() -> Runner {
         let collector = Collector::new(false);
-        Runner::new(Box::new(FakeEngine::new(collector.clone())), collector)
+        let limiter = OutputLimiter::new(collector.clone(), crate::output_limit::Limit::default());
+        Runner::new(
+            Box::new(FakeEngine::new(limiter.clone())),
+            collector,
+            limiter,
+        )
     }
 
     #[test]
