@@ -181,3 +181,81 @@ async fn plotters_evcxr_notebooks_run_as_written_and_refused_deps_say_why() {
             .contains("did you mean `features`?")
     );
 }
+
+/// The `text/plain` of display and update messages, with their display ids.
+fn bar_messages(messages: &[Message]) -> Vec<(&'static str, String, String)> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let (kind, display) = match &m.content {
+                Content::DisplayData(d) => ("display", d),
+                Content::UpdateDisplayData(d) => ("update", &d.0),
+                _ => return None,
+            };
+            let id = display.transient.get("display_id")?.as_str()?.to_owned();
+            let text = display.data.get("text/plain")?.as_str()?.to_owned();
+            Some((kind, id, text))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn progress_is_one_display_updated_in_place_that_ends_at_100_percent() {
+    let mut kernel = Kernel::start(BARE).await;
+    kernel.execute("1").await; // the engine's own start-up progress comes first
+    let cell = "let mut sum = 0u64;\n\
+                for n in progress(0..30u64).label(\"squares\") {\n\
+                sum += n * n;\n\
+                std::thread::sleep(std::time::Duration::from_millis(20));\n\
+                }\n\
+                println!(\"{sum}\");";
+    let started = std::time::Instant::now();
+    let (iopub, reply) = kernel.execute(cell).await;
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    let bars = bar_messages(&iopub);
+    assert!(bars.len() >= 3, "{bars:?}");
+    assert_eq!(bars[0].0, "display");
+    assert!(bars[0].2.starts_with("squares:   0%"), "{bars:?}");
+    assert!(
+        bars[1..]
+            .iter()
+            .all(|(kind, id, _)| *kind == "update" && *id == bars[0].1)
+    );
+    let last = &bars[bars.len() - 1].2;
+    assert!(
+        last.starts_with("squares: 100%") && last.contains("30/30"),
+        "{last}"
+    );
+    // At most ten redraws a second, plus the first and the last.
+    let allowed = (elapsed.as_secs_f64() * 10.0).ceil() as usize + 2;
+    assert!(
+        bars.len() <= allowed,
+        "{} redraws in {elapsed:?}",
+        bars.len()
+    );
+    let html = iopub.iter().find_map(|m| match &m.content {
+        Content::DisplayData(d) => d.data.get("text/html")?.as_str().map(str::to_owned),
+        _ => None,
+    });
+    assert!(html.is_some_and(|h| h.contains("<progress")));
+
+    // A headless runner (nbval, nbconvert) gets the bar once, at its end, in its place.
+    let (iopub, _) = kernel
+        .execute_with(
+            ferrokernel_protocol::ExecuteRequest {
+                code: cell.into(),
+                allow_stdin: false,
+                ..Default::default()
+            },
+            crate::support::FIRST_CELL,
+        )
+        .await;
+    let bars = bar_messages(&iopub);
+    assert_eq!(bars.len(), 1, "{bars:?}");
+    assert!(bars[0].2.starts_with("squares: 100%"), "{bars:?}");
+    assert_eq!(
+        shown(&iopub).last().map(String::as_str),
+        Some("text:8555\n")
+    );
+}
