@@ -259,3 +259,41 @@ async fn progress_is_one_display_updated_in_place_that_ends_at_100_percent() {
         Some("text:8555\n")
     );
 }
+
+#[tokio::test]
+async fn the_timeline_renders_as_a_result_and_progress_follows_a_pool() {
+    let mut kernel = Kernel::start(&[]).await;
+    kernel.execute("1").await;
+    // The recording calls join Process and Pool with the prelude-parity work;
+    // until then the chart is empty, but it travels as a chart with text.
+    let (iopub, reply) = kernel.execute("multiprocessing::timeline()").await;
+    assert_eq!(reply.status, ReplyStatus::Ok);
+    let result = iopub.iter().find_map(|m| match &m.content {
+        Content::ExecuteResult(r) => Some(r.data.clone()),
+        _ => None,
+    });
+    let result = result.expect("the timeline is the cell's result");
+    let svg = result["image/svg+xml"].as_str().unwrap_or_default();
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+    assert!(
+        result["text/plain"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("0 processes")),
+        "{result:?}"
+    );
+
+    // A pool's imap, with its total given (its length is not known ahead).
+    let (iopub, reply) = kernel
+        .execute(
+            "let pool = multiprocessing::Pool::with_processes(2)?;\n\
+             let squares: Vec<u64> = progress(pool.imap(|x: u64| x * x, 0..40u64)?)\n\
+             .total(40).collect::<Result<_, _>>()?;\n\
+             squares.len()",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", shown(&iopub));
+    assert_eq!(result_text(&iopub).as_deref(), Some("40"));
+    let bars = bar_messages(&iopub);
+    let last = &bars.last().expect("a progress bar").2;
+    assert!(last.starts_with("100%") && last.contains("40/40"), "{last}");
+}

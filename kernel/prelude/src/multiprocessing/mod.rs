@@ -27,6 +27,7 @@ mod queue;
 mod shared;
 pub mod shared_memory;
 mod synchronize;
+mod timeline;
 
 pub use crate::sys::sync::Acquired;
 pub use error::{AuthFailure, Error, Malformed, Result};
@@ -41,6 +42,7 @@ pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};
 pub use synchronize::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore,
 };
+pub use timeline::{Ending, Timeline, timeline};
 
 /// How many CPUs this process may use (`multiprocessing.cpu_count()`).
 pub fn cpu_count() -> usize {

@@ -12,7 +12,11 @@ use std::io::Write;
 /// default report on stderr.
 pub fn install_runtime() {
     #[cfg(feature = "multiprocessing")]
-    crate::interrupt::install_handler();
+    {
+        crate::interrupt::install_handler();
+        // Before any cell runs: it publishes its address in the environment.
+        crate::sys::timeline::init();
+    }
     {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();

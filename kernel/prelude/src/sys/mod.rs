@@ -12,5 +12,6 @@ pub(crate) mod ring;
 pub(crate) mod shm;
 pub(crate) mod stream;
 pub(crate) mod sync;
+pub(crate) mod timeline;
 pub(crate) mod tracker;
 pub(crate) mod wire;
