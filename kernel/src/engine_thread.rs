@@ -1,6 +1,7 @@
 //! The engine on a thread of its own, behind request and reply channels, so the
 //! kernel's sockets (heartbeat, control, interrupts) never wait for a cell.
 
+use crate::output_limit::{Limit, OutputLimiter, take_cell_limit};
 use ferrokernel_engine::{
     CellError, Completions, Engine, InputPrompt, Interrupt, MimeBundle, Publisher,
 };
@@ -74,7 +75,10 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Starts the engine thread; the engine is built there, in the background.
+    /// Its text reaches `publisher` within each cell's output limit (the
+    /// kernel's from `FERROKERNEL_OUTPUT_LIMIT`; see [`crate::output_limit`]).
     pub fn spawn(factory: EngineFactory, publisher: Arc<dyn Publisher>) -> EngineHandle {
+        let publisher = OutputLimiter::new(publisher, Limit::from_env());
         let (requests, receiver) = std::sync::mpsc::channel();
         let interrupter: Arc<OnceLock<Arc<dyn Interrupt>>> = Arc::default();
         let slot = Arc::clone(&interrupter);
@@ -182,12 +186,12 @@ fn gone() -> CellError {
 fn serve(
     factory: EngineFactory,
     watch: StartWatch,
-    publisher: Arc<dyn Publisher>,
+    publisher: Arc<OutputLimiter>,
     interrupter: &OnceLock<Arc<dyn Interrupt>>,
     requests: std::sync::mpsc::Receiver<Request>,
 ) {
     let started = std::time::Instant::now();
-    let mut engine = match factory(publisher, watch) {
+    let mut engine = match factory(publisher.clone(), watch) {
         Ok(engine) => engine,
         Err(reason) => {
             tracing::error!(%reason, "the engine failed to start");
@@ -204,10 +208,18 @@ fn serve(
                 reply,
             } => {
                 let mut read_line = |prompt: InputPrompt| ask(&inputs, prompt);
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    engine.execute(&code, &mut read_line)
-                }))
-                .unwrap_or_else(|panic| Err(internal_error(panic)));
+                let result = match take_cell_limit(&code) {
+                    Err(error) => Err(CellError::Engine(error.to_string())),
+                    Ok((limit, code)) => {
+                        publisher.begin_cell(limit);
+                        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            engine.execute(&code, &mut read_line)
+                        }))
+                        .unwrap_or_else(|panic| Err(internal_error(panic)));
+                        publisher.end_cell();
+                        result
+                    }
+                };
                 let _ = reply.send(result);
             }
             Request::Complete {

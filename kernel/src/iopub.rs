@@ -1,6 +1,13 @@
 //! What goes out on iopub: stream output coalesced into few messages, each
 //! attributed to the request that is running (or ran last, for output that
 //! arrives late from threads and child processes, as ipykernel does).
+//!
+//! Headless runners (nbval, nbconvert, papermill: they send `allow_stdin:
+//! false`) store or compare outputs, and nbval ignores `update_display_data`.
+//! So for them a display with an id (a progress bar) is held back, with
+//! everything the cell shows after it, until the cell ends, and then sent once
+//! in its final state, in its place: what they keep is the bar at its end, as
+//! a person watching would last have seen it.
 
 use ferrokernel_engine::{MimeBundle, Output, Publisher, StreamKind};
 use ferrokernel_protocol::{
@@ -43,6 +50,8 @@ pub struct IopubAssembler {
     session: String,
     parent: Option<Message>,
     pending: Option<(StreamName, String)>,
+    /// For a headless parent: outputs held since its first display with an id.
+    held: Option<Vec<Output>>,
 }
 
 impl IopubAssembler {
@@ -52,6 +61,23 @@ impl IopubAssembler {
             session: session.to_owned(),
             parent: None,
             pending: None,
+            held: None,
+        }
+    }
+
+    /// Whether the current parent is a cell of a frontend that allows no
+    /// input (a headless runner).
+    fn headless(&self) -> bool {
+        matches!(
+            self.parent.as_ref().map(|p| &p.content),
+            Some(ferrokernel_protocol::Content::ExecuteRequest(request)) if !request.allow_stdin
+        )
+    }
+
+    /// Sends what was held, displays in their final state.
+    fn release(&mut self, ready: &mut Vec<Message>) {
+        for output in self.held.take().unwrap_or_default() {
+            self.output(output, ready);
         }
     }
 
@@ -65,14 +91,32 @@ impl IopubAssembler {
         let mut ready = Vec::new();
         match event {
             IopubEvent::Publish(message) => {
+                self.release(&mut ready);
                 ready.extend(self.flush());
                 ready.push(*message);
             }
             IopubEvent::Parent(parent) => {
+                self.release(&mut ready);
                 ready.extend(self.flush());
                 self.parent = Some(*parent);
             }
-            IopubEvent::Output(Output::Stream { stream, text }) => {
+            IopubEvent::Output(output) => {
+                if let Some(held) = self.held.as_mut() {
+                    hold(held, output);
+                } else if matches!(&output, Output::Display { id: Some(_), .. }) && self.headless()
+                {
+                    self.held = Some(vec![output]);
+                } else {
+                    self.output(output, &mut ready);
+                }
+            }
+        }
+        ready
+    }
+
+    fn output(&mut self, output: Output, ready: &mut Vec<Message>) {
+        match output {
+            Output::Stream { stream, text } => {
                 let name = match stream {
                     StreamKind::Stdout => StreamName::Stdout,
                     StreamKind::Stderr => StreamName::Stderr,
@@ -94,20 +138,19 @@ impl IopubAssembler {
                     ready.extend(self.flush());
                 }
             }
-            IopubEvent::Output(Output::ClearOutput { wait }) => {
+            Output::ClearOutput { wait } => {
                 ready.extend(self.flush());
                 ready.push(self.child(ClearOutput { wait }));
             }
-            IopubEvent::Output(Output::Display { bundle, id }) => {
+            Output::Display { bundle, id } => {
                 ready.extend(self.flush());
                 ready.push(self.child(display_data(bundle, id)));
             }
-            IopubEvent::Output(Output::UpdateDisplay { bundle, id }) => {
+            Output::UpdateDisplay { bundle, id } => {
                 ready.extend(self.flush());
                 ready.push(self.child(UpdateDisplayData(display_data(bundle, Some(id)))));
             }
         }
-        ready
     }
 
     /// The pending stream text as one message, if any.
@@ -122,6 +165,24 @@ impl IopubAssembler {
             None => Message::new(content, &self.session),
         }
     }
+}
+
+/// Adds `output` to what is held: an update of a held display replaces what it shows.
+fn hold(held: &mut Vec<Output>, output: Output) {
+    if let Output::UpdateDisplay { bundle, id } = &output {
+        let shown = held.iter_mut().find_map(|held| match held {
+            Output::Display {
+                bundle,
+                id: Some(held_id),
+            } if held_id == id => Some(bundle),
+            _ => None,
+        });
+        if let Some(shown) = shown {
+            *shown = bundle.clone();
+            return;
+        }
+    }
+    held.push(output);
 }
 
 fn display_data(bundle: MimeBundle, id: Option<String>) -> DisplayData {
@@ -204,6 +265,58 @@ mod tests {
             },
             other => panic!("expected one message, got {}", other.len()),
         }
+    }
+
+    #[test]
+    fn headless_runners_get_a_display_with_an_id_once_in_its_final_state_in_its_place() {
+        let bar = |text: &str| MimeBundle::from([("text/plain".to_owned(), text.to_owned())]);
+        let events = |assembler: &mut IopubAssembler, request: Message| {
+            let mut sent = Vec::new();
+            sent.extend(assembler.push(IopubEvent::Parent(Box::new(request.clone()))));
+            sent.extend(assembler.push(IopubEvent::Output(Output::Display {
+                bundle: bar("0/2"),
+                id: Some("bar".into()),
+            })));
+            sent.extend(assembler.push(text(StreamKind::Stdout, "working\n")));
+            for done in ["1/2", "2/2"] {
+                sent.extend(assembler.push(IopubEvent::Output(Output::UpdateDisplay {
+                    bundle: bar(done),
+                    id: "bar".into(),
+                })));
+            }
+            let idle = request.child(Status::idle(), "kernel");
+            sent.extend(assembler.push(IopubEvent::Publish(Box::new(idle))));
+            sent.iter()
+                .map(|m| match &m.content {
+                    Content::DisplayData(d) => format!("display {}", d.data["text/plain"]),
+                    Content::UpdateDisplayData(d) => format!("update {}", d.0.data["text/plain"]),
+                    Content::Stream(s) => format!("stream {:?}", s.text),
+                    other => other.msg_type().to_owned(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let headless = Message::new(
+            ExecuteRequest {
+                allow_stdin: false,
+                ..ExecuteRequest::default()
+            },
+            "client",
+        );
+        assert_eq!(
+            events(&mut IopubAssembler::new("kernel"), headless),
+            ["display \"2/2\"", "stream \"working\\n\"", "status"]
+        );
+        let interactive = Message::new(ExecuteRequest::default(), "client");
+        assert_eq!(
+            events(&mut IopubAssembler::new("kernel"), interactive),
+            [
+                "display \"0/2\"",
+                "stream \"working\\n\"",
+                "update \"1/2\"",
+                "update \"2/2\"",
+                "status"
+            ]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod info;
 pub mod install;
 pub mod iopub;
 pub mod notebook;
+pub mod output_limit;
 pub mod pin;
 
 pub mod transport;

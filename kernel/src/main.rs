@@ -332,10 +332,18 @@ fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
 fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
     let prepared = prepare_engine()?;
     let collector = notebook::run::Collector::new(echo);
+    let limiter = ferrokernel::output_limit::OutputLimiter::new(
+        collector.clone(),
+        ferrokernel::output_limit::Limit::from_env(),
+    );
     eprintln!("Starting the Rust engine...");
-    let engine = EvcxrEngine::start(collector.clone(), prepared, &engine_options(), &|_| {})
+    let engine = EvcxrEngine::start(limiter.clone(), prepared, &engine_options(), &|_| {})
         .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
-    Ok(notebook::run::Runner::new(Box::new(engine), collector))
+    Ok(notebook::run::Runner::new(
+        Box::new(engine),
+        collector,
+        limiter,
+    ))
 }
 
 /// Engine options; `FERROKERNEL_PRELUDE=0` starts a plain Rust kernel without the prelude.

@@ -182,6 +182,19 @@ async fn errors_say_what_went_wrong_and_queued_cells_are_aborted() {
         "with its line number: {traceback}"
     );
 
+    // A line with two labels is shown once, with both, as rustc shows it.
+    let (iopub, _) = kernel.execute("let x: i32 = \"no\";").await;
+    let (_, _, traceback) = error_of(&iopub);
+    assert_eq!(
+        traceback.matches("let x: i32 = \"no\";").count(),
+        1,
+        "{traceback}"
+    );
+    assert!(
+        traceback.contains("expected due to this") && traceback.contains("expected `i32`"),
+        "{traceback}"
+    );
+
     let (iopub, reply) = kernel
         .execute("panic!(\"the {} failed\", \"bridge\");")
         .await;

@@ -9,13 +9,19 @@
 //! - `recovery`: interrupts, crashed runtimes, shutdown and killed kernels leave
 //!   no process behind;
 //! - `pool`: the engine pool: handovers, warm restarts, kernels that die, other users;
+//! - `huge_output`: output past a cell's limit: head, summary, tail, and a file
+//!   holding all of it;
+//! - `rich_output`: evcxr display blocks and displays with ids where they were
+//!   printed, and the cell's value as its result;
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
 mod dispatcher;
 mod execution;
+mod huge_output;
 mod pool;
 mod prelude;
 mod protocol;
 mod recovery;
+mod rich_output;
 mod support;

@@ -9,6 +9,10 @@ pub enum CellError {
     /// The cell did not compile.
     #[error("{}", first_message(.0))]
     Compile(Vec<Diagnostic>),
+    /// A `:dep` line was refused (by cargo, or before it, for a key cargo
+    /// would ignore); the diagnostic marks the refused part of the line.
+    #[error("{}", .0.message)]
+    Dependency(Diagnostic),
     /// The cell panicked.
     #[error("{message}")]
     Panic {
@@ -58,17 +62,26 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
 }
 
-/// A line of the cell a diagnostic points at.
+/// A line of the cell a diagnostic points at, with everything it says about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiagnosticLine {
     /// 1-based line number in the cell.
     pub number: usize,
     /// The line's text.
     pub text: String,
+    /// The marked parts of the line, in the order the compiler gave them.
+    pub labels: Vec<Label>,
+}
+
+/// A marked part of a line and what the compiler says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
     /// 1-based columns `[start, end)` of the marked part.
     pub columns: (usize, usize),
-    /// What the compiler says about the marked part.
-    pub label: String,
+    /// What the compiler says (may be empty).
+    pub text: String,
+    /// The error itself (`^`), rather than context for it (`-`).
+    pub primary: bool,
 }
 
 fn first_message(diagnostics: &[Diagnostic]) -> String {
@@ -105,7 +118,6 @@ fn crashed_message(detail: &str, lost: &[String]) -> String {
     )
 }
 
-const RED: &str = "\x1b[0;31m";
 const BOLD_RED: &str = "\x1b[1;31m";
 const BLUE: &str = "\x1b[0;34m";
 const RESET: &str = "\x1b[0m";
@@ -115,6 +127,7 @@ impl CellError {
     pub fn ename(&self) -> &'static str {
         match self {
             CellError::Compile(_) => "CompileError",
+            CellError::Dependency(_) => "DependencyError",
             CellError::Panic { .. } => "Panic",
             CellError::UserError { .. } => "Error",
             CellError::Interrupted { .. } => "KeyboardInterrupt",
@@ -133,6 +146,7 @@ impl CellError {
     pub fn traceback(&self) -> Vec<String> {
         match self {
             CellError::Compile(diagnostics) => diagnostics.iter().flat_map(render).collect(),
+            CellError::Dependency(diagnostic) => render(diagnostic),
             CellError::RuntimeCrashed { detail, .. } => {
                 let mut lines = vec![format!(
                     "{BOLD_RED}{}{RESET}: {}",
@@ -169,17 +183,13 @@ fn render(diagnostic: &Diagnostic) -> Vec<String> {
         .max()
         .unwrap_or(1);
     for line in &diagnostic.lines {
-        let (start, end) = line.columns;
-        let pad = " ".repeat(start.saturating_sub(1));
-        let carets = "^".repeat(end.saturating_sub(start).max(1));
         out.push(format!(
             "{BLUE}{:>width$} |{RESET} {}",
             line.number, line.text
         ));
-        out.push(format!(
-            "{BLUE}{:>width$} |{RESET} {pad}{RED}{carets} {}{RESET}",
-            "", line.label
-        ));
+        for marks in crate::labels::draw(&line.labels) {
+            out.push(format!("{BLUE}{:>width$} |{RESET} {marks}", ""));
+        }
     }
     out.extend(
         diagnostic
@@ -202,8 +212,11 @@ mod tests {
             lines: vec![DiagnosticLine {
                 number: 2,
                 text: "let z = y + 1;".into(),
-                columns: (9, 10),
-                label: "not found in this scope".into(),
+                labels: vec![Label {
+                    columns: (9, 10),
+                    text: "not found in this scope".into(),
+                    primary: true,
+                }],
             }],
             notes: vec![],
         }]);
@@ -216,9 +229,34 @@ mod tests {
             "{traceback}"
         );
         assert!(
-            traceback.contains("        \x1b[0;31m^ not found"),
+            traceback.contains("        \x1b[0;31m^\x1b[0m \x1b[0;31mnot found"),
             "{traceback}"
         );
+    }
+
+    #[test]
+    fn a_line_with_two_labels_is_shown_once() {
+        let label = |columns, text: &str, primary| Label {
+            columns,
+            text: text.into(),
+            primary,
+        };
+        let error = CellError::Compile(vec![Diagnostic {
+            message: "mismatched types".into(),
+            code: Some("E0308".into()),
+            lines: vec![DiagnosticLine {
+                number: 1,
+                text: "let x: i32 = \"no\";".into(),
+                labels: vec![
+                    label((14, 18), "expected `i32`, found `&str`", true),
+                    label((8, 11), "expected due to this", false),
+                ],
+            }],
+            notes: vec![],
+        }]);
+        let traceback = error.traceback().join("\n");
+        assert_eq!(traceback.matches("let x: i32").count(), 1, "{traceback}");
+        assert!(traceback.contains("expected due to this"), "{traceback}");
     }
 
     #[test]

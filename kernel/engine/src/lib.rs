@@ -5,10 +5,12 @@
 //! while a cell runs (or afterwards, by its threads and child processes) goes
 //! to the [`Publisher`] the engine was created with.
 
+mod blocks;
 mod cell_error;
 pub mod completeness;
 mod evcxr_engine;
 pub mod fake;
+mod labels;
 mod markers;
 mod prelude_source;
 pub mod procs;
@@ -17,7 +19,7 @@ mod runtime_control;
 pub mod toolchain;
 mod workdir;
 
-pub use cell_error::{CellError, Diagnostic, DiagnosticLine};
+pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
 };

@@ -8,9 +8,10 @@
 //!   stdout and stderr. The runtime (and everything it forks) writes into two
 //!   pipes; the relay forwards stdout lines, tags stderr lines so both arrive on
 //!   one ordered channel, and marks evcxr's panic and `?` notifications, which
-//!   evcxr would otherwise swallow. Because the relay is a separate process, what
-//!   a cell printed just before it aborted or segfaulted still reaches the
-//!   notebook.
+//!   evcxr would otherwise swallow. It also turns evcxr's display blocks into
+//!   marker lines in place (see [`crate::blocks`]) and marks the end of each
+//!   cell. Because the relay is a separate process, what a cell printed just
+//!   before it aborted or segfaulted still reaches the notebook.
 
 use crate::markers;
 use nix::fcntl::OFlag;
@@ -113,6 +114,16 @@ struct Relay {
     out: std::io::BufWriter<std::fs::File>,
     stdout_partial: Vec<u8>,
     stderr_partial: Vec<u8>,
+    blocks: crate::blocks::Blocks,
+    /// The last line written was a display block: the pump may hold it open
+    /// as the cell's value, so the cell's end is marked. (Only then: evcxr
+    /// waits for its stdout channel to drain while it starts, before anyone
+    /// reads it, so a line it did not expect there would hang it.)
+    block_last: bool,
+    /// Display blocks are taken out only once the runtime's set-up said so
+    /// ([`markers::RELAY_BLOCKS`]): evcxr's own start-up evaluation reads its
+    /// block itself.
+    taking_blocks: bool,
 }
 
 impl Relay {
@@ -121,6 +132,9 @@ impl Relay {
             out: std::io::BufWriter::with_capacity(1 << 16, out),
             stdout_partial: Vec::new(),
             stderr_partial: Vec::new(),
+            blocks: crate::blocks::Blocks::default(),
+            block_last: false,
+            taking_blocks: false,
         }
     }
 
@@ -180,8 +194,34 @@ impl Relay {
 
     fn stdout_line(&mut self, line: &[u8], err_read: &OwnedFd, buffer: &mut [u8]) {
         let text = String::from_utf8_lossy(line);
+        if !self.taking_blocks {
+            if text == markers::RELAY_BLOCKS {
+                self.taking_blocks = true;
+                return;
+            }
+            return self.text_line(&text, line, err_read, buffer);
+        }
+        let mut replaced = Vec::new();
+        let rest = self.blocks.feed(&text, &mut replaced);
+        for marker in &replaced {
+            self.write_block(marker);
+        }
+        let Some(rest) = rest else {
+            return;
+        };
+        // Written as read (not lossily) when nothing was taken out.
+        let raw = if rest.len() == text.len() {
+            line
+        } else {
+            rest.as_bytes()
+        };
+        self.text_line(rest, raw, err_read, buffer);
+    }
+
+    /// An ordinary stdout line, or one of evcxr's notices.
+    fn text_line(&mut self, text: &str, line: &[u8], err_read: &OwnedFd, buffer: &mut [u8]) {
         for (notice, marker) in [
-            (markers::EVCXR_EXECUTION_COMPLETE, None),
+            (markers::EVCXR_EXECUTION_COMPLETE, Some(markers::CELL_END)),
             (markers::EVCXR_ERROR_OCCURRED, Some(markers::USER_ERROR)),
             (markers::EVCXR_PANIC_NOTIFICATION, Some(markers::PANICKED)),
         ] {
@@ -195,6 +235,10 @@ impl Relay {
                 // A `print!` without newline ran into the notice; keep both.
                 self.write_line(before.as_bytes());
             }
+            let marker = match marker {
+                Some(markers::CELL_END) if !self.block_last => None,
+                other => other,
+            };
             if let Some(marker) = marker {
                 self.write_line(marker.as_bytes());
             }
@@ -237,9 +281,16 @@ impl Relay {
         if stderr && !self.stderr_partial.is_empty() {
             let line = std::mem::take(&mut self.stderr_partial);
             self.write_stderr_line(&line);
-        } else if !stderr && !self.stdout_partial.is_empty() {
-            let line = std::mem::take(&mut self.stdout_partial);
-            self.write_line(&line);
+        } else if !stderr {
+            let mut unfinished = Vec::new();
+            self.blocks.finish(&mut unfinished);
+            for marker in &unfinished {
+                self.write_block(marker);
+            }
+            if !self.stdout_partial.is_empty() {
+                let line = std::mem::take(&mut self.stdout_partial);
+                self.write_line(&line);
+            }
         }
     }
 
@@ -251,6 +302,12 @@ impl Relay {
     fn write_line(&mut self, line: &[u8]) {
         let _ = self.out.write_all(line);
         let _ = self.out.write_all(b"\n");
+        self.block_last = false;
+    }
+
+    fn write_block(&mut self, marker: &str) {
+        self.write_line(marker.as_bytes());
+        self.block_last = true;
     }
 }
 

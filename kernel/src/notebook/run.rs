@@ -3,6 +3,7 @@
 
 use super::format::{Output, Text};
 use crate::iopub::mime_bundle;
+use crate::output_limit::{OutputLimiter, take_cell_limit};
 use ferrokernel_engine::{
     CellError, Engine, MimeBundle, Output as EngineOutput, Publisher, StreamKind,
 };
@@ -22,6 +23,20 @@ pub struct Collector {
 struct Collected {
     outputs: Vec<Output>,
     display_ids: std::collections::HashMap<String, usize>,
+    /// Displays with an id not echoed yet: a terminal gets them once, in the
+    /// state they have when the cell shows something else or ends (a
+    /// progress bar at its end, not each of its redraws).
+    unechoed: Vec<String>,
+}
+
+impl Collected {
+    fn echo_held(&mut self) {
+        for id in std::mem::take(&mut self.unechoed) {
+            if let Some(output) = self.display_ids.get(&id).and_then(|i| self.outputs.get(*i)) {
+                echo(output);
+            }
+        }
+    }
 }
 
 impl Collector {
@@ -38,17 +53,27 @@ impl Collector {
     }
 
     fn take(&self) -> Vec<Output> {
-        std::mem::take(&mut *self.lock()).outputs
+        let mut collected = self.lock();
+        if self.echo {
+            collected.echo_held();
+        }
+        std::mem::take(&mut *collected).outputs
     }
 
     fn push_display(&self, output: Output, id: Option<String>) {
-        if self.echo {
-            echo(&output);
-        }
         let mut collected = self.lock();
+        if self.echo {
+            collected.echo_held();
+            if id.is_none() {
+                echo(&output);
+            }
+        }
         if let Some(id) = id {
             let index = collected.outputs.len();
-            collected.display_ids.insert(id, index);
+            collected.display_ids.insert(id.clone(), index);
+            if self.echo {
+                collected.unechoed.push(id);
+            }
         }
         collected.outputs.push(output);
     }
@@ -65,10 +90,12 @@ impl Collector {
     }
 
     fn push(&self, output: Output) {
+        let mut collected = self.lock();
         if self.echo {
+            collected.echo_held();
             echo(&output);
         }
-        let outputs = &mut self.lock().outputs;
+        let outputs = &mut collected.outputs;
         // Consecutive text on one stream is one output, as frontends store it.
         if let (
             Some(Output::Stream { name, text }),
@@ -154,15 +181,22 @@ pub struct CellRun {
 pub struct Runner {
     engine: Box<dyn Engine>,
     collector: Arc<Collector>,
+    limiter: Arc<OutputLimiter>,
     execution_count: u32,
 }
 
 impl Runner {
-    /// A runner over `engine`, which publishes to `collector`.
-    pub fn new(engine: Box<dyn Engine>, collector: Arc<Collector>) -> Runner {
+    /// A runner over `engine`, which publishes to `limiter`, in front of
+    /// `collector`: what is collected is what a page would have received.
+    pub fn new(
+        engine: Box<dyn Engine>,
+        collector: Arc<Collector>,
+        limiter: Arc<OutputLimiter>,
+    ) -> Runner {
         Runner {
             engine,
             collector,
+            limiter,
             execution_count: 0,
         }
     }
@@ -199,7 +233,15 @@ impl Runner {
             });
         }
         let mut no_input = |_| None;
-        let result = self.engine.execute(code, &mut no_input);
+        let result = match take_cell_limit(code) {
+            Err(error) => Err(CellError::Engine(error.to_string())),
+            Ok((limit, code)) => {
+                self.limiter.begin_cell(limit);
+                let result = self.engine.execute(&code, &mut no_input);
+                self.limiter.end_cell();
+                result
+            }
+        };
         {
             let (lock, signal) = &*finished;
             *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
@@ -246,7 +288,12 @@ mod tests {
 
     fn runner() -> Runner {
         let collector = Collector::new(false);
-        Runner::new(Box::new(FakeEngine::new(collector.clone())), collector)
+        let limiter = OutputLimiter::new(collector.clone(), crate::output_limit::Limit::default());
+        Runner::new(
+            Box::new(FakeEngine::new(limiter.clone())),
+            collector,
+            limiter,
+        )
     }
 
     #[test]
@@ -267,6 +314,29 @@ mod tests {
         assert!(matches!(&failed.outputs[..], [Output::Error { ename, .. }] if ename == "Panic"));
         runner.reset().expect("reset");
         assert_eq!(runner.run_cell("value:1", None).execution_count, 1);
+    }
+
+    #[test]
+    fn a_display_updated_in_place_is_kept_in_its_final_state_and_place() {
+        let collector = Collector::new(false);
+        let bar = |text: &str| MimeBundle::from([("text/plain".to_owned(), text.to_owned())]);
+        collector.publish(EngineOutput::Display {
+            bundle: bar("0/2"),
+            id: Some("bar".into()),
+        });
+        collector.publish(EngineOutput::Stream {
+            stream: StreamKind::Stdout,
+            text: "working\n".into(),
+        });
+        collector.publish(EngineOutput::UpdateDisplay {
+            bundle: bar("2/2"),
+            id: "bar".into(),
+        });
+        let outputs = collector.take();
+        assert!(
+            matches!(&outputs[0], Output::DisplayData { data, .. } if data["text/plain"] == "2/2")
+        );
+        assert!(matches!(&outputs[1], Output::Stream { .. }));
     }
 
     #[test]

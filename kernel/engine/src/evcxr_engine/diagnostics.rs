@@ -1,6 +1,6 @@
 //! evcxr's compilation errors as our [`Diagnostic`]s, located in the cell.
 
-use crate::{Diagnostic, DiagnosticLine};
+use crate::{Diagnostic, DiagnosticLine, Label};
 
 /// Converts evcxr's errors; `code` is the cell, for quoting its lines.
 pub(super) fn from_evcxr(errors: &[evcxr::CompilationError], code: &str) -> Vec<Diagnostic> {
@@ -21,12 +21,12 @@ pub(super) fn from_evcxr(errors: &[evcxr::CompilationError], code: &str) -> Vec<
                         } else {
                             text.chars().count() + 1
                         };
-                        lines.push(DiagnosticLine {
-                            number: span.start_line,
-                            text: (*text).to_owned(),
+                        let label = Label {
                             columns: (span.start_column, end.max(span.start_column + 1)),
-                            label: spanned.label.clone(),
-                        });
+                            text: spanned.label.clone(),
+                            primary: spanned.is_primary,
+                        };
+                        add_label(&mut lines, span.start_line, text, label);
                     }
                     None if !spanned.label.is_empty() => notes.push(spanned.label.clone()),
                     None => {}
@@ -41,4 +41,43 @@ pub(super) fn from_evcxr(errors: &[evcxr::CompilationError], code: &str) -> Vec<
             }
         })
         .collect()
+}
+
+/// Adds `label` to the line it marks: each line is shown once, with all its
+/// labels, as rustc shows it.
+fn add_label(lines: &mut Vec<DiagnosticLine>, number: usize, text: &str, label: Label) {
+    match lines.iter_mut().find(|line| line.number == number) {
+        Some(line) => line.labels.push(label),
+        None => lines.push(DiagnosticLine {
+            number,
+            text: text.to_owned(),
+            labels: vec![label],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_on_one_line_gather_under_it() {
+        let mut lines = Vec::new();
+        let label = |start, text: &str| Label {
+            columns: (start, start + 2),
+            text: text.to_owned(),
+            primary: false,
+        };
+        add_label(&mut lines, 1, "let x: i32 = \"no\";", label(14, "expected"));
+        add_label(&mut lines, 3, "x", label(1, "here"));
+        add_label(
+            &mut lines,
+            1,
+            "let x: i32 = \"no\";",
+            label(8, "due to this"),
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].labels.len(), 2);
+        assert_eq!(lines[1].number, 3);
+    }
 }

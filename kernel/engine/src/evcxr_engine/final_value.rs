@@ -1,4 +1,6 @@
-//! A cell's final expression, as the display trait needs to see it.
+//! A cell's final expression, as evcxr sees it: whether there is one (only
+//! then is the last display bundle the cell printed its value, see `pump`),
+//! and, for the display trait, whether it is a place to borrow.
 //!
 //! The prelude's display trait takes `&mut self` (so a type's own
 //! `evcxr_display(&self)` always wins; see `ferrokernel_prelude::notebook::show`).
@@ -51,6 +53,24 @@ fn is_place(expr: &ast::Expr) -> bool {
     }
 }
 
+/// True when the cell's last statement is an expression without `;`, which
+/// evcxr shows as the cell's value (leading `:` commands skipped).
+pub(super) fn ends_in_expression(code: &str) -> bool {
+    // The way evcxr splits a cell: as the body of a function.
+    let wrapped = format!("fn cell() {{\n{}\n}}", mask_commands(code));
+    let parsed = SourceFile::parse(&wrapped, Edition::Edition2024);
+    let last = parsed
+        .tree()
+        .syntax()
+        .children()
+        .next()
+        .and_then(ast::Fn::cast)
+        .and_then(|function| function.body())
+        .and_then(|body| body.stmt_list())
+        .and_then(|statements| statements.syntax().children().last());
+    last.is_some_and(|node| ast::Expr::can_cast(node.kind()))
+}
+
 /// evcxr's leading `:command` lines, blanked (same length, so offsets hold).
 fn mask_commands(code: &str) -> String {
     let mut masked = String::with_capacity(code.len());
@@ -71,7 +91,7 @@ fn mask_commands(code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::borrow_final_place;
+    use super::{borrow_final_place, ends_in_expression};
 
     #[test]
     fn final_place_expressions_are_borrowed() {
@@ -113,6 +133,31 @@ mod tests {
             "for i in 0..3 {}",
         ] {
             assert_eq!(borrow_final_place(cell), None, "{cell}");
+        }
+    }
+
+    #[test]
+    fn expressions_end_cells_statements_and_items_do_not() {
+        for code in [
+            "42",
+            "let x = 1;\nx + 1",
+            "for i in 0..3 { println!(\"{i}\"); }",
+            ":dep foo = \"1\"\nfoo::bar()",
+            "draw(); chart // the chart",
+            "(&v)",
+        ] {
+            assert!(ends_in_expression(code), "{code}");
+        }
+        for code in [
+            "let x = 1;",
+            "println!(\"x\");",
+            "fn f() -> i32 { 1 }",
+            "42;\n// 7",
+            ":dep foo = \"1\"",
+            "",
+            "use std::fmt;",
+        ] {
+            assert!(!ends_in_expression(code), "{code}");
         }
     }
 }

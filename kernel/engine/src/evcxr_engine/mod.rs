@@ -1,6 +1,7 @@
 //! Cells run by evcxr: compiled into shared objects and loaded into a runtime
 //! child process that keeps the notebook's variables.
 
+mod deps;
 mod diagnostics;
 mod final_value;
 mod interrupt;
@@ -394,7 +395,10 @@ impl EvcxrEngine {
                         },
                     });
                 }
-                let bundle: MimeBundle = outputs.content_by_mime_type.into_iter().collect();
+                // evcxr's own content comes from its commands (`:vars`, ...);
+                // the runtime's display blocks never reach it (see `pump`).
+                let mut bundle: MimeBundle = outputs.content_by_mime_type.into_iter().collect();
+                bundle.extend(report.value.unwrap_or_default());
                 Ok((!bundle.is_empty() && !is_unit(&bundle)).then_some(bundle))
             }
             Err(evcxr::Error::SubprocessTerminated(detail)) => {
@@ -412,7 +416,11 @@ impl EvcxrEngine {
                 }
             }
             Err(evcxr::Error::CompilationErrors(errors)) => {
-                Err(CellError::Compile(diagnostics::from_evcxr(&errors, code)))
+                let diagnostics = diagnostics::from_evcxr(&errors, code);
+                match diagnostics.iter().find_map(deps::explain) {
+                    Some(refused) => Err(CellError::Dependency(refused)),
+                    None => Err(CellError::Compile(diagnostics)),
+                }
             }
             Err(other) => Err(CellError::Engine(other.to_string())),
         }
@@ -425,10 +433,17 @@ impl Engine for EvcxrEngine {
         code: &str,
         input: InputReader<'_>,
     ) -> Result<Option<MimeBundle>, CellError> {
+        let normalised = deps::normalise(code);
+        let code: &str = &normalised;
+        deps::check(code).map_err(CellError::Dependency)?;
         self.cells += 1;
         let variables_before = self.variable_names();
         let started = procs::now_ticks();
-        *pump::lock(&self.report) = pump::CellReport::default();
+        *pump::lock(&self.report) = pump::CellReport {
+            expects_value: final_value::ends_in_expression(code),
+            running: true,
+            ..pump::CellReport::default()
+        };
         self.interrupter.begin(self.cells);
         let input = RefCell::new(input);
         // evcxr does not export its request type, so the closure's argument type

@@ -4,11 +4,30 @@
 //! engine, so output printed between cells (by threads and child processes) is
 //! published too. Marker lines from the relay and the panic hook are not shown:
 //! they are recorded in the [`CellReport`] that `execute` reads after a cell.
+//!
+//! ## Display blocks
+//! The relay turns each evcxr display block into a marker line where it was
+//! printed. Blocks printed back to back with different MIME types are one
+//! value in several formats (that is how evcxr crates print one), so they
+//! gather into one bundle; a MIME type the bundle already has, or any other
+//! output, closes it. A closed bundle is a `display_data` — except the one
+//! open when the cell ends, in a cell that ends in an expression: that one is
+//! the cell's value (`execute_result`). The prelude's display traits print a
+//! [`VALUE`](crate::markers::VALUE) marker first, so a value never merges with
+//! a display printed just before it. A bundle nothing follows for
+//! [`QUIET`] is shown as a display at once (a chart drawn before a long
+//! computation appears when drawn), unless it was marked as a value.
 
 use crate::markers;
-use crate::{Output, Publisher, StreamKind};
+use crate::{MimeBundle, Output, Publisher, StreamKind};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// How long an open bundle waits for more formats before it is shown.
+const QUIET: Duration = Duration::from_millis(100);
+/// How long the pump sleeps when nothing waits to be shown.
+const IDLE: Duration = Duration::from_secs(3600);
 
 /// What the markers said about the current cell.
 #[derive(Debug, Default)]
@@ -21,6 +40,13 @@ pub(super) struct CellReport {
     pub(super) user_error: bool,
     /// The stderr lines since the last stdout line: for a `?` error, its message.
     pub(super) recent_stderr: Vec<String>,
+    /// Set by the engine before a cell runs: the cell ends in an expression,
+    /// so the bundle open at its end is its value.
+    pub(super) expects_value: bool,
+    /// A cell runs (from `execute` until the relay's cell end).
+    pub(super) running: bool,
+    /// The cell's value, from the display blocks its final expression printed.
+    pub(super) value: Option<MimeBundle>,
 }
 
 /// Shared between the pump thread and the engine.
@@ -39,7 +65,7 @@ pub(super) fn start(
     report: SharedReport,
 ) -> Sender<Sender<()>> {
     let (fence_tx, fence_rx) = crossbeam_channel::unbounded::<Sender<()>>();
-    let pump = Pump { publisher, report };
+    let pump = Pump::new(publisher, report);
     std::thread::Builder::new()
         .name("engine-output".into())
         .spawn(move || pump.run(stdout, stderr, fence_rx))
@@ -47,18 +73,44 @@ pub(super) fn start(
     fence_tx
 }
 
+/// Display blocks gathered into one bundle.
+#[derive(Debug)]
+struct OpenBundle {
+    bundle: MimeBundle,
+    /// After a [`markers::VALUE`] marker: the prelude showing a final value.
+    marked_value: bool,
+}
+
 struct Pump {
     publisher: Arc<dyn Publisher>,
     report: SharedReport,
+    open: Option<OpenBundle>,
+    /// A value marker was seen; the next block opens a marked bundle.
+    value_marked: bool,
 }
 
 impl Pump {
-    fn run(self, stdout: Receiver<String>, stderr: Receiver<String>, fences: Receiver<Sender<()>>) {
+    fn new(publisher: Arc<dyn Publisher>, report: SharedReport) -> Pump {
+        Pump {
+            publisher,
+            report,
+            open: None,
+            value_marked: false,
+        }
+    }
+
+    fn run(
+        mut self,
+        stdout: Receiver<String>,
+        stderr: Receiver<String>,
+        fences: Receiver<Sender<()>>,
+    ) {
         loop {
+            let wait = if self.open.is_some() { QUIET } else { IDLE };
             select! {
                 recv(stdout) -> line => match line {
                     Ok(line) => self.stdout_line(line),
-                    Err(_) => return,
+                    Err(_) => return self.close_bundle(),
                 },
                 recv(stderr) -> line => {
                     if let Ok(line) = line {
@@ -76,16 +128,29 @@ impl Pump {
                         let _ = done.send(());
                     }
                 },
+                default(wait) => self.quiet(),
             }
         }
     }
 
-    fn stdout_line(&self, line: String) {
+    fn stdout_line(&mut self, line: String) {
         let Some(marker) = line.strip_prefix(markers::PREFIX) else {
             lock(&self.report).recent_stderr.clear();
             return self.stream(StreamKind::Stdout, line);
         };
         let full = format!("{}{marker}", markers::PREFIX);
+        if let Some(payload) = full.strip_prefix(markers::BLOCK) {
+            let (mime, content) = markers::parse_block(payload);
+            return self.block(mime, content);
+        }
+        if full == markers::VALUE {
+            self.close_bundle();
+            self.value_marked = true;
+            return;
+        }
+        if full == markers::CELL_END {
+            return self.cell_end();
+        }
         if let Some(text) = full.strip_prefix(markers::STDERR_LINE) {
             lock(&self.report).recent_stderr.push(text.to_owned());
             self.stream(StreamKind::Stderr, text.to_owned());
@@ -96,19 +161,310 @@ impl Pump {
         } else if let Some(message) = full.strip_prefix(markers::PANIC_MESSAGE) {
             lock(&self.report).panic_message = Some(markers::unescape(message));
         } else if let Some(pairs) = full.strip_prefix(markers::DISPLAY) {
-            self.publisher.publish(Output::Display {
+            self.publish(Output::Display {
                 bundle: markers::parse_display(pairs),
                 id: None,
             });
+        } else if let Some(payload) = full.strip_prefix(markers::DISPLAY_WITH_ID) {
+            let (id, bundle) = markers::parse_display_id(payload);
+            self.publish(Output::Display {
+                bundle,
+                id: Some(id),
+            });
+        } else if let Some(payload) = full.strip_prefix(markers::UPDATE_DISPLAY) {
+            let (id, bundle) = markers::parse_display_id(payload);
+            self.publish(Output::UpdateDisplay { bundle, id });
         } else if let Some(rest) = full.strip_prefix(markers::CLEAR_OUTPUT) {
-            self.publisher.publish(Output::ClearOutput {
+            self.publish(Output::ClearOutput {
                 wait: rest == ":wait",
             });
         }
     }
 
-    fn stream(&self, stream: StreamKind, mut text: String) {
+    fn block(&mut self, mime: String, content: String) {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.bundle.contains_key(&mime))
+        {
+            self.close_bundle();
+        }
+        let marked_value = std::mem::take(&mut self.value_marked);
+        self.open
+            .get_or_insert_with(|| OpenBundle {
+                bundle: MimeBundle::new(),
+                marked_value,
+            })
+            .bundle
+            .insert(mime, content);
+    }
+
+    /// The open bundle, if any, becomes a display.
+    fn close_bundle(&mut self) {
+        self.value_marked = false;
+        if let Some(open) = self.open.take() {
+            self.publisher.publish(Output::Display {
+                bundle: open.bundle,
+                id: None,
+            });
+        }
+    }
+
+    /// The cell's code returned: the open bundle is its value if it ends in an expression.
+    fn cell_end(&mut self) {
+        let expects_value = {
+            let mut report = lock(&self.report);
+            report.running = false;
+            std::mem::take(&mut report.expects_value)
+        };
+        self.value_marked = false;
+        match self.open.take() {
+            Some(open) if expects_value => lock(&self.report).value = Some(open.bundle),
+            Some(open) => self.publisher.publish(Output::Display {
+                bundle: open.bundle,
+                id: None,
+            }),
+            None => {}
+        }
+    }
+
+    /// Nothing arrived for a while: an open bundle is complete.
+    fn quiet(&mut self) {
+        let running = lock(&self.report).running;
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| !(open.marked_value && running))
+        {
+            self.close_bundle();
+        }
+    }
+
+    /// Any other output closes the open bundle first, keeping the order.
+    fn publish(&mut self, output: Output) {
+        self.close_bundle();
+        self.publisher.publish(output);
+    }
+
+    fn stream(&mut self, stream: StreamKind, mut text: String) {
         text.push('\n');
-        self.publisher.publish(Output::Stream { stream, text });
+        self.publish(Output::Stream { stream, text });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Output>>);
+
+    impl Publisher for Recorder {
+        fn publish(&self, output: Output) {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(output);
+        }
+    }
+
+    /// Runs `lines` through a pump for a cell that does or does not end in an
+    /// expression; returns what was published and the cell's value.
+    fn pump(lines: &[String], expects_value: bool) -> (Vec<Output>, Option<MimeBundle>) {
+        let recorder = Arc::new(Recorder::default());
+        let report = SharedReport::default();
+        {
+            let mut report = lock(&report);
+            report.expects_value = expects_value;
+            report.running = true;
+        }
+        let mut pump = Pump::new(recorder.clone(), report.clone());
+        for line in lines {
+            pump.stdout_line(line.clone());
+        }
+        let value = lock(&report).value.take();
+        let published =
+            std::mem::take(&mut *recorder.0.lock().unwrap_or_else(PoisonError::into_inner));
+        (published, value)
+    }
+
+    fn block(mime: &str, content: &str) -> String {
+        markers::block_line(mime, content)
+    }
+
+    fn display(pairs: &[(&str, &str)]) -> Output {
+        Output::Display {
+            bundle: pairs
+                .iter()
+                .map(|(m, c)| (m.to_string(), c.to_string()))
+                .collect(),
+            id: None,
+        }
+    }
+
+    fn stdout(text: &str) -> Output {
+        Output::Stream {
+            stream: StreamKind::Stdout,
+            text: format!("{text}\n"),
+        }
+    }
+
+    #[test]
+    fn blocks_are_displays_in_order_with_text() {
+        let (published, value) = pump(
+            &[
+                "one".into(),
+                block("text/html", "<b>1</b>"),
+                "two".into(),
+                block("text/html", "<b>2</b>"),
+                markers::CELL_END.into(),
+            ],
+            false,
+        );
+        assert_eq!(
+            published,
+            [
+                stdout("one"),
+                display(&[("text/html", "<b>1</b>")]),
+                stdout("two"),
+                display(&[("text/html", "<b>2</b>")]),
+            ]
+        );
+        assert_eq!(value, None);
+    }
+
+    #[test]
+    fn formats_printed_together_are_one_bundle_and_a_repeated_type_a_new_one() {
+        let (published, _) = pump(
+            &[
+                block("image/svg+xml", "<svg/>"),
+                block("text/plain", "chart 1"),
+                block("image/svg+xml", "<svg id='2'/>"),
+                block("image/svg+xml", "<svg id='3'/>"),
+                markers::CELL_END.into(),
+            ],
+            false,
+        );
+        assert_eq!(
+            published,
+            [
+                display(&[("image/svg+xml", "<svg/>"), ("text/plain", "chart 1")]),
+                display(&[("image/svg+xml", "<svg id='2'/>")]),
+                display(&[("image/svg+xml", "<svg id='3'/>")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_last_bundle_of_a_cell_ending_in_an_expression_is_its_value() {
+        let lines = [
+            block("text/html", "<i>drawn</i>"),
+            "text".into(),
+            block("text/html", "<b>value</b>"),
+            block("text/plain", "value"),
+            markers::CELL_END.into(),
+        ];
+        let (published, value) = pump(&lines, true);
+        assert_eq!(
+            published,
+            [display(&[("text/html", "<i>drawn</i>")]), stdout("text")]
+        );
+        assert_eq!(
+            value,
+            Some(MimeBundle::from([
+                ("text/html".to_owned(), "<b>value</b>".to_owned()),
+                ("text/plain".to_owned(), "value".to_owned()),
+            ]))
+        );
+        // Without a final expression, the same blocks are all displays.
+        let (published, value) = pump(&lines, false);
+        assert_eq!(published.len(), 3);
+        assert_eq!(value, None);
+    }
+
+    #[test]
+    fn a_marked_value_does_not_merge_with_a_display_before_it() {
+        let (published, value) = pump(
+            &[
+                block("text/html", "<svg/>"),
+                markers::VALUE.into(),
+                block("text/plain", "()"),
+                markers::CELL_END.into(),
+            ],
+            true,
+        );
+        assert_eq!(published, [display(&[("text/html", "<svg/>")])]);
+        assert_eq!(
+            value,
+            Some(MimeBundle::from([(
+                "text/plain".to_owned(),
+                "()".to_owned()
+            )]))
+        );
+    }
+
+    #[test]
+    fn displays_with_ids_and_their_updates_keep_their_id() {
+        let show = ferrokernel_prelude::notebook::protocol::display_id_line(
+            "bar",
+            &[("text/plain", "1/2")],
+            false,
+        );
+        let update = ferrokernel_prelude::notebook::protocol::display_id_line(
+            "bar",
+            &[("text/plain", "2/2")],
+            true,
+        );
+        let (published, _) = pump(&[show, update], false);
+        assert_eq!(
+            published,
+            [
+                Output::Display {
+                    bundle: MimeBundle::from([("text/plain".to_owned(), "1/2".to_owned())]),
+                    id: Some("bar".to_owned()),
+                },
+                Output::UpdateDisplay {
+                    bundle: MimeBundle::from([("text/plain".to_owned(), "2/2".to_owned())]),
+                    id: "bar".to_owned(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pump_thread_publishes_lines_before_a_fence_returns() {
+        let recorder = Arc::new(Recorder::default());
+        let (out_tx, out_rx) = crossbeam_channel::unbounded();
+        let (_err_tx, err_rx) = crossbeam_channel::unbounded::<String>();
+        let fences = start(out_rx, err_rx, recorder.clone(), SharedReport::default());
+        out_tx.send("hello".to_owned()).expect("send");
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        fences.send(done_tx).expect("fence");
+        done_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("fenced");
+        assert_eq!(
+            recorder.0.lock().map(|p| p.clone()).unwrap_or_default(),
+            [stdout("hello")]
+        );
+    }
+
+    #[test]
+    fn a_bundle_nothing_follows_is_shown_unless_it_is_a_value_being_shown() {
+        let recorder = Arc::new(Recorder::default());
+        let report = SharedReport::default();
+        lock(&report).running = true;
+        let mut pump = Pump::new(recorder.clone(), report.clone());
+        pump.stdout_line(block("text/html", "<b>now</b>"));
+        pump.quiet();
+        assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 1);
+        pump.stdout_line(markers::VALUE.into());
+        pump.stdout_line(block("text/plain", "42"));
+        pump.quiet();
+        assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 1);
+        // Between cells nothing is a value.
+        lock(&report).running = false;
+        pump.quiet();
+        assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 2);
     }
 }

@@ -31,7 +31,7 @@ pub(super) fn context_setup(prelude_dir: &Path, multiprocessing: bool) -> String
     }
     code.push_str(
         "use ferrokernel_prelude::notebook::{\n    \
-             clear_output, display, display_html, display_markdown, getpass, input,\n\
+             clear_output, display, display_html, display_markdown, getpass, input, progress,\n\
          };\n",
     );
     code.push_str(&Show::Debug.use_line());

@@ -31,6 +31,7 @@ mod queue;
 mod shared;
 pub mod shared_memory;
 mod synchronize;
+mod timeline;
 
 pub use crate::sys::sync::Acquired;
 pub use context::{get_all_start_methods, get_start_method, set_start_method};
@@ -49,6 +50,7 @@ pub use shared::{Array, ArrayGuard, Scalar, Value, ValueGuard};
 pub use synchronize::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, RLock, RLockGuard, Semaphore,
 };
+pub use timeline::{Ending, Timeline, timeline};
 
 /// How many CPUs this process may use (`multiprocessing.cpu_count()`).
 ///

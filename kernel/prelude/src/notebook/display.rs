@@ -33,6 +33,50 @@ pub fn display_markdown(markdown: &str) {
     display(&[("text/markdown", markdown), ("text/plain", markdown)]);
 }
 
+/// A display that can be replaced in place, like IPython's `DisplayHandle`
+/// (`display(obj, display_id=True)`): JupyterLab redraws it where it was first
+/// shown, without adding output. What [`progress`](super::progress) draws with.
+///
+/// ```
+/// use ferrokernel_prelude::notebook::DisplayHandle;
+/// let status = DisplayHandle::show(&[("text/plain", "working...")]);
+/// status.update(&[("text/plain", "done")]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayHandle {
+    id: String,
+}
+
+impl DisplayHandle {
+    /// Shows `bundle` now, as [`display`] does, under a new display id.
+    pub fn show(bundle: &[(&str, &str)]) -> DisplayHandle {
+        let handle = DisplayHandle { id: new_id() };
+        print_line(&protocol::display_id_line(&handle.id, bundle, false));
+        handle
+    }
+
+    /// Replaces what the display shows.
+    pub fn update(&self, bundle: &[(&str, &str)]) {
+        print_line(&protocol::display_id_line(&self.id, bundle, true));
+    }
+
+    /// The display id (Jupyter's `transient.display_id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// An id unique in the notebook: every cell carries its own copy of this
+/// crate (and of the counter), so the process id and the time join it.
+fn new_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("fk-{}-{nanos:x}-{n}", std::process::id())
+}
+
 /// Clears the cell's output; with `wait`, only when new output arrives (so an
 /// animation does not flicker).
 ///

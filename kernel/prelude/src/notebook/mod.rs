@@ -1,6 +1,6 @@
 //! What a notebook cell uses to talk to the ferrokernel kernel: Python's
-//! `input()` and `getpass()`, IPython's `display()` and `clear_output()`, and
-//! the display of a cell's final value.
+//! `input()` and `getpass()`, IPython's `display()` and `clear_output()`, a
+//! tqdm-like [`progress`] bar, and the display of a cell's final value.
 //!
 //! Everything here writes lines to stdout in the [`protocol`] the kernel
 //! understands (evcxr's conventions, plus a few marker lines of ferrokernel's
@@ -18,10 +18,12 @@
 
 mod display;
 mod input;
+mod progress;
 pub mod protocol;
 mod runtime;
 pub mod show;
 
-pub use display::{clear_output, display, display_html, display_markdown};
+pub use display::{DisplayHandle, clear_output, display, display_html, display_markdown};
 pub use input::{getpass, input};
+pub use progress::{Progress, progress};
 pub use runtime::install_runtime;

@@ -11,6 +11,20 @@ pub const PREFIX: &str = "\u{1e}FK:";
 /// Followed by `mime\x1fcontent` pairs joined by `\x1f`, contents escaped with
 /// [`escape`]: rich output to show now (`display()`).
 pub const DISPLAY: &str = "\u{1e}FK:display:";
+/// Followed by a display id, `\x1f`, and the pairs of a [`DISPLAY`] line: rich
+/// output to show now that later [`UPDATE_DISPLAY`] lines with that id replace
+/// in place (Jupyter's `display_id`; what a progress bar uses).
+pub const DISPLAY_WITH_ID: &str = "\u{1e}FK:display-id:";
+/// Followed by a display id, `\x1f`, and the pairs of a [`DISPLAY`] line: new
+/// content for the display shown with that id (`update_display_data`).
+pub const UPDATE_DISPLAY: &str = "\u{1e}FK:update-display:";
+/// Printed by the prelude's display traits just before they show a cell's
+/// final value: the evcxr blocks that follow are the value, not a display.
+pub const VALUE: &str = "\u{1e}FK:value";
+/// Printed once by [`install_runtime`](super::install_runtime): from here on
+/// the kernel's output relay takes evcxr's display blocks out of the stream
+/// (before, evcxr's own start-up evaluation must get its block back).
+pub const RELAY_BLOCKS: &str = "\u{1e}FK:relay-blocks";
 /// `clear_output()`; followed by `:wait` to clear only when new output arrives.
 pub const CLEAR_OUTPUT: &str = "\u{1e}FK:clear_output";
 /// Followed by an escaped panic message, from the panic hook on the cell's thread.
@@ -73,6 +87,30 @@ pub fn display_line(bundle: &[(&str, &str)]) -> String {
     format!("{DISPLAY}{}", pairs.join("\u{1f}"))
 }
 
+/// The marker line of a display with `id` ([`DISPLAY_WITH_ID`]), or of an
+/// update of it ([`UPDATE_DISPLAY`]) when `update`. An id holds no `\x1f`
+/// and no newline; those are replaced by `_`.
+pub fn display_id_line(id: &str, bundle: &[(&str, &str)], update: bool) -> String {
+    let marker = if update {
+        UPDATE_DISPLAY
+    } else {
+        DISPLAY_WITH_ID
+    };
+    let id = id.replace(['\u{1f}', '\n'], "_");
+    let pairs = display_line(bundle);
+    let pairs = pairs.strip_prefix(DISPLAY).unwrap_or_default();
+    format!("{marker}{id}\u{1f}{pairs}")
+}
+
+/// Splits the payload of a [`DISPLAY_WITH_ID`] or [`UPDATE_DISPLAY`] line
+/// into the id and its (MIME type, content) pairs.
+pub fn parse_display_id(payload: &str) -> (String, Vec<(String, String)>) {
+    match payload.split_once('\u{1f}') {
+        Some((id, pairs)) => (id.to_owned(), parse_display(pairs)),
+        None => (payload.to_owned(), Vec::new()),
+    }
+}
+
 /// Decodes the payload of a [`DISPLAY`] line (what follows the marker) into
 /// (MIME type, content) pairs.
 pub fn parse_display(payload: &str) -> Vec<(String, String)> {
@@ -107,6 +145,19 @@ mod tests {
                 ("text/plain".to_owned(), "x".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn displays_with_ids_round_trip() {
+        let line = display_id_line("bar\u{1f}1", &[("text/plain", "5/10\n")], false);
+        let payload = line
+            .strip_prefix(DISPLAY_WITH_ID)
+            .expect("a display-id line");
+        let (id, pairs) = parse_display_id(payload);
+        assert_eq!(id, "bar_1");
+        assert_eq!(pairs, vec![("text/plain".to_owned(), "5/10\n".to_owned())]);
+        let update = display_id_line("bar", &[("text/plain", "6/10")], true);
+        assert!(update.starts_with(UPDATE_DISPLAY) && !update.contains('\n'));
     }
 
     #[test]

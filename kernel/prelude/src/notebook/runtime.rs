@@ -12,7 +12,17 @@ use std::io::Write;
 /// default report on stderr.
 pub fn install_runtime() {
     #[cfg(feature = "multiprocessing")]
-    crate::interrupt::install_handler();
+    {
+        crate::interrupt::install_handler();
+        // Before any cell runs: it publishes its address in the environment.
+        crate::sys::timeline::init();
+    }
+    {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{}", protocol::RELAY_BLOCKS);
+        let _ = out.flush();
+    }
     let cell_thread = std::thread::current().id();
     let runtime_pid = std::process::id();
     let default_hook = std::panic::take_hook();

@@ -22,13 +22,16 @@
 use super::protocol;
 use std::io::Write;
 
-/// Prints `text` as the cell's `text/plain` value, in evcxr's block format.
+/// Prints `text` as the cell's `text/plain` value, in evcxr's block format,
+/// after the [`protocol::VALUE`] marker that tells the kernel the block is the
+/// value and not a display printed just before it.
 fn send_text_plain(text: &str) {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let _ = writeln!(
         out,
-        "{} text/plain\n{text}\n{}",
+        "{}\n{} text/plain\n{text}\n{}",
+        protocol::VALUE,
         protocol::BEGIN_CONTENT,
         protocol::END_CONTENT
     );

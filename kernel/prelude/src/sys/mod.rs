@@ -15,6 +15,7 @@ pub(crate) mod shm;
 pub(crate) mod shutdown;
 pub(crate) mod stream;
 pub(crate) mod sync;
+pub(crate) mod timeline;
 pub(crate) mod tracker;
 pub(crate) mod waiters;
 pub(crate) mod wire;
