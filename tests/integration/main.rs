@@ -9,6 +9,8 @@
 //! - `recovery`: interrupts, crashed runtimes, shutdown and killed kernels leave
 //!   no process behind;
 //! - `pool`: the engine pool: handovers, warm restarts, kernels that die, other users;
+//! - `deaths`: a crashed runtime's signal named, a cell past the memory limit
+//!   an out-of-memory error;
 //! - `huge_output`: output past a cell's limit: head, summary, tail, and a file
 //!   holding all of it;
 //! - `rich_output`: evcxr display blocks and displays with ids where they were
@@ -16,6 +18,7 @@
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
+mod deaths;
 mod dispatcher;
 mod execution;
 mod huge_output;

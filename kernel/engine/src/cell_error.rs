@@ -41,6 +41,15 @@ pub enum CellError {
         /// Variables that were lost with it.
         lost_variables: Vec<String>,
     },
+    /// The runtime ran out of memory (past `FERROKERNEL_MEMORY_LIMIT`, or the
+    /// machine's, when the kernel's OOM killer ended it); it was restarted.
+    #[error("{}", crashed_message(.detail, .lost_variables))]
+    OutOfMemory {
+        /// What happened, in a sentence (with the limit, if there is one).
+        detail: String,
+        /// Variables that were lost with the runtime.
+        lost_variables: Vec<String>,
+    },
     /// The engine could not run the cell (a bad `:dep`, an unpersistable variable, ...).
     #[error("{0}")]
     Engine(String),
@@ -132,6 +141,7 @@ impl CellError {
             CellError::UserError { .. } => "Error",
             CellError::Interrupted { .. } => "KeyboardInterrupt",
             CellError::RuntimeCrashed { .. } => "RuntimeCrashed",
+            CellError::OutOfMemory { .. } => "MemoryError",
             CellError::Engine(_) => "EngineError",
             CellError::Unavailable(_) => "EngineUnavailable",
         }

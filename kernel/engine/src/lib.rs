@@ -12,6 +12,7 @@ mod evcxr_engine;
 pub mod fake;
 mod labels;
 mod markers;
+pub mod memory;
 mod prelude_source;
 pub mod procs;
 pub mod runtime;

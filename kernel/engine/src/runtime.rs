@@ -55,6 +55,11 @@ fn prepare_runtime() {
         // Without the relay the runtime still works; only markers are missing.
         eprintln!("ferrokernel: could not start the output relay: {error}");
     }
+    // After the relay is forked (it must outlive a runtime that ran out of
+    // memory, to deliver its last output), before any cell runs.
+    if let Some(limit) = crate::memory::MemoryLimit::from_env() {
+        crate::memory::apply_in_runtime(Some(limit));
+    }
     // After the fork above: the relay must not inherit a thread.
     crate::runtime_control::serve_in_runtime();
 }

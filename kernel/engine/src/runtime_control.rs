@@ -84,6 +84,12 @@ fn apply(record: &str) {
         ["unset", name] => unsafe { std::env::remove_var(name) },
         _ => {}
     }
+    // The claiming kernel's memory limit holds from now on (see `memory`).
+    if let ["set" | "unset", name, ..] = fields.as_slice()
+        && *name == crate::memory::LIMIT_VARIABLE
+    {
+        crate::memory::apply_in_runtime(crate::memory::MemoryLimit::from_env());
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod interrupt;
 mod pump;
 mod setup;
 
+use crate::memory::{self, Death, MemoryLimit};
 use crate::{
     CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
     Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs, runtime_control,
@@ -178,6 +179,16 @@ pub struct EvcxrEngine {
     /// Holds the work directory's lock, and the pipe to the runtime.
     prepared: Prepared,
     cells: u64,
+    /// The runtime's memory limit (`FERROKERNEL_MEMORY_LIMIT`), for messages.
+    memory_limit: Option<MemoryLimit>,
+    /// The system's count of OOM kills when the cell began.
+    oom_kills_before: Option<u64>,
+}
+
+/// Why the runtime died.
+enum Cause {
+    OutOfMemory(String),
+    Crash(String),
 }
 
 impl EvcxrEngine {
@@ -217,6 +228,8 @@ impl EvcxrEngine {
             claimed_environment: None,
             prepared,
             cells: 0,
+            memory_limit: MemoryLimit::from_env(),
+            oom_kills_before: None,
         };
         engine.refresh_runtime_pid();
         progress("loading the prelude");
@@ -326,6 +339,40 @@ impl EvcxrEngine {
         }
     }
 
+    /// Why the runtime with `pid` died, from evcxr's report, the runtime's
+    /// last stderr lines and the OOM counters.
+    fn cause_of_death(&self, report: &str, last_stderr: &[String], pid: i32) -> Cause {
+        let limit = match self.memory_limit {
+            Some(limit) => format!(": it may use {limit} ({})", memory::LIMIT_VARIABLE),
+            None => String::new(),
+        };
+        if memory::allocation_failed(report) || memory::allocation_failed(&last_stderr.join("\n")) {
+            return Cause::OutOfMemory(format!("the cell ran out of memory{limit}"));
+        }
+        let death = Death::from_report(report);
+        if death == Death::Signal(libc::SIGKILL) {
+            let in_cgroup = memory::runtime_cgroup(pid)
+                .and_then(|dir| memory::cgroup_oom_kills(&dir))
+                .is_some_and(|kills| kills > 0);
+            if in_cgroup {
+                return Cause::OutOfMemory(format!(
+                    "the cell ran out of memory{limit}, so the kernel's OOM killer ended the Rust runtime"
+                ));
+            }
+            let killed_more = matches!(
+                (self.oom_kills_before, memory::system_oom_kills()),
+                (Some(before), Some(now)) if now > before
+            );
+            if killed_more {
+                return Cause::OutOfMemory(
+                    "the kernel's OOM killer ended the Rust runtime: the machine ran out of memory"
+                        .to_owned(),
+                );
+            }
+        }
+        Cause::Crash(death.sentence())
+    }
+
     /// After evcxr restarted the runtime: publish what it printed before dying and
     /// set the new runtime up.
     fn after_restart(&mut self, detail: &str) -> String {
@@ -401,18 +448,26 @@ impl EvcxrEngine {
                 bundle.extend(report.value.unwrap_or_default());
                 Ok((!bundle.is_empty() && !is_unit(&bundle)).then_some(bundle))
             }
-            Err(evcxr::Error::SubprocessTerminated(detail)) => {
-                let detail = self.after_restart(&detail);
+            Err(evcxr::Error::SubprocessTerminated(evcxr_report)) => {
+                let dead = self.interrupter.runtime_pid();
+                let cause = self.cause_of_death(&evcxr_report, &report.recent_stderr, dead);
+                let detail = self.after_restart(&evcxr_report);
+                memory::remove_runtime_cgroup(dead);
                 if interrupted {
-                    Err(CellError::Interrupted {
+                    return Err(CellError::Interrupted {
                         runtime_restarted: true,
                         lost_variables: variables_before,
-                    })
-                } else {
-                    Err(CellError::RuntimeCrashed {
+                    });
+                }
+                match cause {
+                    Cause::OutOfMemory(detail) => Err(CellError::OutOfMemory {
                         detail,
                         lost_variables: variables_before,
-                    })
+                    }),
+                    Cause::Crash(sentence) => Err(CellError::RuntimeCrashed {
+                        detail: with_sentence(&detail, &sentence),
+                        lost_variables: variables_before,
+                    }),
                 }
             }
             Err(evcxr::Error::CompilationErrors(errors)) => {
@@ -437,6 +492,7 @@ impl Engine for EvcxrEngine {
         let code: &str = &normalised;
         deps::check(code).map_err(CellError::Dependency)?;
         self.cells += 1;
+        self.oom_kills_before = memory::system_oom_kills();
         let variables_before = self.variable_names();
         let started = procs::now_ticks();
         *pump::lock(&self.report) = pump::CellReport {
@@ -534,6 +590,7 @@ impl Engine for EvcxrEngine {
 
     fn shutdown(&mut self) {
         procs::end_tree(std::process::id() as i32);
+        memory::remove_runtime_cgroup(self.interrupter.runtime_pid());
     }
 
     fn warm_up(&mut self) {
@@ -561,11 +618,28 @@ impl Engine for EvcxrEngine {
         cwd: &Path,
         changes: &[(String, Option<String>)],
     ) -> Result<(), CellError> {
+        if let Some((_, value)) = changes
+            .iter()
+            .find(|(name, _)| name == memory::LIMIT_VARIABLE)
+        {
+            self.memory_limit = MemoryLimit::from_value(value.as_deref());
+        }
         let records = runtime_control::encode(cwd, changes);
         self.send_to_runtime(&records);
         self.claimed_environment = Some(records);
         Ok(())
     }
+}
+
+/// What the runtime printed before it died, its last line (evcxr's status)
+/// replaced by `sentence`.
+fn with_sentence(detail: &str, sentence: &str) -> String {
+    let mut lines: Vec<&str> = detail
+        .lines()
+        .filter(|line| !line.contains("terminated with status: "))
+        .collect();
+    lines.push(sentence);
+    lines.join("\n")
 }
 
 /// Whether a cell's value is `()` — what a trailing `for` loop or block

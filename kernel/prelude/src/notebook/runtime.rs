@@ -10,7 +10,12 @@ use std::io::Write;
 ///
 /// Panics of other threads, and of processes forked from the cell, keep the
 /// default report on stderr.
+///
+/// A segmentation fault, bus error or illegal instruction ends the process by
+/// its own signal (evcxr's runtime would print a backtrace and abort, so
+/// every such death read as `SIGABRT`): the kernel then names the signal.
 pub fn install_runtime() {
+    restore_fault_signals();
     #[cfg(feature = "multiprocessing")]
     {
         crate::interrupt::install_handler();
@@ -42,4 +47,21 @@ pub fn install_runtime() {
             default_hook(info);
         }
     }));
+}
+
+/// Puts the default action back on the signals of faults (see `install_runtime`).
+fn restore_fault_signals() {
+    // The notebook part of the crate has no dependencies; `signal` is libc's.
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIG_DFL: usize = 0;
+    // SIGILL, SIGBUS and SIGSEGV on Linux.
+    for number in [4, 7, 11] {
+        // SAFETY: installing the default action runs no code of ours in
+        // signal context; the numbers are valid signals on Linux.
+        unsafe {
+            signal(number, SIG_DFL);
+        }
+    }
 }
