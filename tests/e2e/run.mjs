@@ -9,6 +9,10 @@
 // screenshot. Then, in a small fixture notebook: run a never-ending cell, press
 // the toolbar's stop button, check the cell ends in an error and the kernel is
 // idle again; restart the kernel from the Kernel menu and check a new cell runs.
+// Last, in a fixture of pictures: a progress bar is one <progress> redrawn in
+// place and ending at 100 %; multiprocessing::timeline() shows its SVG chart; a
+// 50 MB cell ends with head, summary line and tail, and the page still answers
+// and takes typing at once.
 //
 // While notebooks/ holds no notebook, the fixture is also the notebook run.
 // Screenshots go to tests/e2e/screenshots/. Everything started here (JupyterLab,
@@ -485,12 +489,11 @@ async function firstTabInAFreshNotebook(page, base, binary, root) {
   await screenshot(page, 'completion.png').catch((e) => log(`no screenshot: ${e.message}`));
 }
 
-async function interruptAndRestart(page, base, alreadyOpen) {
+async function interruptAndRestart(page, base) {
+  // Always opened afresh: the completion check left the page on about:blank.
   await check('fixture: opens and runs (for the interrupt and restart checks)', async () => {
-    if (!alreadyOpen) {
-      await openNotebook(page, base, FIXTURE);
-      await runAll(page, FIXTURE);
-    }
+    await openNotebook(page, base, FIXTURE);
+    await runAll(page, FIXTURE);
   });
   let looping = -1;
   await check('interrupt: a never-ending cell stops with an error, kernel idle again', async () => {
@@ -547,6 +550,280 @@ async function interruptAndRestart(page, base, alreadyOpen) {
 }
 
 // ---------------------------------------------------------------------------
+// Pictures and huge output: the progress bar, the process timeline, a 50 MB cell
+
+const PICTURES = 'ferrokernel-e2e-pictures.ipynb';
+// The pictures fixture's processes cell starts this many processes with
+// Process::new, and one pool call with this many workers (one group row).
+const FIXTURE_PROCESSES = 3;
+const FIXTURE_POOL_WORKERS = 2;
+// Process and Pool do not record into the timeline yet (that wiring is on its
+// way from another branch), so today the chart has no process rows. While this
+// is true a wrong row count is reported as PENDING, not as a failure; a right
+// one fails, saying to set it to false, so the pending check cannot outlive the
+// work it waits for.
+const TIMELINE_ROWS_PENDING = true;
+// 500 000 lines of 100 bytes: 50 MB, fifty times the default output limit.
+const HUGE_LINES = 500_000;
+const HUGE_CELL = `let line = "x".repeat(99); for _ in 0..${HUGE_LINES} { println!("{line}"); }`;
+// Bounds that only a frozen or badly stalled page misses. The next cell's
+// includes compiling it, which took up to 20 s on a loaded 2-core machine.
+const NEXT_CELL_MS = 60_000;
+const ROUND_TRIP_MS = 5_000;
+
+function picturesNotebook() {
+  const notebook = fixtureNotebook();
+  const code = (id, source) => ({
+    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [], source,
+  });
+  notebook.cells = [
+    code('progress', 'for _ in progress(0..50) { std::thread::sleep(std::time::Duration::from_millis(20)); }'),
+    code('processes', [
+      'use multiprocessing::{Pool, Process};',
+      'let mut hello = Process::new(|| println!("hello from a child")).name("hello");',
+      'hello.start()?; hello.join()?;',
+      'let mut failing = Process::new(|| std::process::exit(3)).name("exits-3");',
+      'failing.start()?; failing.join()?;',
+      'let mut sleeper = Process::new(|| std::thread::sleep(std::time::Duration::from_millis(200))).name("sleeper");',
+      'sleeper.start()?; sleeper.join()?;',
+      `let squares = Pool::with_processes(${FIXTURE_POOL_WORKERS})?.map(|n: u64| n * n, 0..8)?;`,
+      'println!("exit codes {:?} {:?} {:?}, squares {squares:?}", hello.exitcode(), failing.exitcode(), sleeper.exitcode());',
+    ].join('\n')),
+    code('timeline', 'multiprocessing::timeline()'),
+  ];
+  return notebook;
+}
+
+/** The `<progress>` elements in the output area of code cell `index`: value and max of each. */
+function progressBars(page, index) {
+  return page.evaluate(([panelSelector, i]) => {
+    const cell = document.querySelectorAll(`${panelSelector} .jp-Notebook .jp-Cell.jp-CodeCell`)[i];
+    return [...(cell?.querySelectorAll('.jp-OutputArea progress') ?? [])]
+      .map((bar) => ({ value: bar.value, max: bar.max }));
+  }, [PANEL, index]);
+}
+
+/** The prompts of the code cells and the kernel's status, without the outputs' text (it can be megabytes). */
+function prompts(page) {
+  return page.evaluate((panelSelector) => {
+    const panel = document.querySelector(panelSelector);
+    return {
+      prompts: [...panel.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell .jp-InputArea-prompt')]
+        .map((p) => p.textContent.trim()),
+      status: panel.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status') ?? '',
+    };
+  }, PANEL);
+}
+
+/** The text of each output of code cell `index` (just that cell: others can hold megabytes). */
+function outputsOf(page, index) {
+  return page.evaluate(([panelSelector, i]) => {
+    const cell = document.querySelectorAll(`${panelSelector} .jp-Notebook .jp-Cell.jp-CodeCell`)[i];
+    return [...(cell?.querySelectorAll('.jp-OutputArea-output') ?? [])].map((o) => o.textContent);
+  }, [PANEL, index]);
+}
+
+/** Milliseconds for one trivial `page.evaluate`: a busy or frozen page answers late. */
+async function roundTrip(page) {
+  const start = Date.now();
+  await page.evaluate(() => 1);
+  return Date.now() - start;
+}
+
+/** Waits until code cell `index` has run and the kernel is idle; returns the milliseconds waited. */
+async function waitForCell(page, index, what, ms = CELL_MS) {
+  const start = Date.now();
+  await waitFor(what, ms, async () => {
+    const state = await prompts(page);
+    return /^\[\d+\]:$/.test(state.prompts[index] ?? '') && state.status === 'idle';
+  }, 100);
+  return Date.now() - start;
+}
+
+async function screenshotOfCell(page, index, file) {
+  await page.locator(`${PANEL} .jp-Notebook .jp-Cell.jp-CodeCell`).nth(index).scrollIntoViewIfNeeded();
+  await screenshot(page, file);
+}
+
+/** How the SVG chart of code cell `index` is shown: which element, whether it drew, and its rows. */
+function renderedChart(page, index) {
+  return page.evaluate(([panelSelector, i]) => {
+    const cell = document.querySelectorAll(`${panelSelector} .jp-Notebook .jp-Cell.jp-CodeCell`)[i];
+    const output = cell?.querySelector('.jp-OutputArea-output[data-mime-type="image/svg+xml"]');
+    if (!output) return null;
+    const img = output.querySelector('img');
+    const inline = output.querySelector('svg');
+    // Inline, the rows are in the DOM; as an <img>, they are in its data: URL.
+    let svg = inline;
+    if (img) {
+      const comma = img.src.indexOf(',');
+      const [head, body] = [img.src.slice(0, comma), img.src.slice(comma + 1)];
+      const text = head.endsWith(';base64') ? atob(body) : decodeURIComponent(body);
+      svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+    }
+    return {
+      element: img ? 'img' : inline ? 'svg' : output.innerHTML.slice(0, 80),
+      drawn: img ? img.complete && img.naturalWidth > 0 : inline?.getBoundingClientRect().width > 0,
+      root: svg?.tagName ?? null,
+      // The chart marks each process row <g class="process">, each pool <g class="group">.
+      processRows: svg?.querySelectorAll('g.process').length ?? 0,
+      groupRows: svg?.querySelectorAll('g.group').length ?? 0,
+      legends: svg?.querySelectorAll('g.legend').length ?? 0,
+    };
+  }, [PANEL, index]);
+}
+
+async function pictures(page, base) {
+  const [PROGRESS, , TIMELINE] = [0, 1, 2];
+  const samples = { most: 0, values: new Set() };
+  await check('pictures: fixture opens and Run All runs every cell without error', async () => {
+    await openNotebook(page, base, PICTURES);
+    // Watches the bar while it moves: there must never be a second one.
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const bars = await progressBars(page, PROGRESS).catch(() => []);
+        samples.most = Math.max(samples.most, bars.length);
+        for (const bar of bars) samples.values.add(bar.value);
+        await sleep(50);
+      }
+    })();
+    try {
+      await runAll(page, PICTURES);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    const saved = await saveAndRead(page, base, PICTURES);
+    const errors = saved.cells.flatMap((c) => c.outputs.filter((o) => o.output_type === 'error'));
+    if (errors.length) throw new Error(errors.map(outputText).join('; ').slice(0, 500));
+  });
+
+  await check('progress: one <progress> bar in the cell, updated in place, ends at its max', async () => {
+    const bars = await progressBars(page, PROGRESS);
+    const state = await notebookState(page);
+    const outputs = state.cells[PROGRESS].outputs;
+    if (outputs.length !== 1 || bars.length !== 1) {
+      throw new Error(`the cell shows ${outputs.length} outputs and ${bars.length} <progress> bars, not one`);
+    }
+    if (samples.most > 1) throw new Error(`while it ran the cell showed ${samples.most} bars at once`);
+    const [{ value, max }] = bars;
+    if (max !== 50 || value !== max) throw new Error(`the bar ends at ${value} of ${max}, not 50 of 50`);
+    if (!outputs[0].text.includes('100%')) throw new Error(`the bar's text is ${JSON.stringify(outputs[0].text)}`);
+    const seen = [...samples.values].sort((a, b) => a - b);
+    return `${value}/${max}, "${outputs[0].text.trim()}"; values seen while it ran: ${seen.join(' ')}`;
+  });
+  await screenshotOfCell(page, PROGRESS, 'progress.png').catch((e) => log(`no screenshot: ${e.message}`));
+
+  let chart = null;
+  await check('timeline: the chart renders as an SVG image in the output area', async () => {
+    chart = await waitFor('the timeline image to load', 10_000, async () => {
+      const c = await renderedChart(page, TIMELINE);
+      return c?.drawn ? c : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify(await renderedChart(page, TIMELINE))}`);
+    });
+    // JupyterLab draws image/svg+xml as an <img> with a data: URL (rendermime's
+    // renderSVG, for trusted output), never inline.
+    // The legend is drawn with or without rows: it shows the rows are read right.
+    if (chart.element !== 'img' || chart.root !== 'svg' || chart.legends !== 1) {
+      throw new Error(`expected an <img> of an <svg>, found ${JSON.stringify(chart)}`);
+    }
+    return `<img> of an <svg> with its legend, ${chart.processRows} process rows, ${chart.groupRows} pool rows`;
+  });
+  await screenshotOfCell(page, TIMELINE, 'timeline.png').catch((e) => log(`no screenshot: ${e.message}`));
+
+  const rowsName = `timeline: one row per process the fixture started (${FIXTURE_PROCESSES} + ${FIXTURE_POOL_WORKERS} pool workers, 1 pool)`;
+  if (chart) {
+    const want = { processRows: FIXTURE_PROCESSES + FIXTURE_POOL_WORKERS, groupRows: 1 };
+    const right = chart.processRows === want.processRows && chart.groupRows === want.groupRows;
+    const found = `${chart.processRows} <g class="process"> and ${chart.groupRows} <g class="group">`;
+    if (TIMELINE_ROWS_PENDING && !right) {
+      const why = `found ${found}; TIMELINE_ROWS_PENDING: Process and Pool do not record yet`;
+      results.push({ name: rowsName, ok: true, pending: why });
+      log(`PENDING ${rowsName}: ${why}`);
+    } else if (TIMELINE_ROWS_PENDING) {
+      fail(rowsName, `the rows are right (${found}): set TIMELINE_ROWS_PENDING to false in tests/e2e/run.mjs`);
+    } else if (right) {
+      pass(rowsName, found);
+    } else {
+      fail(rowsName, `found ${found}, expected ${want.processRows} and ${want.groupRows}`);
+    }
+  }
+
+  let huge = -1;
+  const figures = {};
+  // The same trivial cell before the 50 MB, as the yardstick for the one after it.
+  await check('pictures: a typed cell 2 + 2 shows 4 (the yardstick for after 50 MB)', async () => {
+    const typedAt = Date.now();
+    const cell = await addCellAndRun(page, '2 + 2');
+    await waitFor('the cell 2 + 2 to show 4', CELL_MS, async () =>
+      (await outputsOf(page, cell)).some((text) => text.trim() === '4'), 100);
+    figures.beforeMs = Date.now() - typedAt;
+    return `in ${(figures.beforeMs / 1000).toFixed(1)} s`;
+  });
+  await check(`huge output: a ${HUGE_LINES * 100 / 1e6} MB cell finishes, the page gets head, summary and tail`, async () => {
+    huge = await addCellAndRun(page, HUGE_CELL);
+    // Round trips while the output streams in, to report how the page copes.
+    let slowest = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        slowest = Math.max(slowest, await roundTrip(page));
+        await sleep(200);
+      }
+    })();
+    try {
+      figures.hugeMs = await waitForCell(page, huge, 'the 50 MB cell to finish');
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    figures.whileMs = slowest;
+    const shown = (await notebookState(page)).cells[huge].outputs;
+    const text = shown.map((o) => o.text).join('');
+    const summary = text.match(/left out here \(output limit: [^)]*\); the complete output \(([^)]+)\) is in (\S+)/);
+    if (!summary) throw new Error(`no summary line about left-out output in ${text.length} characters shown`);
+    // The page holds the head and the tail, a few per cent of the whole.
+    if (text.length > 2_000_000) throw new Error(`the page shows ${text.length} characters: not tamed`);
+    const kept = fs.statSync(summary[2]).size;
+    // The kernel keeps the file for the person who asked for the output; here
+    // that is this test, and 50 MB a run would pile up in /tmp.
+    fs.rmSync(summary[2]);
+    try {
+      fs.rmdirSync(path.dirname(summary[2])); // the kernel's folder, if nothing else is in it
+    } catch {
+      // other cells' files are still in it
+    }
+    if (kept !== HUGE_LINES * 100) throw new Error(`${summary[2]} holds ${kept} bytes, not ${HUGE_LINES * 100}`);
+    return `ran in ${(figures.hugeMs / 1000).toFixed(1)} s; the page shows ${(text.length / 1e6).toFixed(2)} MB; `
+      + `"${summary[0].slice(0, 60)}..."; ${summary[2]} holds ${summary[1]}; `
+      + `slowest round trip while it ran ${slowest} ms`;
+  });
+
+  await check(`responsive after 50 MB: round trip under ${ROUND_TRIP_MS / 1000} s, typed cell 1 + 1 shows 2 within ${NEXT_CELL_MS / 1000} s`, async () => {
+    if (huge < 0) throw new Error('the 50 MB cell did not run');
+    const trips = [];
+    for (let i = 0; i < 5; i++) trips.push(await roundTrip(page));
+    figures.roundTripMs = Math.max(...trips);
+    if (figures.roundTripMs > ROUND_TRIP_MS) throw new Error(`page.evaluate round trips took ${trips.join(', ')} ms`);
+    // Clicking a cell, typing into it and Shift+Enter: the person's way.
+    const typedAt = Date.now();
+    const next = await addCellAndRun(page, '1 + 1');
+    await waitFor('the cell 1 + 1 to show 2', NEXT_CELL_MS, async () =>
+      (await outputsOf(page, next)).some((text) => text.trim() === '2'), 100).catch(async (error) => {
+      const { cells, status } = await notebookState(page);
+      const shown = cells.slice(next).map((c) => ({ ...c, outputs: c.outputs.map((o) => o.text.slice(0, 200)) }));
+      throw new Error(`${error.message}; kernel ${status}, cells from there: ${JSON.stringify(shown)}`);
+    });
+    figures.nextCellMs = Date.now() - typedAt;
+    const before = figures.beforeMs ? ` (2 + 2 before it: ${(figures.beforeMs / 1000).toFixed(1)} s)` : '';
+    return `round trips ${trips.join(', ')} ms; 1 + 1 typed and shown as 2 in ${(figures.nextCellMs / 1000).toFixed(1)} s${before}`;
+  });
+  await screenshotOfCell(page, Math.max(huge, 0), 'huge-output.png').catch((e) => log(`no screenshot: ${e.message}`));
+}
+
+// ---------------------------------------------------------------------------
 
 async function main() {
   if (!fs.existsSync(path.join(venv, 'bin', 'jupyter'))) {
@@ -571,6 +848,7 @@ async function main() {
     log('notebooks/ has no notebook yet: running the fixture notebook instead');
   }
   fs.writeFileSync(path.join(root, FIXTURE), JSON.stringify(fixtureNotebook(), null, 1));
+  fs.writeFileSync(path.join(root, PICTURES), JSON.stringify(picturesNotebook(), null, 1));
   fs.rmSync(screenshotsDir, { recursive: true, force: true });
 
   const { base, tail, binary } = await startJupyterLab(tmp, root);
@@ -599,7 +877,10 @@ async function main() {
   await firstTabInAFreshNotebook(page, base, binary, root);
   await page.goto('about:blank');
   await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
-  await interruptAndRestart(page, base, !real.length);
+  await interruptAndRestart(page, base);
+  await page.goto('about:blank');
+  await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
+  await pictures(page, base);
 
   if (results.some((r) => !r.ok)) {
     log(`JupyterLab log (last lines):\n${tail()}`);
@@ -616,7 +897,12 @@ try {
 }
 const failed = results.filter((r) => !r.ok);
 console.log('\nBrowser test results:');
-for (const r of results) console.log(`  ${r.ok ? 'PASS' : 'FAIL'}  ${r.name}${r.ok ? '' : `\n        ${r.error}`}`);
-console.log(`\ne2e: ${results.length - failed.length} passed, ${failed.length} failed`);
+for (const r of results) {
+  const mark = r.pending ? 'PENDING' : r.ok ? 'PASS' : 'FAIL';
+  const why = r.pending ?? r.error;
+  console.log(`  ${mark}  ${r.name}${why ? `\n        ${why}` : ''}`);
+}
+const pending = results.filter((r) => r.pending).length;
+console.log(`\ne2e: ${results.length - failed.length - pending} passed, ${failed.length} failed${pending ? `, ${pending} pending` : ''}`);
 if (failed.length) status = 1;
 process.exit(status);
