@@ -7,7 +7,11 @@
 //! runs, in operations per second. The two loopback workloads (connection
 //! round trips, networked manager appends) swing most with the machine's
 //! load, so they alternate sides for `ROUNDS` rounds and the median is taken
-//! over every run. The load average is printed before and after. Without
+//! over every run. The timeline's recording cost is measured on `Process`
+//! start+join by this program run again as children with recording on and
+//! off (`FERROKERNEL_TIMELINE=0`, read once per process), alternating, with
+//! each side's median and the ratio printed (`-- timeline` runs it alone).
+//! The load average is printed before and after. Without
 //! `python3` the Python column says so. Figures only: nothing here asserts a
 //! speed.
 
@@ -30,6 +34,10 @@ const NETMANAGER_APPENDS: u64 = 5_000;
 const ROUNDS: usize = 3;
 const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
 const IMAP_ITEMS: u64 = 100_000;
+/// Children per side measuring the timeline's recording cost, alternating.
+const TIMELINE_ROUNDS: usize = 9;
+/// The argument that makes this program such a child.
+const TIMELINE_CHILD: &str = "--timeline-child";
 
 type Workload = fn() -> (u64, f64);
 
@@ -261,6 +269,10 @@ fn main() {
         println!("multiprocessing bench: run with `cargo bench -p ferrokernel-prelude`");
         return;
     }
+    if std::env::args().any(|a| a == TIMELINE_CHILD) {
+        println!("{}", median_rate(process));
+        return;
+    }
     // `cargo bench -p ferrokernel-prelude -- KEY` runs the workloads whose key holds KEY.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let keep = |row: &Row| filter.as_ref().is_none_or(|f| row.key.contains(f.as_str()));
@@ -356,6 +368,10 @@ fn main() {
     } else {
         alternate(&network_rows)
     };
+    let recording = filter
+        .as_ref()
+        .is_none_or(|f| "timeline".contains(f.as_str()))
+        .then(recording_cost);
     let after = load_average();
     println!("load average after: {after}");
     if after
@@ -393,6 +409,43 @@ fn main() {
             row.unit
         );
     }
+    if let Some((on, off)) = recording {
+        println!(
+            "\nTimeline recording on Process start+join (median of {TIMELINE_ROUNDS} \
+             children per side, alternating, each the median of {RUNS} x {PROCESS_STARTS}):\n  \
+             recording on {} procs/s, off {} procs/s; on/off time {:.3} \
+             ({:+.1} %, goal <= +5 %)",
+            human(on),
+            human(off),
+            off / on,
+            (off / on - 1.0) * 100.0
+        );
+    }
+}
+
+/// The `process` workload's median rate in children of this program with the
+/// timeline's recording on and off, alternating sides and which goes first.
+fn recording_cost() -> (f64, f64) {
+    let child = |recording: bool| -> Option<f64> {
+        let output = Command::new(std::env::current_exe().ok()?)
+            .args(["--bench", TIMELINE_CHILD])
+            .env("FERROKERNEL_TIMELINE", if recording { "1" } else { "0" })
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    };
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for round in 0..TIMELINE_ROUNDS {
+        for recording in [round % 2 == 0, round % 2 == 1] {
+            let samples = if recording { &mut on } else { &mut off };
+            samples.extend(child(recording));
+        }
+    }
+    assert!(
+        !on.is_empty() && !off.is_empty(),
+        "the children printed no figures"
+    );
+    (median(on), median(off))
 }
 
 /// Runs `rows` on both sides in turn, `ROUNDS` times; the median of every
