@@ -9,8 +9,10 @@
 //! load, so they alternate sides for `ROUNDS` rounds and the median is taken
 //! over every run. The timeline's recording cost is measured on `Process`
 //! start+join by this program run again as children with recording on and
-//! off (`FERROKERNEL_TIMELINE=0`, read once per process), alternating, with
-//! each side's median and the ratio printed (`-- timeline` runs it alone).
+//! off (`FERROKERNEL_TIMELINE=0`, read once per process), in pairs run
+//! back to back (which goes first alternates); each side's median and the
+//! median of the pairs' ratios are printed — the pairs keep a loaded
+//! machine's drift out of the ratio (`-- timeline` runs it alone).
 //! The load average is printed before and after. Without
 //! `python3` the Python column says so. Figures only: nothing here asserts a
 //! speed.
@@ -34,8 +36,8 @@ const NETMANAGER_APPENDS: u64 = 5_000;
 const ROUNDS: usize = 3;
 const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
 const IMAP_ITEMS: u64 = 100_000;
-/// Children per side measuring the timeline's recording cost, alternating.
-const TIMELINE_ROUNDS: usize = 9;
+/// Pairs of children (recording on, off) measuring the recording's cost.
+const TIMELINE_ROUNDS: usize = 25;
 /// The argument that makes this program such a child.
 const TIMELINE_CHILD: &str = "--timeline-child";
 
@@ -409,23 +411,22 @@ fn main() {
             row.unit
         );
     }
-    if let Some((on, off)) = recording {
+    if let Some((on, off, ratio)) = recording {
         println!(
-            "\nTimeline recording on Process start+join (median of {TIMELINE_ROUNDS} \
-             children per side, alternating, each the median of {RUNS} x {PROCESS_STARTS}):\n  \
-             recording on {} procs/s, off {} procs/s; on/off time {:.3} \
-             ({:+.1} %, goal <= +5 %)",
+            "\nTimeline recording on Process start+join ({TIMELINE_ROUNDS} pairs of children, \
+             each the median of {RUNS} x {PROCESS_STARTS}):\n  \
+             medians: recording on {} procs/s, off {} procs/s; median of the pairs' \
+             on/off time {ratio:.3} ({:+.1} %, goal <= +5 %)",
             human(on),
             human(off),
-            off / on,
-            (off / on - 1.0) * 100.0
+            (ratio - 1.0) * 100.0
         );
     }
 }
 
 /// The `process` workload's median rate in children of this program with the
-/// timeline's recording on and off, alternating sides and which goes first.
-fn recording_cost() -> (f64, f64) {
+/// timeline's recording on and off, and the median of the pairs' time ratio.
+fn recording_cost() -> (f64, f64, f64) {
     let child = |recording: bool| -> Option<f64> {
         let output = Command::new(std::env::current_exe().ok()?)
             .args(["--bench", TIMELINE_CHILD])
@@ -434,18 +435,23 @@ fn recording_cost() -> (f64, f64) {
             .ok()?;
         String::from_utf8_lossy(&output.stdout).trim().parse().ok()
     };
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut on, mut off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..TIMELINE_ROUNDS {
-        for recording in [round % 2 == 0, round % 2 == 1] {
-            let samples = if recording { &mut on } else { &mut off };
-            samples.extend(child(recording));
+        let pair = if round % 2 == 0 {
+            let first = child(true);
+            (first, child(false))
+        } else {
+            let first = child(false);
+            (child(true), first)
+        };
+        if let (Some(with), Some(without)) = pair {
+            on.push(with);
+            off.push(without);
+            ratios.push(without / with);
         }
     }
-    assert!(
-        !on.is_empty() && !off.is_empty(),
-        "the children printed no figures"
-    );
-    (median(on), median(off))
+    assert!(!ratios.is_empty(), "the children printed no figures");
+    (median(on), median(off), median(ratios))
 }
 
 /// Runs `rows` on both sides in turn, `ROUNDS` times; the median of every
