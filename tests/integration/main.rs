@@ -14,7 +14,8 @@
 //! - `huge_output`: output past a cell's limit: head, summary, tail, and a file
 //!   holding all of it;
 //! - `rich_output`: evcxr display blocks and displays with ids where they were
-//!   printed, and the cell's value as its result;
+//!   printed, and the cell's value as its result; progress bars (over pools
+//!   and `as_completed` too) and the process timeline as SVG;
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 

@@ -260,40 +260,220 @@ async fn progress_is_one_display_updated_in_place_that_ends_at_100_percent() {
     );
 }
 
+/// The `<g class="process">` rows of an SVG, parsed by Python's XML parser
+/// (so the document is checked as XML, not by our own reading): each row's label.
+fn svg_process_rows(svg: &str) -> Vec<String> {
+    use std::io::Write;
+    let script = "import sys, xml.etree.ElementTree as ET\n\
+                  ns = '{http://www.w3.org/2000/svg}'\n\
+                  root = ET.fromstring(sys.stdin.read())\n\
+                  assert root.tag == ns + 'svg', root.tag\n\
+                  for g in root.iter(ns + 'g'):\n\
+                  \x20   if g.get('class') == 'process':\n\
+                  \x20       print(g.find(ns + 'text').text)\n";
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    python
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(svg.as_bytes())
+        .expect("write the SVG");
+    let out = python.wait_with_output().expect("python3 ends");
+    assert!(
+        out.status.success(),
+        "not valid SVG: {}\n{svg}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test]
-async fn the_timeline_renders_as_a_result_and_progress_follows_a_pool() {
+async fn the_timeline_of_a_cell_s_processes_and_pool_arrives_as_svg_with_a_row_each() {
     let mut kernel = Kernel::start(&[]).await;
     kernel.execute("1").await;
-    // The recording calls join Process and Pool with the prelude-parity work;
-    // until then the chart is empty, but it travels as a chart with text.
+    let (iopub, reply) = kernel
+        .execute(
+            "let mut first = multiprocessing::Process::new(|| {}).name(\"first\");\n\
+             let mut second = multiprocessing::Process::new(|| std::process::exit(4)).name(\"second\");\n\
+             first.start()?; second.start()?; first.join()?; second.join()?;\n\
+             let pool = multiprocessing::Pool::with_processes(2)?;\n\
+             let mut workers: Vec<i32> = pool.map(|_: u32| os::getpid(), 0..8)?;\n\
+             workers.sort(); workers.dedup();\n\
+             println!(\"{} {} {:?}\", first.pid().unwrap_or(0), second.pid().unwrap_or(0), workers);",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", shown(&iopub));
+    let printed = crate::support::stream_text(&iopub, "stdout");
+    let mut words = printed.split_whitespace();
+    let first: i32 = words.next().and_then(|w| w.parse().ok()).expect("a pid");
+    let second: i32 = words.next().and_then(|w| w.parse().ok()).expect("a pid");
+    let workers: Vec<i32> = words
+        .map(|w| w.trim_matches(['[', ']', ',']))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().expect("a worker's pid"))
+        .collect();
+    assert!((1..=2).contains(&workers.len()), "{printed}");
+
     let (iopub, reply) = kernel.execute("multiprocessing::timeline()").await;
     assert_eq!(reply.status, ReplyStatus::Ok);
     let result = iopub.iter().find_map(|m| match &m.content {
         Content::ExecuteResult(r) => Some(r.data.clone()),
+        Content::DisplayData(d) if d.data.contains_key("image/svg+xml") => Some(d.data.clone()),
         _ => None,
     });
-    let result = result.expect("the timeline is the cell's result");
+    let result = result.expect("the timeline is shown");
     let svg = result["image/svg+xml"].as_str().unwrap_or_default();
-    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
-    assert!(
-        result["text/plain"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("0 processes")),
-        "{result:?}"
-    );
+    let rows = svg_process_rows(svg);
+    // Both workers were forked (8 items make 8 chunks), whichever did the work.
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let row = |pid: i32| {
+        let rows: Vec<&String> = rows
+            .iter()
+            .filter(|r| r.contains(&format!("(pid {pid}, ")))
+            .collect();
+        assert_eq!(rows.len(), 1, "one row for pid {pid}: {rows:?}");
+        rows[0].clone()
+    };
+    assert!(row(first).starts_with("first "));
+    assert!(row(second).starts_with("second "));
+    for worker in &workers {
+        assert!(row(*worker).starts_with("ForkPoolWorker-"));
+    }
+    let pool_rows = rows.iter().filter(|r| r.starts_with("ForkPoolWorker-"));
+    assert_eq!(pool_rows.count(), 2, "{rows:?}");
+    let text = result["text/plain"].as_str().unwrap_or_default();
+    assert!(text.contains("Pool(2).map, 8 items"), "{text}");
+    assert!(text.contains("exit 4"), "{text}");
+    // Shown once: the next timeline is empty.
+    let (iopub, _) = kernel.execute("multiprocessing::timeline().len()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("0"));
+}
 
-    // A pool's imap, with its total given (its length is not known ahead).
+/// What a cell showed, its error included (for assertion messages).
+fn shown_and_error(messages: &[Message]) -> Vec<String> {
+    let mut all = shown(messages);
+    all.extend(messages.iter().filter_map(|m| match &m.content {
+        Content::Error(e) => Some(format!("error:{}: {}", e.ename, e.evalue)),
+        _ => None,
+    }));
+    all
+}
+
+/// The bars of a cell: one display id throughout, and the last one's text.
+fn one_bar(iopub: &[Message]) -> String {
+    let bars = bar_messages(iopub);
+    assert!(!bars.is_empty(), "a progress bar: {:?}", shown(iopub));
+    assert_eq!(bars[0].0, "display", "{bars:?}");
+    assert!(
+        bars.iter().all(|(_, id, _)| *id == bars[0].1),
+        "one display id: {bars:?}"
+    );
+    assert!(bars[1..].iter().all(|(kind, _, _)| *kind == "update"));
+    bars[bars.len() - 1].2.clone()
+}
+
+#[tokio::test]
+async fn progress_follows_a_pool_s_map_and_imap_and_as_completed_knowing_their_totals() {
+    let mut kernel = Kernel::start(&[]).await;
+    kernel.execute("1").await;
+    // The blocking map's opt-in: one bar, updated in place, ending at 100 %.
     let (iopub, reply) = kernel
         .execute(
             "let pool = multiprocessing::Pool::with_processes(2)?;\n\
-             let squares: Vec<u64> = progress(pool.imap(|x: u64| x * x, 0..40u64)?)\n\
-             .total(40).collect::<Result<_, _>>()?;\n\
+             fn slow(x: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(25)); x * x }\n\
+             let squares: Vec<u64> = pool.map_progress(slow, 0..40u64)?;\n\
              squares.len()",
         )
         .await;
-    assert_eq!(reply.status, ReplyStatus::Ok, "{:?}", shown(&iopub));
+    assert_eq!(
+        reply.status,
+        ReplyStatus::Ok,
+        "{:?}",
+        shown_and_error(&iopub)
+    );
     assert_eq!(result_text(&iopub).as_deref(), Some("40"));
     let bars = bar_messages(&iopub);
-    let last = &bars.last().expect("a progress bar").2;
+    assert!(bars.len() >= 3, "drawn as it went: {bars:?}");
+    assert!(
+        bars[0].2.starts_with("  0%") && bars[0].2.contains("0/40"),
+        "{bars:?}"
+    );
+    let last = one_bar(&iopub);
     assert!(last.starts_with("100%") && last.contains("40/40"), "{last}");
+
+    // A failing map's bar ends where it failed, not at 100 %.
+    let (iopub, reply) = kernel
+        .execute(
+            "pool.map_progress(|x: u64| { std::thread::sleep(std::time::Duration::from_millis(5)); \
+             assert!(x != 30, \"thirty\"); x }, 0..40u64).map(|v| v.len())",
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        ReplyStatus::Ok,
+        "{:?}",
+        shown_and_error(&iopub)
+    );
+    let last = one_bar(&iopub);
+    assert!(
+        !last.starts_with("100%") && !last.contains("40/40"),
+        "{last}"
+    );
+    assert!(
+        result_text(&iopub).is_some_and(|r| r.contains("thirty")),
+        "{:?}",
+        shown(&iopub)
+    );
+
+    // imap over a range knows its total, as tqdm's total=len(xs) would.
+    let (iopub, reply) = kernel
+        .execute(
+            "let squares: Vec<u64> = progress(pool.imap(|x: u64| x * x, 0..40u64)?)\n\
+             .collect::<Result<_, _>>()?;\n\
+             squares.len()",
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        ReplyStatus::Ok,
+        "{:?}",
+        shown_and_error(&iopub)
+    );
+    assert_eq!(result_text(&iopub).as_deref(), Some("40"));
+    let bars = bar_messages(&iopub);
+    assert!(
+        bars[0].2.contains("| 0/40 "),
+        "the total is known at once: {bars:?}"
+    );
+    let last = one_bar(&iopub);
+    assert!(last.starts_with("100%") && last.contains("40/40"), "{last}");
+
+    // as_completed knows how many futures it waits for.
+    let (iopub, reply) = kernel
+        .execute(
+            "let executor = concurrent::futures::ProcessPoolExecutor::with_max_workers(2)?;\n\
+             let futures: Vec<_> = (0..6u64).map(|n| executor.submit(move || n * 2)).collect::<Result<_, _>>()?;\n\
+             progress(concurrent::futures::as_completed(&futures)).count()",
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        ReplyStatus::Ok,
+        "{:?}",
+        shown_and_error(&iopub)
+    );
+    assert_eq!(result_text(&iopub).as_deref(), Some("6"));
+    let bars = bar_messages(&iopub);
+    assert!(bars[0].2.contains("| 0/6 "), "{bars:?}");
+    let last = one_bar(&iopub);
+    assert!(last.starts_with("100%") && last.contains("6/6"), "{last}");
 }

@@ -7,7 +7,13 @@
 //! runs, in operations per second. The two loopback workloads (connection
 //! round trips, networked manager appends) swing most with the machine's
 //! load, so they alternate sides for `ROUNDS` rounds and the median is taken
-//! over every run. The load average is printed before and after. Without
+//! over every run. The timeline's recording cost is measured on `Process`
+//! start+join by this program run again as children with recording on and
+//! off (`FERROKERNEL_TIMELINE=0`, read once per process), in pairs run
+//! back to back (which goes first alternates); each side's median and the
+//! median of the pairs' ratios are printed — the pairs keep a loaded
+//! machine's drift out of the ratio (`-- timeline` runs it alone).
+//! The load average is printed before and after. Without
 //! `python3` the Python column says so. Figures only: nothing here asserts a
 //! speed.
 
@@ -30,6 +36,10 @@ const NETMANAGER_APPENDS: u64 = 5_000;
 const ROUNDS: usize = 3;
 const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
 const IMAP_ITEMS: u64 = 100_000;
+/// Pairs of children (recording on, off) measuring the recording's cost.
+const TIMELINE_ROUNDS: usize = 25;
+/// The argument that makes this program such a child.
+const TIMELINE_CHILD: &str = "--timeline-child";
 
 type Workload = fn() -> (u64, f64);
 
@@ -261,6 +271,10 @@ fn main() {
         println!("multiprocessing bench: run with `cargo bench -p ferrokernel-prelude`");
         return;
     }
+    if std::env::args().any(|a| a == TIMELINE_CHILD) {
+        println!("{}", median_rate(process));
+        return;
+    }
     // `cargo bench -p ferrokernel-prelude -- KEY` runs the workloads whose key holds KEY.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let keep = |row: &Row| filter.as_ref().is_none_or(|f| row.key.contains(f.as_str()));
@@ -356,6 +370,10 @@ fn main() {
     } else {
         alternate(&network_rows)
     };
+    let recording = filter
+        .as_ref()
+        .is_none_or(|f| "timeline".contains(f.as_str()))
+        .then(recording_cost);
     let after = load_average();
     println!("load average after: {after}");
     if after
@@ -393,6 +411,47 @@ fn main() {
             row.unit
         );
     }
+    if let Some((on, off, ratio)) = recording {
+        println!(
+            "\nTimeline recording on Process start+join ({TIMELINE_ROUNDS} pairs of children, \
+             each the median of {RUNS} x {PROCESS_STARTS}):\n  \
+             medians: recording on {} procs/s, off {} procs/s; median of the pairs' \
+             on/off time {ratio:.3} ({:+.1} %, goal <= +5 %)",
+            human(on),
+            human(off),
+            (ratio - 1.0) * 100.0
+        );
+    }
+}
+
+/// The `process` workload's median rate in children of this program with the
+/// timeline's recording on and off, and the median of the pairs' time ratio.
+fn recording_cost() -> (f64, f64, f64) {
+    let child = |recording: bool| -> Option<f64> {
+        let output = Command::new(std::env::current_exe().ok()?)
+            .args(["--bench", TIMELINE_CHILD])
+            .env("FERROKERNEL_TIMELINE", if recording { "1" } else { "0" })
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    };
+    let (mut on, mut off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..TIMELINE_ROUNDS {
+        let pair = if round % 2 == 0 {
+            let first = child(true);
+            (first, child(false))
+        } else {
+            let first = child(false);
+            (child(true), first)
+        };
+        if let (Some(with), Some(without)) = pair {
+            on.push(with);
+            off.push(without);
+            ratios.push(without / with);
+        }
+    }
+    assert!(!ratios.is_empty(), "the children printed no figures");
+    (median(on), median(off), median(ratios))
 }
 
 /// Runs `rows` on both sides in turn, `ROUNDS` times; the median of every

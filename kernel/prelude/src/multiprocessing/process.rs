@@ -170,6 +170,7 @@ impl Process {
             name: self.name.clone(),
             daemon: self.daemon,
             kind: ChildKind::Process,
+            group: None,
         };
         let pid = fork::spawn_child(new, move || {
             globals().created.store(0, Ordering::SeqCst);

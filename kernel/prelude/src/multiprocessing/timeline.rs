@@ -517,16 +517,19 @@ mod tests {
         // The process-wide recorder is shared by this crate's tests: take what
         // others left, then record this test's processes.
         let _ = record::take_unshown();
-        let pool = record::open_group("Pool(2).map");
-        record::record_start(101, "Process-1", None);
-        record::record_start(102, "PoolWorker-1", Some(pool));
-        record::record_start(103, "PoolWorker-2", Some(pool));
-        record::record_start(104, "Process-2", None);
+        let pool = record::Group::new("Pool(2).map".into());
+        let group = pool.id();
+        let mut held = record::hold().expect("recording is on");
+        held.record_start(101, "Process-1", None);
+        held.record_start(102, "PoolWorker-1", group);
+        held.record_start(103, "PoolWorker-2", group);
+        held.record_start(104, "Process-2", None);
+        drop(held);
         record::record_exit(101, 0);
         record::record_exit(102, 0);
         record::record_exit(103, -9);
         record::record_exit(104, 3);
-        record::close_group(pool);
+        drop(pool);
         record::take_unshown()
     }
 

@@ -19,8 +19,9 @@ const BAR_WIDTH: usize = 20;
 /// Wraps an iterator in a progress bar, like Python's `tqdm(iterable)`.
 ///
 /// The total is the iterator's exact length when it knows it (any
-/// `ExactSizeIterator`: ranges, vectors, slices, `map`s of them), or what
-/// [`Progress::total`] says. The bar counts an item done when the next one is
+/// `ExactSizeIterator`: ranges, vectors, slices, `map`s of them; a pool's
+/// `imap` of such an input, and `as_completed(&futures)`, as tqdm's
+/// `total=len(xs)` would), or what [`Progress::total`] says. The bar counts an item done when the next one is
 /// asked for, shows done/total, the rate and the time left, and ends at
 /// 100 % — or where the loop stopped (`break`, `?`) or panicked, saying so.
 ///
@@ -62,7 +63,7 @@ pub struct Progress<I> {
 
 impl<I> Progress<I> {
     /// Sets the total, for iterators that do not know their length (a
-    /// `filter`, a channel, a pool's `imap`).
+    /// `filter`, a channel, a pool's `imap` of either).
     ///
     /// ```
     /// use ferrokernel_prelude::notebook::progress;

@@ -37,6 +37,7 @@ pub(crate) fn poll_exit_in(books: &mut Books, pid: i32) -> Result<Option<ExitCod
         Err(nix::Error::ECHILD) => 0,
         Err(errno) => return Err(errno.into()),
     };
+    crate::sys::timeline::record_exit(pid, code);
     let orphan = books
         .children
         .iter()

@@ -7,10 +7,12 @@
 //! therefore holds, across the fork, every lock the child may need before the
 //! user's closure runs: stdout, stderr and the prelude's books (see
 //! `sys::books`). Other threads wait for the fork (a few hundred
-//! microseconds); no thread can be halfway through them.
+//! microseconds); no thread can be halfway through them. The timeline's
+//! recorder is held too, and the child is recorded in the same step.
 
 use crate::multiprocessing::{Error, Result};
 use crate::sys::books::{ChildKind, ChildRecord, books};
+use crate::sys::timeline::{self, GroupId};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -39,20 +41,24 @@ pub(crate) struct NewChild {
     pub(crate) daemon: bool,
     /// What started it.
     pub(crate) kind: ChildKind,
+    /// The pool call it works for, shown so in the timeline.
+    pub(crate) group: Option<GroupId>,
 }
 
 /// Forks; the child runs `child` and exits with the code it returns (or
 /// [`PANIC_EXIT`] if it panics). Returns the child's pid in the parent, where
 /// `child` is dropped — so whatever it captured (pipe ends, handles) is released
-/// in the parent. The child is not listed in `active_children`.
-pub(crate) fn spawn(child: impl FnOnce() -> i32) -> Result<i32> {
-    fork_with(None, child)
+/// in the parent. The child is not listed in `active_children`; the timeline
+/// shows it as `shown_as`.
+pub(crate) fn spawn(shown_as: &str, child: impl FnOnce() -> i32) -> Result<i32> {
+    fork_with(None, shown_as, None, child)
 }
 
 /// Like [`spawn`], and lists the child in the books (`active_children`) in
 /// the same step; in the child, `current_process()` is `new.name`.
 pub(crate) fn spawn_child(new: NewChild, child: impl FnOnce() -> i32) -> Result<i32> {
-    fork_with(Some(new), child)
+    let (name, group) = (new.name.clone(), new.group);
+    fork_with(Some(new), &name, group, child)
 }
 
 /// `Err(DaemonicChildren)` in a daemonic process, as Python refuses there.
@@ -63,7 +69,12 @@ pub(crate) fn may_have_children() -> Result<()> {
     Ok(())
 }
 
-fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> {
+fn fork_with(
+    new: Option<NewChild>,
+    shown_as: &str,
+    group: Option<GroupId>,
+    child: impl FnOnce() -> i32,
+) -> Result<i32> {
     // The child inherits the default authkey only if it exists now.
     crate::sys::authkey::current();
     // Hold stdout and stderr across the fork: no other thread can be halfway
@@ -76,6 +87,7 @@ fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> 
     let _ = out.flush();
     let _ = err.flush();
     let mut books = books();
+    let mut recorder = timeline::hold();
     let parent = nix::unistd::getpid();
     // SAFETY: the locks the child needs before `child` runs are held by this
     // thread across the fork (see the module notes) and released in the child
@@ -83,6 +95,9 @@ fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> 
     // runs `child` and then `_exit`s.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Parent { child: pid } => {
+            if let Some(recorder) = recorder.as_mut() {
+                recorder.record_start(pid.as_raw(), shown_as, group);
+            }
             if let Some(new) = new {
                 books.children.push(ChildRecord {
                     pid: pid.as_raw(),
@@ -100,6 +115,9 @@ fn fork_with(new: Option<NewChild>, child: impl FnOnce() -> i32) -> Result<i32> 
                 books.name = Some(new.name);
             }
             drop(books);
+            if let Some(mut recorder) = recorder {
+                recorder.forget_in_child();
+            }
             drop((out, err));
             reset_crash_signals();
             die_with_parent(parent);

@@ -21,31 +21,28 @@
 //!   they record stays theirs. A notebook's timeline is its runtime's.
 //!
 //! ## Who calls what
-//! The process code calls [`record_start`] in the parent right after a fork
-//! succeeded and [`record_exit`] where a child's exit status is collected;
-//! a pool brackets its workers with [`open_group`] and [`close_group`] and
-//! passes the group to [`record_start`] for each worker. In today's code:
-//! - `multiprocessing/process.rs`, `Process::start`, after `fork::spawn` returned `pid`:
-//!   `crate::sys::timeline::record_start(pid, &self.name, None);`
-//! - `sys/child.rs`, `remember(pid, code)` (every reaped child's code passes there):
-//!   `crate::sys::timeline::record_exit(pid, code);`
-//! - `multiprocessing/pool.rs`, `Job::start`, before forking the workers:
-//!   `let group = crate::sys::timeline::open_group(&format!("Pool({processes}), {len} items"));`
-//!   (kept in a `group: GroupId` field of `Job`);
-//! - the same, in the `Ok(pid)` arm of each worker's fork:
-//!   `crate::sys::timeline::record_start(pid, &format!("PoolWorker-{}", index + 1), Some(group));`
-//! - when the call's workers are done (`Job`'s `Drop`, or where the last is reaped):
-//!   `crate::sys::timeline::close_group(self.group);`
+//! - `sys/fork.rs` records every child it forks, in the parent, while it
+//!   still holds the recorder's lock across the fork (so a child never
+//!   inherits it locked): `Process::start` (named as the process), a pool's
+//!   and an executor's workers (`ForkPoolWorker-N`, in their group), and a
+//!   manager's server (`Manager`).
+//! - `sys/child.rs`, `poll_exit_in`, where every reaped child's exit status
+//!   passes, records the exit.
+//! - A pool opens one [`Group`] per call (`Pool(4).map, 100 items`; an
+//!   `imap`'s waves share their call's), a `ProcessPoolExecutor` one for its
+//!   life (`ProcessPoolExecutor(2)`: its calls come one by one, and a chart
+//!   of its workers is read as one pool). A group is opened when its first
+//!   worker is forked, is running while any member runs, and ends with its
+//!   last member's exit.
+//! - Setting `FERROKERNEL_TIMELINE=0` before the recorder is made turns
+//!   recording off: the benchmark measures recording's cost with it.
+//!
+//! Outside a notebook (a plain program has one copy of this crate) the
+//! recorder is made lazily, on first use, in ordinary memory.
 
-// Until Process and Pool make the calls above (they join with the
-// prelude-parity work), only the tests record.
-#![allow(
-    dead_code,
-    reason = "the recording calls join Process and Pool with the prelude-parity branch"
-)]
-
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The variable naming the address; versioned, since the layout is.
@@ -59,10 +56,12 @@ const VARIABLE: &str = concat!(
 );
 /// The memfd's name, as `/proc/self/maps` shows it.
 const MAPPING_NAME: &str = "ferrokernel-prelude-timeline";
+/// Set to `0` to record nothing (read once, when the recorder is made).
+const SWITCH: &str = "FERROKERNEL_TIMELINE";
 /// How many process records are kept at most.
 pub(crate) const MAX_RECORDS: usize = 100_000;
 
-/// A group of processes (a pool's workers), as [`open_group`] returns it.
+/// A group of processes (a pool's workers), as [`Group::id`] names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct GroupId(pub(crate) u64);
 
@@ -124,17 +123,36 @@ pub(crate) struct Recorded {
     pub(crate) dropped: u64,
 }
 
+/// A group as the recorder keeps it.
+#[derive(Debug)]
+struct GroupState {
+    record: GroupRecord,
+    /// Members started and not seen to end.
+    running: usize,
+    /// Its [`Group`] handle was dropped: no member will join.
+    released: bool,
+    /// Shown by a timeline already.
+    shown: bool,
+}
+
 #[derive(Debug, Default)]
-struct Records {
+pub(crate) struct Records {
     processes: Vec<ProcessRecord>,
-    groups: Vec<GroupRecord>,
+    groups: Vec<GroupState>,
     dropped: u64,
+}
+
+impl Records {
+    fn group(&mut self, id: GroupId) -> Option<&mut GroupState> {
+        self.groups.iter_mut().rev().find(|g| g.record.id == id)
+    }
 }
 
 /// The process-wide recorder.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     epoch: Instant,
+    enabled: bool,
     next_group: AtomicU64,
     records: Mutex<Records>,
 }
@@ -143,12 +161,13 @@ impl Recorder {
     fn new() -> Recorder {
         Recorder {
             epoch: Instant::now(),
+            enabled: std::env::var_os(SWITCH).is_none_or(|value| value != "0"),
             next_group: AtomicU64::new(1),
             records: Mutex::new(Records::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+    fn lock(&self) -> MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -156,9 +175,24 @@ impl Recorder {
         self.epoch.elapsed()
     }
 
+    #[cfg(test)]
     fn start(&self, pid: i32, parent: i32, name: &str, group: Option<GroupId>) {
+        self.start_in(&mut self.lock(), pid, parent, name, group);
+    }
+
+    fn start_in(
+        &self,
+        records: &mut Records,
+        pid: i32,
+        parent: i32,
+        name: &str,
+        group: Option<GroupId>,
+    ) {
         let started = self.since_epoch();
-        let mut records = self.lock();
+        if let Some(state) = group.and_then(|id| records.group(id)) {
+            state.running += 1;
+            state.record.closed = None;
+        }
         if records.processes.len() >= MAX_RECORDS {
             // A tenth makes room at once: the oldest ended records (else the oldest).
             let excess = MAX_RECORDS / 10;
@@ -189,32 +223,44 @@ impl Recorder {
         let ended = self.since_epoch();
         let mut records = self.lock();
         // The latest process with this pid (pids are reused).
-        if let Some(record) = records
+        let Some(record) = records
             .processes
             .iter_mut()
             .rev()
             .find(|p| p.pid == pid && p.ended.is_none())
-        {
-            record.ended = Some((ended, exitcode));
+        else {
+            return;
+        };
+        record.ended = Some((ended, exitcode));
+        // A group ends with its last member (and goes on if another joins).
+        if let Some(state) = record.group.and_then(|id| records.group(id)) {
+            state.running = state.running.saturating_sub(1);
+            if state.running == 0 {
+                state.record.closed = Some(ended);
+            }
         }
     }
 
     fn open_group(&self, label: &str) -> GroupId {
         let id = GroupId(self.next_group.fetch_add(1, Ordering::Relaxed));
         let opened = self.since_epoch();
-        self.lock().groups.push(GroupRecord {
-            id,
-            label: label.to_owned(),
-            opened,
-            closed: None,
+        self.lock().groups.push(GroupState {
+            record: GroupRecord {
+                id,
+                label: label.to_owned(),
+                opened,
+                closed: None,
+            },
+            running: 0,
+            released: false,
+            shown: false,
         });
         id
     }
 
-    fn close_group(&self, id: GroupId) {
-        let closed = self.since_epoch();
-        if let Some(group) = self.lock().groups.iter_mut().find(|g| g.id == id) {
-            group.closed.get_or_insert(closed);
+    fn release_group(&self, id: GroupId) {
+        if let Some(state) = self.lock().group(id) {
+            state.released = true;
         }
     }
 
@@ -233,19 +279,24 @@ impl Recorder {
             record.shown = true;
         }
         records.processes.retain(|p| p.ended.is_none());
-        let groups: Vec<GroupRecord> = records
+        let shown: HashSet<GroupId> = processes.iter().filter_map(|p| p.group).collect();
+        let mut groups = Vec::new();
+        for state in records
             .groups
-            .iter()
-            .filter(|g| processes.iter().any(|p| p.group == Some(g.id)))
-            .cloned()
-            .collect();
-        // A closed group no running process still refers to is done with.
-        let Records {
-            processes: kept,
-            groups: all_groups,
-            ..
-        } = &mut *records;
-        all_groups.retain(|g| g.closed.is_none() || kept.iter().any(|p| p.group == Some(g.id)));
+            .iter_mut()
+            .filter(|g| shown.contains(&g.record.id))
+        {
+            let mut group = state.record.clone();
+            // Shown before (an executor's, used again): it starts anew here.
+            if state.shown {
+                let first = processes.iter().filter(|p| p.group == Some(group.id));
+                group.opened = first.map(|p| p.started).min().unwrap_or(group.opened);
+            }
+            state.shown = true;
+            groups.push(group);
+        }
+        // A group is done with once no member runs and none can join.
+        records.groups.retain(|g| g.running > 0 || !g.released);
         Recorded {
             processes,
             groups,
@@ -275,24 +326,79 @@ pub(crate) fn init() {
     let _ = recorder();
 }
 
-/// Records that this process started child `pid`, named `name`, in `group`.
-pub(crate) fn record_start(pid: i32, name: &str, group: Option<GroupId>) {
-    recorder().start(pid, std::process::id() as i32, name, group);
+/// The recorder locked (`None` when recording is off): `sys/fork.rs` holds
+/// it across a fork, so that no child inherits it locked by another thread.
+pub(crate) fn hold() -> Option<Held> {
+    let recorder = recorder();
+    recorder.enabled.then(|| Held {
+        recorder,
+        records: recorder.lock(),
+    })
+}
+
+/// The recorder, locked by [`hold`].
+pub(crate) struct Held {
+    recorder: &'static Recorder,
+    records: MutexGuard<'static, Records>,
+}
+
+impl Held {
+    /// Records that this process started child `pid`, named `name`, in `group`.
+    pub(crate) fn record_start(&mut self, pid: i32, name: &str, group: Option<GroupId>) {
+        let parent = std::process::id() as i32;
+        self.recorder
+            .start_in(&mut self.records, pid, parent, name, group);
+    }
+
+    /// In a new child: the parent's records are not the child's to show.
+    /// They are forgotten without being freed, so their pages stay shared.
+    pub(crate) fn forget_in_child(&mut self) {
+        std::mem::forget(std::mem::take(&mut *self.records));
+    }
 }
 
 /// Records that child `pid` ended with `exitcode` (Python's: `-N` for signal N).
 pub(crate) fn record_exit(pid: i32, exitcode: i32) {
-    recorder().exit(pid, exitcode);
+    let recorder = recorder();
+    if recorder.enabled {
+        recorder.exit(pid, exitcode);
+    }
 }
 
-/// Opens a group (a pool), labelled as the timeline shows it (`Pool(4)`).
-pub(crate) fn open_group(label: &str) -> GroupId {
-    recorder().open_group(label)
+/// One pool call's workers (or an executor's), shown under `label`: opened
+/// when its first worker is forked, done with once dropped and its members
+/// ended.
+#[derive(Debug)]
+pub(crate) struct Group {
+    label: String,
+    id: OnceLock<Option<GroupId>>,
 }
 
-/// Closes a group (the pool was closed, terminated or dropped).
-pub(crate) fn close_group(id: GroupId) {
-    recorder().close_group(id);
+impl Group {
+    /// A group labelled as the timeline shows it (`Pool(4).map, 100 items`).
+    pub(crate) fn new(label: String) -> Group {
+        Group {
+            label,
+            id: OnceLock::new(),
+        }
+    }
+
+    /// Its id, opening it on first use (`None` when recording is off). Not
+    /// to be called while [`hold`]ing the recorder.
+    pub(crate) fn id(&self) -> Option<GroupId> {
+        *self.id.get_or_init(|| {
+            let recorder = recorder();
+            recorder.enabled.then(|| recorder.open_group(&self.label))
+        })
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(Some(id)) = self.id.get() {
+            recorder().release_group(*id);
+        }
+    }
 }
 
 /// What started since the last call (see [`Recorder::take_unshown`]).
@@ -382,7 +488,7 @@ mod tests {
         assert_eq!(first.processes[2].ended, None);
         // Shown and over is forgotten; the running worker's exit is still recorded.
         recorder.exit(12, 0);
-        recorder.close_group(pool);
+        recorder.release_group(pool);
         recorder.start(13, 1, "Process-2", None);
         let second = recorder.take_unshown();
         assert_eq!(
@@ -391,6 +497,37 @@ mod tests {
         );
         assert!(second.groups.is_empty());
         assert_eq!(recorder.lock().processes.len(), 1);
+        assert!(recorder.lock().groups.is_empty());
+    }
+
+    #[test]
+    fn a_group_runs_while_a_member_does_and_a_group_shown_again_starts_anew() {
+        let recorder = Recorder::new();
+        let executor = recorder.open_group("ProcessPoolExecutor(2)");
+        recorder.start(30, 1, "ForkPoolWorker-1", Some(executor));
+        recorder.exit(30, 0);
+        let closed = recorder.lock().groups[0].record.closed;
+        assert!(closed.is_some(), "closed with its last member");
+        recorder.start(31, 1, "ForkPoolWorker-2", Some(executor));
+        assert_eq!(recorder.lock().groups[0].record.closed, None, "reopened");
+        let first = recorder.take_unshown();
+        assert_eq!(first.groups.len(), 1);
+        assert_eq!(
+            first.groups[0].opened,
+            recorder.lock().groups[0].record.opened
+        );
+        recorder.exit(31, 0);
+        std::thread::sleep(Duration::from_millis(5));
+        recorder.start(32, 1, "ForkPoolWorker-3", Some(executor));
+        let second = recorder.take_unshown();
+        assert_eq!(second.processes.len(), 1);
+        assert_eq!(second.groups[0].opened, second.processes[0].started);
+        // Kept while its handle lives, though no member runs; then forgotten.
+        recorder.exit(32, 0);
+        let _ = recorder.take_unshown();
+        assert_eq!(recorder.lock().groups.len(), 1);
+        recorder.release_group(executor);
+        let _ = recorder.take_unshown();
         assert!(recorder.lock().groups.is_empty());
     }
 

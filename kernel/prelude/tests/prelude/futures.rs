@@ -346,3 +346,17 @@ fn a_done_callback_may_submit_more_work() {
         .expect("the callback ran");
     assert_eq!(second.result().expect("result"), 20);
 }
+
+#[test]
+fn as_completed_knows_how_many_futures_are_left() {
+    let _serial = serial();
+    let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
+    let futures: Vec<_> = (0..4u32)
+        .map(|n| executor.submit(move || n).expect("submit"))
+        .collect();
+    let mut finished = as_completed(&futures);
+    assert_eq!(finished.size_hint(), (4, Some(4)));
+    finished.next().expect("one").expect("ok");
+    assert_eq!(finished.size_hint(), (3, Some(3)));
+    assert_eq!(finished.count(), 3);
+}

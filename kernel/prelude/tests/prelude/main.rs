@@ -17,3 +17,4 @@ mod shared;
 mod shared_memory;
 mod synchronize;
 mod threading;
+mod timeline;

@@ -498,3 +498,43 @@ fn a_daemonic_process_cannot_use_a_pool() {
     p.join().expect("join");
     assert!(refused.get().expect("get"));
 }
+
+#[test]
+fn imap_knows_how_many_results_are_left_when_its_input_does() {
+    let _serial = serial();
+    let pool = Pool::with_processes(2).expect("pool");
+    let mut squares = pool.imap(|n: u64| n * n, 0..10).expect("imap");
+    assert_eq!(squares.size_hint(), (10, Some(10)));
+    squares.next().expect("one").expect("ok");
+    assert_eq!(squares.size_hint(), (9, Some(9)));
+    assert_eq!(squares.by_ref().count(), 9);
+    assert_eq!(squares.size_hint(), (0, Some(0)));
+    let unordered = pool
+        .imap_unordered(|n: u32| n, vec![1, 2, 3])
+        .expect("imap");
+    assert_eq!(unordered.size_hint(), (3, Some(3)));
+    // An input of unknown length gives no total.
+    let filtered = pool
+        .imap(|n: u32| n, (0..10).filter(|n| n % 2 == 0))
+        .expect("imap");
+    assert_eq!(filtered.size_hint().1, None);
+}
+
+#[test]
+fn map_progress_returns_what_map_does_and_its_failures() {
+    let _serial = serial();
+    let pool = Pool::with_processes(2).expect("pool");
+    assert_eq!(
+        pool.map_progress(|n: u64| n + 1, 0..100).expect("map"),
+        (1..=100).collect::<Vec<_>>()
+    );
+    let failed = pool.map_progress(|n: u64| if n == 50 { panic!("fifty") } else { n }, 0..100);
+    assert!(
+        matches!(&failed, Err(Error::TaskPanicked { message }) if message == "fifty"),
+        "{failed:?}"
+    );
+    let pending = pool.map_async(|n: u32| n * 2, 0..10).expect("map_async");
+    assert_eq!(pending.get_progress().expect("get").len(), 10);
+    // Still usable afterwards.
+    assert_eq!(pool.map(|n: u8| n, [1, 2]).expect("map"), [1, 2]);
+}

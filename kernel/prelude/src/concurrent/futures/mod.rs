@@ -303,4 +303,11 @@ impl<'a, T> Iterator for AsCompleted<'a, T> {
             }
         }
     }
+
+    /// One per future (a timeout or an interrupt ends it early), so
+    /// `progress(as_completed(&futures))` knows its total.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = if self.failed { 0 } else { self.pending.len() };
+        (left, Some(left))
+    }
 }

@@ -18,6 +18,7 @@ use super::future::{Core, Drive, Future};
 use crate::interrupt::Deadline;
 use crate::multiprocessing::pool::job::{self, Job, collect_first};
 use crate::multiprocessing::{Error, Result};
+use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
@@ -89,6 +90,8 @@ struct State {
 
 struct Shared {
     max_workers: usize,
+    /// The executor's workers, one group in the timeline for its life.
+    group: Arc<Group>,
     state: Mutex<State>,
     /// Signalled when the last call is done after `shutdown`.
     idle: Condvar,
@@ -195,6 +198,10 @@ impl ProcessPoolExecutor {
         Ok(ProcessPoolExecutor {
             shared: Arc::new(Shared {
                 max_workers: max_workers.max(1),
+                group: Arc::new(Group::new(format!(
+                    "ProcessPoolExecutor({})",
+                    max_workers.max(1)
+                ))),
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
                     running: Vec::new(),
@@ -240,7 +247,7 @@ impl ProcessPoolExecutor {
         T: Serialize + DeserializeOwned + Send + 'static,
     {
         let core = Core::new();
-        let start = start_call(f, Arc::clone(&core));
+        let start = start_call(f, Arc::clone(&core), Arc::clone(&self.shared.group));
         let mut state = self.shared.state();
         if state.shutdown {
             return Err(Error::ExecutorShutdown);
@@ -296,6 +303,7 @@ impl ProcessPoolExecutor {
             self.shared.max_workers,
             None,
             None,
+            &self.shared.group,
         )?;
         job::collect(&job, &Deadline::forever())
     }
@@ -344,7 +352,7 @@ impl Drop for ProcessPoolExecutor {
 }
 
 /// The closure that forks `f`'s worker once its future may run.
-fn start_call<T, F>(f: F, core: Arc<Core<T>>) -> Start
+fn start_call<T, F>(f: F, core: Arc<Core<T>>, group: Arc<Group>) -> Start
 where
     F: FnOnce() -> T + Send + 'static,
     T: Serialize + DeserializeOwned + Send + 'static,
@@ -358,7 +366,7 @@ where
             let f = once.lock().unwrap_or_else(PoisonError::into_inner).take();
             f.map(|f| f())
         };
-        let job = match Job::start(vec![()], &call, 1, Some(1), None) {
+        let job = match Job::start(vec![()], &call, 1, Some(1), None, &group) {
             Ok(job) => job,
             Err(error) if report => {
                 core.finish(Err(error));

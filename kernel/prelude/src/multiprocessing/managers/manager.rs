@@ -125,7 +125,9 @@ impl Manager {
         let address = endpoint.as_ref().map(|e| e.address.clone());
         let server_mailbox = mailbox.clone();
         // The child gets the listening socket; the parent's copy closes here.
-        let pid = fork::spawn(move || server::run(server_mailbox, endpoint, owner))?;
+        let pid = fork::spawn("Manager", move || {
+            server::run(server_mailbox, endpoint, owner)
+        })?;
         mailbox.serving(pid);
         Ok(Manager {
             transport: Arc::new(Transport::local(mailbox)),

@@ -235,6 +235,23 @@ impl<R> AsyncResult<R> {
         }
     }
 
+    /// Like [`get`](AsyncResult::get), drawing one progress bar over the
+    /// call's items while it waits (see [`Pool::map_progress`](super::Pool::map_progress)).
+    ///
+    /// ```
+    /// use ferrokernel_prelude::multiprocessing::Pool;
+    /// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+    /// let pool = Pool::with_processes(2)?;
+    /// let pending = pool.map_async(|n: u32| n + 1, 0..100)?;
+    /// assert_eq!(pending.get_progress()?.len(), 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get_progress(self) -> Result<R> {
+        super::watch::watch(&self.job)?;
+        self.get()
+    }
+
     /// The result, waiting at most `timeout` (`Err(Timeout)`; the work goes on).
     ///
     /// ```

@@ -15,6 +15,7 @@ use super::PoolShared;
 use super::job::{Initializer, Job};
 use crate::interrupt::Deadline;
 use crate::multiprocessing::{Error, Result};
+use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
@@ -42,6 +43,9 @@ struct Waves<'a, R> {
     exhausted: bool,
     failed: bool,
     buffered: VecDeque<R>,
+    /// The input's length, when it knew it exactly, and results handed out.
+    total: Option<usize>,
+    yielded: usize,
 }
 
 impl<'a, R: DeserializeOwned> Waves<'a, R> {
@@ -61,6 +65,13 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
         let processes = pool.processes;
         let initializer: Option<Initializer> = pool.initializer.clone();
         let mut items = items.into_iter();
+        // One group for every wave of the call.
+        let exact = match items.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let call = if ordered { "imap" } else { "imap_unordered" };
+        let group = Group::new(pool.label(call, exact));
         let start: StartWave<'a> = Box::new(move |n| {
             let wave: Vec<T> = items.by_ref().take(n).collect();
             if wave.is_empty() {
@@ -72,6 +83,7 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
                 processes,
                 Some(chunk_size),
                 initializer.as_ref(),
+                &group,
             ))
         });
         let first = (processes * chunk_size * 4).max(1);
@@ -87,6 +99,8 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
             exhausted: false,
             failed: false,
             buffered: VecDeque::new(),
+            total: exact,
+            yielded: 0,
         };
         waves.start_wave()?;
         Ok(waves)
@@ -121,6 +135,7 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
     fn next_item(&mut self) -> Option<Result<R>> {
         loop {
             if let Some(item) = self.buffered.pop_front() {
+                self.yielded += 1;
                 return Some(Ok(item));
             }
             if self.failed {
@@ -167,6 +182,23 @@ impl<'a, R: DeserializeOwned> Waves<'a, R> {
             if let Err(error) = job.decode_into(chunk, &mut self.buffered) {
                 return self.fail(error);
             }
+        }
+    }
+}
+
+impl<R> Waves<'_, R> {
+    /// One result per item of an input of known length (an error ends the
+    /// iteration early, as it ends a tqdm loop), so `progress` knows its total.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (self.buffered.len(), Some(self.buffered.len()));
+        }
+        match self.total {
+            Some(total) => {
+                let left = total.saturating_sub(self.yielded);
+                (left, Some(left))
+            }
+            None => (self.buffered.len(), None),
         }
     }
 }
@@ -262,6 +294,10 @@ impl<R: DeserializeOwned> Iterator for IMap<'_, R> {
     fn next(&mut self) -> Option<Result<R>> {
         self.waves.next_item()
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.waves.size_hint()
+    }
 }
 
 impl<R: DeserializeOwned> Iterator for IMapUnordered<'_, R> {
@@ -269,5 +305,9 @@ impl<R: DeserializeOwned> Iterator for IMapUnordered<'_, R> {
 
     fn next(&mut self) -> Option<Result<R>> {
         self.waves.next_item()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.waves.size_hint()
     }
 }

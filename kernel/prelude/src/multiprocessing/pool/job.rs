@@ -10,6 +10,7 @@ use crate::sys::fork::{self, NewChild};
 use crate::sys::globals::globals;
 use crate::sys::shm::{Mapping, Shared};
 use crate::sys::sync::Monitor;
+use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::AssertUnwindSafe;
@@ -78,6 +79,16 @@ impl Job {
     /// How many chunks the items were cut into.
     pub(crate) fn chunks(&self) -> usize {
         self.chunks
+    }
+
+    /// How many items the job has.
+    pub(crate) fn items(&self) -> usize {
+        self.items
+    }
+
+    /// How many items chunk `chunk` has.
+    pub(crate) fn chunk_len(&self, chunk: usize) -> usize {
+        self.chunk_range(chunk).len()
     }
 
     /// The chunk that finished `nth`, once it has.
@@ -293,13 +304,14 @@ impl Job {
     }
 
     /// Runs `f` over `items` in up to `processes` forked workers, each of
-    /// which runs `initializer` first.
+    /// which runs `initializer` first; the timeline shows them in `group`.
     pub(crate) fn start<T, R, F>(
         items: Vec<T>,
         f: &F,
         processes: usize,
         chunk_size: Option<usize>,
         initializer: Option<&Initializer>,
+        group: &Group,
     ) -> Result<Arc<Job>>
     where
         F: Fn(T) -> R,
@@ -339,6 +351,7 @@ impl Job {
         // this vector and never drops it (it leaves with `_exit`); the parent
         // never reads them and drops its copy normally.
         let shared_items: &[T] = &items;
+        let group = if workers > 0 { group.id() } else { None };
         let mut spawn_error = None;
         for index in 0..workers {
             let worker_job = Arc::clone(&job);
@@ -347,6 +360,7 @@ impl Job {
                 name: format!("ForkPoolWorker-{n}"),
                 daemon: true,
                 kind: ChildKind::PoolWorker,
+                group,
             };
             let name = new.name.clone();
             let spawned = fork::spawn_child(new, move || {
