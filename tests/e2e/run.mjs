@@ -557,12 +557,6 @@ const PICTURES = 'ferrokernel-e2e-pictures.ipynb';
 // Process::new, and one pool call with this many workers (one group row).
 const FIXTURE_PROCESSES = 3;
 const FIXTURE_POOL_WORKERS = 2;
-// Process and Pool do not record into the timeline yet (that wiring is on its
-// way from another branch), so today the chart has no process rows. While this
-// is true a wrong row count is reported as PENDING, not as a failure; a right
-// one fails, saying to set it to false, so the pending check cannot outlive the
-// work it waits for.
-const TIMELINE_ROWS_PENDING = true;
 // 500 000 lines of 100 bytes: 50 MB, fifty times the default output limit.
 const HUGE_LINES = 500_000;
 const HUGE_CELL = `let line = "x".repeat(99); for _ in 0..${HUGE_LINES} { println!("{line}"); }`;
@@ -738,13 +732,7 @@ async function pictures(page, base) {
     const want = { processRows: FIXTURE_PROCESSES + FIXTURE_POOL_WORKERS, groupRows: 1 };
     const right = chart.processRows === want.processRows && chart.groupRows === want.groupRows;
     const found = `${chart.processRows} <g class="process"> and ${chart.groupRows} <g class="group">`;
-    if (TIMELINE_ROWS_PENDING && !right) {
-      const why = `found ${found}; TIMELINE_ROWS_PENDING: Process and Pool do not record yet`;
-      results.push({ name: rowsName, ok: true, pending: why });
-      log(`PENDING ${rowsName}: ${why}`);
-    } else if (TIMELINE_ROWS_PENDING) {
-      fail(rowsName, `the rows are right (${found}): set TIMELINE_ROWS_PENDING to false in tests/e2e/run.mjs`);
-    } else if (right) {
+    if (right) {
       pass(rowsName, found);
     } else {
       fail(rowsName, `found ${found}, expected ${want.processRows} and ${want.groupRows}`);
@@ -898,11 +886,9 @@ try {
 const failed = results.filter((r) => !r.ok);
 console.log('\nBrowser test results:');
 for (const r of results) {
-  const mark = r.pending ? 'PENDING' : r.ok ? 'PASS' : 'FAIL';
-  const why = r.pending ?? r.error;
-  console.log(`  ${mark}  ${r.name}${why ? `\n        ${why}` : ''}`);
+  const mark = r.ok ? 'PASS' : 'FAIL';
+  console.log(`  ${mark}  ${r.name}${r.error ? `\n        ${r.error}` : ''}`);
 }
-const pending = results.filter((r) => r.pending).length;
-console.log(`\ne2e: ${results.length - failed.length - pending} passed, ${failed.length} failed${pending ? `, ${pending} pending` : ''}`);
+console.log(`\ne2e: ${results.length - failed.length} passed, ${failed.length} failed`);
 if (failed.length) status = 1;
 process.exit(status);
