@@ -111,17 +111,31 @@ pub fn now_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
-    let seconds: f64 = uptime
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.0);
-    (seconds * hz as f64) as u64
+    uptime_ticks(&uptime, hz).unwrap_or(0)
+}
+
+/// `/proc/uptime`'s first field (`1028.09`: seconds and hundredths) in ticks
+/// of `hz`, in integers: as a float, 1028.09 × 100 is 102808.99…, one tick
+/// early, and a process started in that tick would look younger than the cell.
+fn uptime_ticks(uptime: &str, hz: u64) -> Option<u64> {
+    let field = uptime.split_whitespace().next()?;
+    let (seconds, fraction) = field.split_once('.').unwrap_or((field, ""));
+    let hundredths: u64 = format!("{fraction:0<2}").get(..2)?.parse().ok()?;
+    Some(seconds.parse::<u64>().ok()? * hz + hundredths * hz / 100)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uptime_is_read_in_whole_ticks() {
+        // 1028.09 * 100.0 truncates to 102808 in floating point.
+        assert_eq!(uptime_ticks("1028.09 5283.13\n", 100), Some(102_809));
+        assert_eq!(uptime_ticks("7.5 1.0", 100), Some(750));
+        assert_eq!(uptime_ticks("3 1", 100), Some(300));
+        assert_eq!(uptime_ticks("", 100), None);
+    }
 
     #[test]
     fn parses_names_with_spaces_and_parentheses() {

@@ -331,7 +331,8 @@ impl EvcxrEngine {
             .filter(|p| p.start_ticks > since_ticks && !crate::runtime::is_relay(&p.name))
             .collect();
         if !started.is_empty() {
-            tracing::info!(
+            // A warning: the kernel kills a notebook's processes here.
+            tracing::warn!(
                 pids = ?started.iter().map(|p| p.pid).collect::<Vec<_>>(),
                 "ending processes started by the interrupted cell"
             );
