@@ -278,6 +278,25 @@ pub(super) fn explain(diagnostic: &Diagnostic) -> Option<Diagnostic> {
     ))
 }
 
+/// One of cargo's progress lines (`Updating crates.io index`, `Blocking
+/// waiting for file lock on package cache` when another build holds it, ...):
+/// they come before the error but are not it.
+fn is_cargo_status(text: &str) -> bool {
+    const VERBS: [&str; 10] = [
+        "Updating ",
+        "Downloading ",
+        "Downloaded ",
+        "Locking ",
+        "Adding ",
+        "Blocking ",
+        "Compiling ",
+        "Checking ",
+        "Fresh ",
+        "Finished ",
+    ];
+    VERBS.iter().any(|verb| text.starts_with(verb))
+}
+
 /// What cargo said, without what only concerns the manifest evcxr wrote.
 #[derive(Debug, PartialEq)]
 struct CargoReport {
@@ -312,11 +331,7 @@ impl CargoReport {
                 continue;
             }
             let noise = text.is_empty()
-                || text.starts_with("Updating ")
-                || text.starts_with("Downloading ")
-                || text.starts_with("Downloaded ")
-                || text.starts_with("Locking ")
-                || text.starts_with("Adding ")
+                || is_cargo_status(text)
                 || text.starts_with("-->")
                 || text == "Caused by:"
                 || text.starts_with("failed to parse manifest at")
@@ -473,7 +488,9 @@ mod tests {
     #[test]
     fn a_missing_feature_is_one_sentence_marking_the_feature() {
         let line = ":dep plotters = { version = \"^0.3.0\", features = [\"nonexistent_feature\"] }";
-        let message = "    Updating crates.io index\n\
+        // As cargo prints it while another build holds the package cache.
+        let message = "    Blocking waiting for file lock on package cache\n\
+            Updating crates.io index\n\
             error: failed to select a version for `plotters`.\n\
             versions that meet the requirements `^0.3.0` are: 0.3.7, 0.3.6\n\
             package `evcxr_dummy_validate_dep` depends on `plotters` with feature `nonexistent_feature` but `plotters` does not have that feature.\n \
