@@ -2,18 +2,8 @@
 //! past the memory limit is an out-of-memory error after which the kernel
 //! goes on.
 
-use crate::support::{Kernel, result_text};
-use ferrokernel_protocol::{Content, Message, ReplyStatus};
-
-fn error_of(messages: &[Message]) -> (String, String) {
-    messages
-        .iter()
-        .find_map(|m| match &m.content {
-            Content::Error(e) => Some((e.ename.clone(), e.evalue.clone())),
-            _ => None,
-        })
-        .expect("an error message on iopub")
-}
+use crate::support::{Kernel, error_of, result_text};
+use ferrokernel_protocol::ReplyStatus;
 
 #[tokio::test]
 async fn crashes_name_their_signal() {
@@ -22,7 +12,7 @@ async fn crashes_name_their_signal() {
     let (iopub, _) = kernel
         .execute("unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };")
         .await;
-    let (ename, evalue) = error_of(&iopub);
+    let (ename, evalue) = error_of(&iopub).expect("an error message on iopub");
     assert_eq!(ename, "RuntimeCrashed");
     assert!(
         evalue.starts_with("the Rust runtime was killed by SIGSEGV (invalid memory access")
@@ -35,7 +25,7 @@ async fn crashes_name_their_signal() {
              .args([\"-KILL\", &std::process::id().to_string()]).status().unwrap();",
         )
         .await;
-    let (_, evalue) = error_of(&iopub);
+    let (_, evalue) = error_of(&iopub).expect("an error message on iopub");
     assert!(evalue.contains("killed by SIGKILL"), "{evalue}");
 }
 
@@ -59,7 +49,7 @@ async fn a_cell_past_the_memory_limit_is_out_of_memory_and_the_next_cell_runs() 
         .execute("let big = vec![1u8; 1 << 30];\nprintln!(\"{}\", big.len());")
         .await;
     assert_eq!(reply.status, ReplyStatus::Error);
-    let (ename, evalue) = error_of(&iopub);
+    let (ename, evalue) = error_of(&iopub).expect("an error message on iopub");
     assert_eq!(ename, "MemoryError", "{evalue}: {iopub:?}");
     assert!(
         evalue.starts_with(

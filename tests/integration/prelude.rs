@@ -1,16 +1,9 @@
 //! The prelude through the kernel: what only works because cells are compiled
 //! into a long-lived runtime that forks.
 
-use crate::support::{Kernel, result_text, stream_text};
+use crate::support::{Kernel, error_of, result_text, stream_text};
 use ferrokernel_protocol::{Content, ExecuteRequest, InterruptRequest, Message, ReplyStatus};
 use std::time::{Duration, Instant};
-
-fn error_of(messages: &[Message]) -> Option<(String, String)> {
-    messages.iter().find_map(|m| match &m.content {
-        Content::Error(e) => Some((e.ename.clone(), e.evalue.clone())),
-        _ => None,
-    })
-}
 
 fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -1,21 +1,11 @@
 //! Interrupts, crashed runtimes, shutdown: the kernel answers, says what
 //! happened, goes on, and leaves no process behind.
 
-use crate::support::{Kernel, alive, result_text, stream_text};
+use crate::support::{Kernel, alive, error_of, result_text, stream_text};
 use ferrokernel_protocol::{Content, InterruptRequest, Message, ReplyStatus, ShutdownRequest};
 use std::time::{Duration, Instant};
 
 const BARE: &[(&str, &str)] = &[("FERROKERNEL_PRELUDE", "0")];
-
-fn error_of(messages: &[Message]) -> (String, String) {
-    messages
-        .iter()
-        .find_map(|m| match &m.content {
-            Content::Error(e) => Some((e.ename.clone(), e.evalue.clone())),
-            _ => None,
-        })
-        .expect("an error message on iopub")
-}
 
 fn wait_until_dead(pid: i32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -70,7 +60,7 @@ async fn a_spinning_cell_is_stopped_the_runtime_restarts_and_its_processes_end()
         panic!("not an execute_reply");
     };
     assert_eq!(reply.status, ReplyStatus::Error);
-    let (ename, evalue) = error_of(&iopub);
+    let (ename, evalue) = error_of(&iopub).expect("an error message on iopub");
     assert_eq!(ename, "KeyboardInterrupt");
     assert!(
         evalue.contains("restarted") && evalue.contains("kept"),
@@ -106,7 +96,7 @@ async fn a_crashed_runtime_is_an_error_and_the_next_cell_runs() {
         "what the runtime left behind was ended"
     );
     assert_eq!(stream_text(&iopub, "stdout"), "last words\n");
-    let (ename, evalue) = error_of(&iopub);
+    let (ename, evalue) = error_of(&iopub).expect("an error message on iopub");
     assert_eq!(ename, "RuntimeCrashed");
     assert!(
         evalue.contains("SIGABRT") && evalue.contains("doomed"),
@@ -117,7 +107,7 @@ async fn a_crashed_runtime_is_an_error_and_the_next_cell_runs() {
         .execute("unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };")
         .await;
     assert_eq!(reply.status, ReplyStatus::Error);
-    let (ename, _) = error_of(&iopub);
+    let (ename, _) = error_of(&iopub).expect("an error message on iopub");
     assert_eq!(ename, "RuntimeCrashed");
 
     let (iopub, reply) = kernel.execute("40 + 2").await;

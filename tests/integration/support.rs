@@ -348,6 +348,14 @@ pub(crate) fn is_reply_to(message: &Message, request: &Message) -> bool {
     message.parent_header.as_ref().map(|h| &h.msg_id) == Some(&request.header.msg_id)
 }
 
+/// The name and value of the first error on iopub, if there is one.
+pub(crate) fn error_of(messages: &[Message]) -> Option<(String, String)> {
+    messages.iter().find_map(|m| match &m.content {
+        Content::Error(e) => Some((e.ename.clone(), e.evalue.clone())),
+        _ => None,
+    })
+}
+
 /// The concatenated text of the stream messages named `name`.
 pub(crate) fn stream_text(messages: &[Message], name: &str) -> String {
     messages

@@ -67,7 +67,7 @@ static INIT: std::sync::Once = std::sync::Once::new();
 /// The process's `Globals`.
 pub(crate) fn globals() -> &'static Globals {
     INIT.call_once(|| {
-        let found = inherited().unwrap_or_else(create);
+        let found = find_or_create(VARIABLE, MAPPING_NAME, Globals::default);
         GLOBALS.store(found, Ordering::Release);
     });
     // SAFETY: set once above to a `Globals` that lives as long as the process.
@@ -87,37 +87,53 @@ pub(crate) fn in_runtime() -> bool {
     std::env::var_os("EVCXR_IS_RUNTIME").is_some()
 }
 
-/// The `Globals` another copy created, if the variable names a live one.
-fn inherited() -> Option<*mut Globals> {
-    let address = usize::from_str_radix(std::env::var(VARIABLE).ok()?.as_str(), 16).ok()?;
+/// The process-wide `T` that the variable `variable` names in a live mapping
+/// of the memfd `mapping_name` (created by another copy of the crate), or a
+/// new one, made by `make` and published under `variable` when in the
+/// runtime. The mechanism of the `Globals`, for state with a layout of its own
+/// (`sys::timeline`'s recorder).
+pub(crate) fn find_or_create<T>(
+    variable: &str,
+    mapping_name: &str,
+    make: impl FnOnce() -> T,
+) -> *mut T {
+    match inherited(variable, mapping_name) {
+        Some(found) => found,
+        None => create(variable, mapping_name, make),
+    }
+}
+
+/// The `T` another copy created, if the variable names a live one.
+fn inherited<T>(variable: &str, mapping_name: &str) -> Option<*mut T> {
+    let address = usize::from_str_radix(std::env::var(variable).ok()?.as_str(), 16).ok()?;
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     let ours = maps.lines().any(|line| {
         let start = line.split('-').next().unwrap_or_default();
         usize::from_str_radix(start, 16) == Ok(address)
-            && line.contains(&format!("/memfd:{MAPPING_NAME}"))
+            && line.contains(&format!("/memfd:{mapping_name}"))
     });
-    ours.then_some(address as *mut Globals)
+    ours.then_some(address as *mut T)
 }
 
-/// New `Globals`, published for the other copies when in the runtime.
-fn create() -> *mut Globals {
+/// A new `T`, published for the other copies when in the runtime.
+fn create<T>(variable: &str, mapping_name: &str, make: impl FnOnce() -> T) -> *mut T {
     if in_runtime()
-        && let Some(mapped) = map_named()
+        && let Some(mapped) = map_named::<T>(mapping_name)
     {
-        // SAFETY: `mapped` is fresh, writable, suitably aligned (page) memory
-        // of at least `size_of::<Globals>()` bytes.
-        unsafe { mapped.write(Globals::default()) };
+        // SAFETY: `mapped` is fresh, writable, page-aligned memory of at
+        // least `size_of::<T>()` bytes.
+        unsafe { mapped.write(make()) };
         // SAFETY: the runtime's set-up calls this before any cell code runs,
         // while nothing else reads the environment.
-        unsafe { std::env::set_var(VARIABLE, format!("{:x}", mapped as usize)) };
+        unsafe { std::env::set_var(variable, format!("{:x}", mapped as usize)) };
         return mapped;
     }
-    Box::into_raw(Box::new(Globals::default()))
+    Box::into_raw(Box::new(make()))
 }
 
-/// A private mapping of a named memfd, big enough for `Globals`.
-fn map_named() -> Option<*mut Globals> {
-    let name = std::ffi::CString::new(MAPPING_NAME).ok()?;
+/// A private mapping of a named memfd, big enough for a `T`.
+fn map_named<T>(mapping_name: &str) -> Option<*mut T> {
+    let name = std::ffi::CString::new(mapping_name).ok()?;
     // SAFETY: plain system calls; the fd is closed once mapped (the mapping
     // keeps the memory), and the mapping is never unmapped.
     unsafe {
@@ -125,7 +141,7 @@ fn map_named() -> Option<*mut Globals> {
         if fd < 0 {
             return None;
         }
-        let len = std::mem::size_of::<Globals>().next_multiple_of(4096);
+        let len = std::mem::size_of::<T>().next_multiple_of(4096);
         let sized = libc::ftruncate(fd, len as libc::off_t) == 0;
         let mapped = if sized {
             libc::mmap(
@@ -140,6 +156,6 @@ fn map_named() -> Option<*mut Globals> {
             libc::MAP_FAILED
         };
         libc::close(fd);
-        (mapped != libc::MAP_FAILED).then_some(mapped.cast::<Globals>())
+        (mapped != libc::MAP_FAILED).then_some(mapped.cast::<T>())
     }
 }

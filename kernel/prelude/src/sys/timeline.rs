@@ -313,7 +313,7 @@ static INIT: std::sync::Once = std::sync::Once::new();
 /// The process's recorder.
 fn recorder() -> &'static Recorder {
     INIT.call_once(|| {
-        let found = inherited().unwrap_or_else(create);
+        let found = crate::sys::globals::find_or_create(VARIABLE, MAPPING_NAME, Recorder::new);
         RECORDER.store(found, Ordering::Release);
     });
     // SAFETY: set once above to a `Recorder` that lives as long as the process.
@@ -404,68 +404,6 @@ impl Drop for Group {
 /// What started since the last call (see [`Recorder::take_unshown`]).
 pub(crate) fn take_unshown() -> Recorded {
     recorder().take_unshown()
-}
-
-/// Whether this process is ferrokernel's runtime (or forked from it).
-fn in_runtime() -> bool {
-    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
-}
-
-/// The recorder another copy created, if the variable names a live one.
-fn inherited() -> Option<*mut Recorder> {
-    let address = usize::from_str_radix(std::env::var(VARIABLE).ok()?.as_str(), 16).ok()?;
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let ours = maps.lines().any(|line| {
-        let start = line.split('-').next().unwrap_or_default();
-        usize::from_str_radix(start, 16) == Ok(address)
-            && line.contains(&format!("/memfd:{MAPPING_NAME}"))
-    });
-    ours.then_some(address as *mut Recorder)
-}
-
-/// A new recorder, published for the other copies when in the runtime.
-fn create() -> *mut Recorder {
-    if in_runtime()
-        && let Some(mapped) = map_named()
-    {
-        // SAFETY: `mapped` is fresh, writable, page-aligned memory of at
-        // least `size_of::<Recorder>()` bytes.
-        unsafe { mapped.write(Recorder::new()) };
-        // SAFETY: the runtime's set-up calls this (through `init`) before any
-        // cell code runs, while nothing else reads the environment.
-        unsafe { std::env::set_var(VARIABLE, format!("{:x}", mapped as usize)) };
-        return mapped;
-    }
-    Box::into_raw(Box::new(Recorder::new()))
-}
-
-/// A private mapping of a named memfd, big enough for a `Recorder`.
-fn map_named() -> Option<*mut Recorder> {
-    let name = std::ffi::CString::new(MAPPING_NAME).ok()?;
-    // SAFETY: plain system calls; the fd is closed once mapped (the mapping
-    // keeps the memory), and the mapping is never unmapped.
-    unsafe {
-        let fd = libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let len = std::mem::size_of::<Recorder>().next_multiple_of(4096);
-        let sized = libc::ftruncate(fd, len as libc::off_t) == 0;
-        let mapped = if sized {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE,
-                fd,
-                0,
-            )
-        } else {
-            libc::MAP_FAILED
-        };
-        libc::close(fd);
-        (mapped != libc::MAP_FAILED).then_some(mapped.cast::<Recorder>())
-    }
 }
 
 #[cfg(test)]
