@@ -7,6 +7,7 @@
 //! pool. The pictures are made by pure functions from the recorded data
 //! (`sys::timeline`), so they are tested on their text.
 
+use crate::notebook::escape_html;
 use crate::sys::timeline::{self as record, GroupId, Recorded};
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -211,7 +212,7 @@ impl Timeline {
             svg,
             "<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\
              <text x=\"8\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>",
-            escape(&self.title())
+            escape_html(&self.title())
         );
         if self.rows.is_empty() {
             let _ = write!(
@@ -247,10 +248,10 @@ impl Timeline {
                         "<g class=\"group\"><text x=\"8\" y=\"{baseline}\" font-weight=\"bold\">{}</text>\
                          <rect x=\"{start:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"4\" fill=\"#546e7a\">\
                          <title>{}</title></rect></g>",
-                        escape(&row.label()),
+                        escape_html(&row.label()),
                         top + ROW_HEIGHT / 2.0 - 2.0,
                         end - start,
-                        escape(&self.describe(row)),
+                        escape_html(&self.describe(row)),
                     );
                 }
                 Row::Process {
@@ -262,7 +263,7 @@ impl Timeline {
                         "<g class=\"process\"><text x=\"{indent}\" y=\"{baseline}\">{}</text>\
                          <rect x=\"{start:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\" \
                          fill=\"{}\"{}><title>{}</title></rect></g>",
-                        escape(&row.label()),
+                        escape_html(&row.label()),
                         top + 4.0,
                         end - start,
                         ROW_HEIGHT - 8.0,
@@ -272,7 +273,7 @@ impl Timeline {
                         } else {
                             ""
                         },
-                        escape(&self.describe(row)),
+                        escape_html(&self.describe(row)),
                     );
                 }
             }
@@ -494,13 +495,6 @@ pub(crate) fn seconds(duration: Duration) -> String {
     } else {
         format!("{} min {} s", (s / 60.0).floor(), (s % 60.0).floor())
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -25,5 +25,8 @@ pub mod show;
 
 pub use display::{DisplayHandle, clear_output, display, display_html, display_markdown};
 pub use input::{getpass, input};
+// For the timeline's SVG, which lives with multiprocessing.
+#[cfg(feature = "multiprocessing")]
+pub(crate) use progress::escape_html;
 pub use progress::{Progress, progress};
 pub use runtime::install_runtime;

@@ -387,7 +387,8 @@ pub(crate) fn html(snapshot: &Snapshot) -> String {
     out
 }
 
-fn escape_html(text: &str) -> String {
+/// `text` safe inside HTML or SVG markup and its attribute values.
+pub(crate) fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
