@@ -1,24 +1,35 @@
 //! What the kernel does with each request, independent of sockets and engines.
 //!
-//! Shell requests are handled one at a time, in order, by the [`ShellWorker`]
-//! (cells run on the engine thread meanwhile, so nothing here blocks). Control
-//! requests ([`Control`]) are handled as they arrive, even while a cell runs:
-//! that is how interrupts and shutdowns get through. Stdin carries the
-//! frontend's answers to a cell's `input()`.
+//! Shell requests are taken in order by the [`ShellWorker`], which answers
+//! everything but cells at once — also while a cell runs or the engine starts
+//! (completions then come from the [`QuickCompleter`], which is always
+//! ready). Cells go to the [`Executor`], which runs them one after another.
+//! Control requests ([`Control`]) are handled as they arrive: that is how
+//! interrupts and shutdowns get through. Stdin carries the frontend's answers
+//! to a cell's `input()`.
 
-use crate::engine_thread::{EngineHandle, InputNeeded};
+use crate::engine_client::{EngineClient, EngineState, InputNeeded};
 use crate::history::History;
 use crate::info;
 use crate::iopub::{IopubEvent, mime_bundle};
+use crate::output_limit::{OutputLimiter, take_cell_limit};
+use crate::quick_complete::QuickCompleter;
 use ferrokernel_engine::completeness::{self, Completeness as Verdict};
+use ferrokernel_engine::{CellError, CellId, Completions};
 use ferrokernel_protocol::{
     CommClose, CommInfoReply, CompleteReply, Completeness, Content, ErrorInfo, ExecuteInput,
     ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, InputRequest, InspectReply,
     IsCompleteReply, Message, ReplyStatus, ShutdownReply, Status, StatusReply,
 };
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
+
+/// How long a completion or inspection waits for a free engine before the
+/// quick completer answers instead: JupyterLab drops replies after 1 s.
+const ENGINE_ANSWER_LIMIT: Duration = Duration::from_millis(600);
 
 /// The ROUTER socket a reply goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,21 +120,66 @@ impl Outbox {
     }
 }
 
-/// State shared by the shell worker and the control and stdin handlers.
+/// State shared by the shell worker, the executor and the control and stdin handlers.
 pub struct Shared {
-    engine: EngineHandle,
-    pending_input: Mutex<Option<std::sync::mpsc::Sender<Option<String>>>>,
+    engine: EngineClient,
+    limiter: Arc<OutputLimiter>,
+    quick: Mutex<QuickCompleter>,
+    /// A cell waits for an `input_reply`.
+    awaiting_input: AtomicBool,
+    /// The execute request of the cell that runs, if one does: the kernel is
+    /// busy on its behalf while other requests are answered, and `starting`
+    /// while the engine it waits for starts.
+    running: Mutex<Option<Message>>,
+    history: Mutex<History>,
     shutdown: watch::Sender<Shutdown>,
 }
 
 impl Shared {
-    /// Shared state around `engine`.
-    pub fn new(engine: EngineHandle) -> Arc<Shared> {
+    /// Shared state around `engine`, whose output passes through `limiter`;
+    /// `quick` answers completions when the engine cannot.
+    pub fn new(
+        engine: EngineClient,
+        limiter: Arc<OutputLimiter>,
+        quick: QuickCompleter,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             engine,
-            pending_input: Mutex::new(None),
+            limiter,
+            quick: Mutex::new(quick),
+            awaiting_input: AtomicBool::new(false),
+            running: Mutex::new(None),
+            history: Mutex::new(History::default()),
             shutdown: watch::channel(Shutdown::No).0,
         })
+    }
+
+    /// Shows the engine's start as the kernel's status while a cell waits
+    /// for it: `starting`, then `busy` again once it is ready. (Not as output:
+    /// nothing the user's code did not print enters a cell's outputs.)
+    pub fn show_engine_state(&self, outbox: &Outbox, state: &EngineState) {
+        let running = self.running();
+        let Some(request) = running.as_ref() else {
+            return;
+        };
+        match state {
+            EngineState::Starting { .. } => outbox.status(request, ExecutionState::Starting),
+            EngineState::Ready | EngineState::Failed(_) => {
+                outbox.status(request, ExecutionState::Busy)
+            }
+            EngineState::Stopped => {}
+        }
+    }
+
+    /// Has the engine's changes of state shown as the kernel's status (see
+    /// [`Shared::show_engine_state`]).
+    pub fn watch_engine(self: &Arc<Shared>, outbox: Outbox) {
+        let shared = Arc::downgrade(self);
+        self.engine.observe(Arc::new(move |state| {
+            if let Some(shared) = shared.upgrade() {
+                shared.show_engine_state(&outbox, state);
+            }
+        }));
     }
 
     /// Resolves when a shutdown was requested (on shell or control).
@@ -132,32 +188,74 @@ impl Shared {
     }
 
     /// The engine.
-    pub fn engine(&self) -> &EngineHandle {
+    pub fn engine(&self) -> &EngineClient {
         &self.engine
     }
 
     fn answer_input(&self, answer: Option<String>) {
-        let pending = self
-            .pending_input
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(pending) = pending {
-            let _ = pending.send(answer);
+        if self.awaiting_input.swap(false, Ordering::SeqCst) {
+            self.engine.answer_input(answer);
         }
     }
 
     fn request_shutdown(&self, restart: bool) {
         self.shutdown.send_replace(Shutdown::Yes { restart });
     }
+
+    fn running(&self) -> MutexGuard<'_, Option<Message>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn quick(&self) -> MutexGuard<'_, QuickCompleter> {
+        self.quick.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn history(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Completions from the engine when it is free and quick, else from the
+    /// quick completer (also when the engine found nothing).
+    async fn completions(&self, code: &str, cursor: usize) -> Completions {
+        if let Some(answer) = self.engine.complete(code, cursor)
+            && let Ok(Ok(found)) = tokio::time::timeout(ENGINE_ANSWER_LIMIT, answer).await
+            && !found.matches.is_empty()
+        {
+            return found;
+        }
+        let quick = self.quick().complete(code, cursor);
+        Completions {
+            matches: quick.matches,
+            start: quick.start,
+            end: quick.end,
+        }
+    }
+
+    /// Documentation from the engine when it is free and quick, else what the
+    /// quick completer knows.
+    async fn inspection(
+        &self,
+        code: &str,
+        cursor: usize,
+    ) -> Option<ferrokernel_engine::MimeBundle> {
+        if let Some(answer) = self.engine.inspect(code, cursor)
+            && let Ok(Ok(Some(found))) = tokio::time::timeout(ENGINE_ANSWER_LIMIT, answer).await
+        {
+            return Some(found);
+        }
+        let text = self.quick().inspect(code, cursor)?;
+        Some(ferrokernel_engine::MimeBundle::from([(
+            "text/plain".to_owned(),
+            text,
+        )]))
+    }
 }
 
-/// Handles shell requests in order.
+/// Handles shell requests in order; cells go to the [`Executor`].
 pub struct ShellWorker {
     outbox: Outbox,
     shared: Arc<Shared>,
-    execution_count: u32,
-    history: History,
+    cells: UnboundedSender<Message>,
 }
 
 /// Whether requests queued behind a failed cell should be aborted.
@@ -167,42 +265,43 @@ enum Flow {
 }
 
 impl ShellWorker {
-    /// A worker answering through `outbox`.
-    pub fn new(outbox: Outbox, shared: Arc<Shared>) -> ShellWorker {
+    /// A worker answering through `outbox`, sending cells to `cells`.
+    pub fn new(
+        outbox: Outbox,
+        shared: Arc<Shared>,
+        cells: UnboundedSender<Message>,
+    ) -> ShellWorker {
         ShellWorker {
             outbox,
             shared,
-            execution_count: 0,
-            history: History::default(),
+            cells,
         }
     }
 
     /// Serves requests from `queue` until it closes.
-    pub async fn run(mut self, mut queue: UnboundedReceiver<Message>) {
+    pub async fn run(self, mut queue: UnboundedReceiver<Message>) {
         while let Some(request) = queue.recv().await {
-            if let Flow::AbortQueued = self.handle(request).await {
-                // Like ipykernel: cells queued behind a failure are not run.
-                while let Ok(queued) = queue.try_recv() {
-                    if matches!(queued.content, Content::ExecuteRequest(_)) {
-                        self.abort(&queued);
-                    } else {
-                        self.handle(queued).await;
-                    }
-                }
+            if matches!(request.content, Content::ExecuteRequest(_)) {
+                let _ = self.cells.send(request);
+                continue;
+            }
+            self.outbox.status(&request, ExecutionState::Busy);
+            self.dispatch(&request).await;
+            self.outbox.status(&request, ExecutionState::Idle);
+            // Frontends track one state: while a cell runs, it is still busy
+            // (or waits for the engine to start).
+            if let Some(running) = self.shared.running().as_ref() {
+                let state = match *self.shared.engine.state().borrow() {
+                    EngineState::Starting { .. } => ExecutionState::Starting,
+                    _ => ExecutionState::Busy,
+                };
+                self.outbox.status(running, state);
             }
         }
     }
 
-    async fn handle(&mut self, request: Message) -> Flow {
-        self.outbox.status(&request, ExecutionState::Busy);
-        let flow = self.dispatch(&request).await;
-        self.outbox.status(&request, ExecutionState::Idle);
-        flow
-    }
-
-    async fn dispatch(&mut self, request: &Message) -> Flow {
+    async fn dispatch(&self, request: &Message) {
         match &request.content {
-            Content::ExecuteRequest(execute) => return self.execute(request, execute).await,
             Content::KernelInfoRequest(_) => {
                 self.outbox
                     .reply(Channel::Shell, request, info::kernel_info());
@@ -226,7 +325,7 @@ impl ShellWorker {
             }
             Content::CompleteRequest(complete) => {
                 let cursor = byte_offset(&complete.code, complete.cursor_pos);
-                let found = self.shared.engine.complete(&complete.code, cursor).await;
+                let found = self.shared.completions(&complete.code, cursor).await;
                 let reply = CompleteReply {
                     status: ReplyStatus::Ok,
                     matches: found.matches,
@@ -238,7 +337,7 @@ impl ShellWorker {
             }
             Content::InspectRequest(inspect) => {
                 let cursor = byte_offset(&inspect.code, inspect.cursor_pos);
-                let found = self.shared.engine.inspect(&inspect.code, cursor).await;
+                let found = self.shared.inspection(&inspect.code, cursor).await;
                 let reply = InspectReply {
                     status: ReplyStatus::Ok,
                     found: found.is_some(),
@@ -250,7 +349,7 @@ impl ShellWorker {
             Content::HistoryRequest(history) => {
                 let reply = ferrokernel_protocol::HistoryReply {
                     status: ReplyStatus::Ok,
-                    history: self.history.query(history),
+                    history: self.shared.history().query(history),
                 };
                 self.outbox.reply(Channel::Shell, request, reply);
             }
@@ -279,14 +378,62 @@ impl ShellWorker {
             }
             other => unknown_request(&self.outbox, Channel::Shell, request, other.msg_type()),
         }
-        Flow::Continue
+    }
+}
+
+/// Runs cells one after another.
+pub struct Executor {
+    outbox: Outbox,
+    shared: Arc<Shared>,
+    execution_count: u32,
+    cells: u64,
+}
+
+impl Executor {
+    /// An executor answering through `outbox`.
+    pub fn new(outbox: Outbox, shared: Arc<Shared>) -> Executor {
+        Executor {
+            outbox,
+            shared,
+            execution_count: 0,
+            cells: 0,
+        }
+    }
+
+    /// Runs the cells from `queue` until it closes.
+    pub async fn run(mut self, mut queue: UnboundedReceiver<Message>) {
+        while let Some(request) = queue.recv().await {
+            let Content::ExecuteRequest(execute) = &request.content else {
+                continue;
+            };
+            if let Flow::AbortQueued = self.execute(&request, execute).await {
+                // Like ipykernel: cells queued behind a failure are not run.
+                while let Ok(queued) = queue.try_recv() {
+                    self.abort(&queued);
+                }
+            }
+        }
     }
 
     async fn execute(&mut self, request: &Message, execute: &ExecuteRequest) -> Flow {
+        {
+            let mut running = self.shared.running();
+            self.outbox.status(request, ExecutionState::Busy);
+            *running = Some(request.clone());
+        }
+        let flow = self.run_cell(request, execute).await;
+        *self.shared.running() = None;
+        self.outbox.status(request, ExecutionState::Idle);
+        flow
+    }
+
+    async fn run_cell(&mut self, request: &Message, execute: &ExecuteRequest) -> Flow {
         let silent = execute.silent;
         if execute.store_history && !silent {
             self.execution_count += 1;
-            self.history.record(self.execution_count, &execute.code);
+            self.shared
+                .history()
+                .record(self.execution_count, &execute.code);
         }
         let count = self.execution_count;
         if !silent {
@@ -296,28 +443,44 @@ impl ShellWorker {
             };
             self.outbox.publish(request, input);
         }
-        let _ = self
-            .outbox
-            .iopub
-            .send(IopubEvent::Parent(Box::new(request.clone())));
-
-        let (inputs, mut needed) = mpsc::unbounded_channel::<InputNeeded>();
-        let inputs = execute.allow_stdin.then_some(inputs);
-        let engine = self.shared.engine.clone();
-        let execution = engine.execute(&execute.code, inputs);
-        tokio::pin!(execution);
-        let result = loop {
-            tokio::select! {
-                result = &mut execution => break result,
-                Some(input) = needed.recv() => self.request_input(request, input),
+        self.cells += 1;
+        let cell = CellId(self.cells);
+        let _ = self.outbox.iopub.send(IopubEvent::Cell {
+            cell,
+            request: Box::new(request.clone()),
+        });
+        let engine_starts = matches!(
+            *self.shared.engine.state().borrow(),
+            EngineState::Starting { .. }
+        );
+        if engine_starts {
+            // Under the lock the engine's observer takes too: its `busy`
+            // cannot come before this.
+            let running = self.shared.running();
+            if matches!(
+                *self.shared.engine.state().borrow(),
+                EngineState::Starting { .. }
+            ) {
+                self.outbox.status(request, ExecutionState::Starting);
+            }
+            drop(running);
+        }
+        let result = match take_cell_limit(&execute.code) {
+            Err(error) => Err(CellError::Engine(error.to_string())),
+            Ok((limit, code)) => {
+                self.shared.limiter.begin_cell(cell, limit);
+                let result = self.run_in_engine(request, cell, &code, execute).await;
+                self.shared.limiter.end_cell();
+                result
             }
         };
-
+        let _ = self.outbox.iopub.send(IopubEvent::CellDone(cell));
         match result {
             Ok(value) => {
+                self.shared.quick().learn(&execute.code);
                 if let (Some(bundle), false) = (value, silent) {
                     if let Some(text) = bundle.get("text/plain") {
-                        self.history.set_output(count, text.clone());
+                        self.shared.history().set_output(count, text.clone());
                     }
                     let result = ExecuteResult {
                         execution_count: count,
@@ -350,12 +513,32 @@ impl ShellWorker {
         }
     }
 
+    /// Sends the cell and waits for it, passing its input requests on.
+    async fn run_in_engine(
+        &self,
+        request: &Message,
+        cell: CellId,
+        code: &str,
+        execute: &ExecuteRequest,
+    ) -> Result<Option<ferrokernel_engine::MimeBundle>, CellError> {
+        let (inputs, mut needed) = mpsc::unbounded_channel::<InputNeeded>();
+        let inputs = execute.allow_stdin.then_some(inputs);
+        let execution = self.shared.engine.execute(cell, code, inputs);
+        tokio::pin!(execution);
+        loop {
+            tokio::select! {
+                result = &mut execution => {
+                    return result.unwrap_or_else(|_| {
+                        Err(CellError::Unavailable("the engine connection closed".to_owned()))
+                    });
+                }
+                Some(input) = needed.recv() => self.request_input(request, input),
+            }
+        }
+    }
+
     fn request_input(&self, request: &Message, input: InputNeeded) {
-        *self
-            .shared
-            .pending_input
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(input.answer);
+        self.shared.awaiting_input.store(true, Ordering::SeqCst);
         let content = InputRequest {
             prompt: input.prompt.prompt,
             password: input.prompt.password,

@@ -1,6 +1,7 @@
 //! What goes out on iopub: stream output coalesced into few messages, each
-//! attributed to the request that is running (or ran last, for output that
-//! arrives late from threads and child processes, as ipykernel does).
+//! under the request of the cell that produced it — also when it arrives
+//! after that cell ended, from its threads and child processes, while the
+//! kernel is idle or another cell runs.
 //!
 //! Headless runners (nbval, nbconvert, papermill: they send `allow_stdin:
 //! false`) store or compare outputs, and nbval ignores `update_display_data`.
@@ -9,11 +10,12 @@
 //! in its final state, in its place: what they keep is the bar at its end, as
 //! a person watching would last have seen it.
 
-use ferrokernel_engine::{MimeBundle, Output, Publisher, StreamKind};
+use ferrokernel_engine::{CellId, MimeBundle, Output, Publisher, StreamKind};
 use ferrokernel_protocol::{
-    ClearOutput, DisplayData, Message, Stream, StreamName, UpdateDisplayData,
+    ClearOutput, Content, DisplayData, Message, Stream, StreamName, UpdateDisplayData,
 };
 use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -21,16 +23,31 @@ use tokio::sync::mpsc::UnboundedSender;
 pub const STREAM_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Pending stream text larger than this is sent at once.
 const STREAM_FLUSH_BYTES: usize = 64 * 1024;
+/// How many cells' requests are remembered for their late output; older
+/// cells' output goes under the last cell.
+const REMEMBERED_CELLS: usize = 10_000;
 
 /// An instruction for the iopub task.
 #[derive(Debug)]
 pub enum IopubEvent {
     /// Send this message (after any pending stream text).
     Publish(Box<Message>),
-    /// Output from now on belongs to this request.
-    Parent(Box<Message>),
-    /// Engine output, attributed to the current parent.
-    Output(Output),
+    /// Output of `cell` belongs under `request`, from now on and later.
+    Cell {
+        /// The kernel's number for the cell.
+        cell: CellId,
+        /// Its execute request.
+        request: Box<Message>,
+    },
+    /// The cell's code returned: what was held for a headless runner goes out.
+    CellDone(CellId),
+    /// Engine output, of `from` (or of the last cell, when not known).
+    Output {
+        /// Whose.
+        from: Option<CellId>,
+        /// What.
+        output: Output,
+    },
 }
 
 /// The engine's [`Publisher`], feeding the iopub task.
@@ -38,20 +55,31 @@ pub enum IopubEvent {
 pub struct IopubPublisher(pub UnboundedSender<IopubEvent>);
 
 impl Publisher for IopubPublisher {
-    fn publish(&self, output: Output) {
+    fn publish(&self, from: Option<CellId>, output: Output) {
         // A closed channel means the kernel is shutting down; output has nowhere to go.
-        let _ = self.0.send(IopubEvent::Output(output));
+        let _ = self.0.send(IopubEvent::Output { from, output });
     }
+}
+
+/// Stream text waiting to be joined by more of the same cell and stream.
+#[derive(Debug)]
+struct Pending {
+    cell: Option<CellId>,
+    name: StreamName,
+    text: String,
 }
 
 /// Turns events into messages, joining consecutive stream text.
 #[derive(Debug)]
 pub struct IopubAssembler {
     session: String,
-    parent: Option<Message>,
-    pending: Option<(StreamName, String)>,
-    /// For a headless parent: outputs held since its first display with an id.
-    held: Option<Vec<Output>>,
+    parents: BTreeMap<CellId, Message>,
+    /// Cells in the order they began, to forget the oldest.
+    order: VecDeque<CellId>,
+    last: Option<CellId>,
+    pending: Option<Pending>,
+    /// For a headless cell: outputs held since its first display with an id.
+    held: Option<(CellId, Vec<Output>)>,
 }
 
 impl IopubAssembler {
@@ -59,25 +87,29 @@ impl IopubAssembler {
     pub fn new(session: &str) -> IopubAssembler {
         IopubAssembler {
             session: session.to_owned(),
-            parent: None,
+            parents: BTreeMap::new(),
+            order: VecDeque::new(),
+            last: None,
             pending: None,
             held: None,
         }
     }
 
-    /// Whether the current parent is a cell of a frontend that allows no
-    /// input (a headless runner).
-    fn headless(&self) -> bool {
+    /// Whether `cell` is a cell of a frontend that allows no input (a headless runner).
+    fn headless(&self, cell: Option<CellId>) -> bool {
+        let parent = cell.and_then(|cell| self.parents.get(&cell));
         matches!(
-            self.parent.as_ref().map(|p| &p.content),
-            Some(ferrokernel_protocol::Content::ExecuteRequest(request)) if !request.allow_stdin
+            parent.map(|p| &p.content),
+            Some(Content::ExecuteRequest(request)) if !request.allow_stdin
         )
     }
 
     /// Sends what was held, displays in their final state.
     fn release(&mut self, ready: &mut Vec<Message>) {
-        for output in self.held.take().unwrap_or_default() {
-            self.output(output, ready);
+        if let Some((cell, held)) = self.held.take() {
+            for output in held {
+                self.output(Some(cell), output, ready);
+            }
         }
     }
 
@@ -91,30 +123,59 @@ impl IopubAssembler {
         let mut ready = Vec::new();
         match event {
             IopubEvent::Publish(message) => {
-                self.release(&mut ready);
+                if self.held_for(&message) {
+                    self.release(&mut ready);
+                }
                 ready.extend(self.flush());
                 ready.push(*message);
             }
-            IopubEvent::Parent(parent) => {
-                self.release(&mut ready);
-                ready.extend(self.flush());
-                self.parent = Some(*parent);
+            IopubEvent::Cell { cell, request } => self.remember(cell, *request),
+            IopubEvent::CellDone(cell) => {
+                if self.held.as_ref().is_some_and(|(held, _)| *held == cell) {
+                    self.release(&mut ready);
+                }
             }
-            IopubEvent::Output(output) => {
-                if let Some(held) = self.held.as_mut() {
-                    hold(held, output);
-                } else if matches!(&output, Output::Display { id: Some(_), .. }) && self.headless()
-                {
-                    self.held = Some(vec![output]);
-                } else {
-                    self.output(output, &mut ready);
+            IopubEvent::Output { from, output } => {
+                let cell = from.or(self.last);
+                let starts_hold = self.held.is_none()
+                    && matches!(&output, Output::Display { id: Some(_), .. })
+                    && self.headless(cell);
+                match (self.held.as_mut(), cell) {
+                    (Some((held_cell, held)), Some(cell)) if *held_cell == cell => {
+                        hold(held, output)
+                    }
+                    (None, Some(cell)) if starts_hold => {
+                        ready.extend(self.flush());
+                        self.held = Some((cell, vec![output]));
+                    }
+                    _ => self.output(cell, output, &mut ready),
                 }
             }
         }
         ready
     }
 
-    fn output(&mut self, output: Output, ready: &mut Vec<Message>) {
+    /// Whether `message` answers the request of the cell whose output is held.
+    fn held_for(&self, message: &Message) -> bool {
+        let Some((cell, _)) = &self.held else {
+            return false;
+        };
+        let parent = message.parent_header.as_ref().map(|h| &h.msg_id);
+        self.parents.get(cell).map(|p| &p.header.msg_id) == parent
+    }
+
+    fn remember(&mut self, cell: CellId, request: Message) {
+        self.parents.insert(cell, request);
+        self.order.push_back(cell);
+        self.last = Some(cell);
+        while self.order.len() > REMEMBERED_CELLS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.parents.remove(&oldest);
+            }
+        }
+    }
+
+    fn output(&mut self, cell: Option<CellId>, output: Output, ready: &mut Vec<Message>) {
         match output {
             Output::Stream { stream, text } => {
                 let name = match stream {
@@ -122,45 +183,50 @@ impl IopubAssembler {
                     StreamKind::Stderr => StreamName::Stderr,
                 };
                 match &mut self.pending {
-                    Some((pending_name, pending)) if *pending_name == name => {
-                        pending.push_str(&text)
+                    Some(pending) if pending.name == name && pending.cell == cell => {
+                        pending.text.push_str(&text)
                     }
                     _ => {
                         ready.extend(self.flush());
-                        self.pending = Some((name, text));
+                        self.pending = Some(Pending { cell, name, text });
                     }
                 }
                 if self
                     .pending
                     .as_ref()
-                    .is_some_and(|(_, t)| t.len() >= STREAM_FLUSH_BYTES)
+                    .is_some_and(|p| p.text.len() >= STREAM_FLUSH_BYTES)
                 {
                     ready.extend(self.flush());
                 }
             }
             Output::ClearOutput { wait } => {
                 ready.extend(self.flush());
-                ready.push(self.child(ClearOutput { wait }));
+                ready.push(self.child(cell, ClearOutput { wait }));
             }
             Output::Display { bundle, id } => {
                 ready.extend(self.flush());
-                ready.push(self.child(display_data(bundle, id)));
+                ready.push(self.child(cell, display_data(bundle, id)));
             }
             Output::UpdateDisplay { bundle, id } => {
                 ready.extend(self.flush());
-                ready.push(self.child(UpdateDisplayData(display_data(bundle, Some(id)))));
+                let update = UpdateDisplayData(display_data(bundle, Some(id)));
+                ready.push(self.child(cell, update));
             }
         }
     }
 
     /// The pending stream text as one message, if any.
     pub fn flush(&mut self) -> Option<Message> {
-        let (name, text) = self.pending.take()?;
-        Some(self.child(Stream { name, text }))
+        let Pending { cell, name, text } = self.pending.take()?;
+        Some(self.child(cell, Stream { name, text }))
     }
 
-    fn child(&self, content: impl Into<ferrokernel_protocol::Content>) -> Message {
-        match &self.parent {
+    /// A message under `cell`'s request (or the last cell's, if it was forgotten).
+    fn child(&self, cell: Option<CellId>, content: impl Into<Content>) -> Message {
+        let parent = cell
+            .and_then(|cell| self.parents.get(&cell))
+            .or_else(|| self.last.and_then(|last| self.parents.get(&last)));
+        match parent {
             Some(parent) => parent.child(content, &self.session),
             None => Message::new(content, &self.session),
         }
@@ -219,21 +285,27 @@ mod tests {
     use ferrokernel_protocol::{Content, ExecuteRequest, Status};
 
     fn text(stream: StreamKind, text: &str) -> IopubEvent {
-        IopubEvent::Output(Output::Stream {
-            stream,
-            text: text.to_owned(),
-        })
+        IopubEvent::Output {
+            from: None,
+            output: Output::Stream {
+                stream,
+                text: text.to_owned(),
+            },
+        }
+    }
+
+    fn cell(n: u64, request: &Message) -> IopubEvent {
+        IopubEvent::Cell {
+            cell: CellId(n),
+            request: Box::new(request.clone()),
+        }
     }
 
     #[test]
     fn consecutive_stream_text_is_joined_and_flushed_before_other_messages() {
         let mut assembler = IopubAssembler::new("kernel");
         let request = Message::new(ExecuteRequest::default(), "client");
-        assert!(
-            assembler
-                .push(IopubEvent::Parent(Box::new(request.clone())))
-                .is_empty()
-        );
+        assert!(assembler.push(cell(1, &request)).is_empty());
         assert!(assembler.push(text(StreamKind::Stdout, "a\n")).is_empty());
         assert!(assembler.push(text(StreamKind::Stdout, "b\n")).is_empty());
         let switched = assembler.push(text(StreamKind::Stderr, "oops\n"));
@@ -272,17 +344,23 @@ mod tests {
         let bar = |text: &str| MimeBundle::from([("text/plain".to_owned(), text.to_owned())]);
         let events = |assembler: &mut IopubAssembler, request: Message| {
             let mut sent = Vec::new();
-            sent.extend(assembler.push(IopubEvent::Parent(Box::new(request.clone()))));
-            sent.extend(assembler.push(IopubEvent::Output(Output::Display {
-                bundle: bar("0/2"),
-                id: Some("bar".into()),
-            })));
+            sent.extend(assembler.push(cell(1, &request)));
+            sent.extend(assembler.push(IopubEvent::Output {
+                from: Some(CellId(1)),
+                output: Output::Display {
+                    bundle: bar("0/2"),
+                    id: Some("bar".into()),
+                },
+            }));
             sent.extend(assembler.push(text(StreamKind::Stdout, "working\n")));
             for done in ["1/2", "2/2"] {
-                sent.extend(assembler.push(IopubEvent::Output(Output::UpdateDisplay {
-                    bundle: bar(done),
-                    id: "bar".into(),
-                })));
+                sent.extend(assembler.push(IopubEvent::Output {
+                    from: Some(CellId(1)),
+                    output: Output::UpdateDisplay {
+                        bundle: bar(done),
+                        id: "bar".into(),
+                    },
+                }));
             }
             let idle = request.child(Status::idle(), "kernel");
             sent.extend(assembler.push(IopubEvent::Publish(Box::new(idle))));
@@ -316,6 +394,33 @@ mod tests {
                 "update \"2/2\"",
                 "status"
             ]
+        );
+    }
+
+    #[test]
+    fn late_output_goes_under_its_own_cell_while_another_runs() {
+        let mut assembler = IopubAssembler::new("kernel");
+        let first = Message::new(ExecuteRequest::default(), "client");
+        let second = Message::new(ExecuteRequest::default(), "client");
+        assembler.push(cell(1, &first));
+        assembler.push(cell(2, &second));
+        let late = |from: u64, text: &str| IopubEvent::Output {
+            from: Some(CellId(from)),
+            output: Output::Stream {
+                stream: StreamKind::Stdout,
+                text: text.to_owned(),
+            },
+        };
+        assert!(assembler.push(late(2, "second\n")).is_empty());
+        let sent = assembler.push(late(1, "first, late\n"));
+        let flushed: Vec<Message> = sent.into_iter().chain(assembler.flush()).collect();
+        let parents: Vec<&str> = flushed
+            .iter()
+            .filter_map(|m| m.parent_header.as_ref().map(|h| h.msg_id.as_str()))
+            .collect();
+        assert_eq!(
+            parents,
+            [second.header.msg_id.as_str(), first.header.msg_id.as_str()]
         );
     }
 

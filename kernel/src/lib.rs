@@ -13,13 +13,15 @@
 
 pub mod dispatcher;
 pub mod doctor;
-pub mod engine_thread;
+pub mod engine_client;
 pub mod history;
 pub mod info;
 pub mod install;
 pub mod iopub;
 pub mod notebook;
 pub mod output_limit;
+pub mod parent;
 pub mod pin;
+pub mod quick_complete;
 
 pub mod transport;

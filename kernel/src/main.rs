@@ -3,17 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use ferrokernel::install::{self, Location};
 use ferrokernel::notebook;
-use ferrokernel_engine::{
-    Engine, EngineOptions, EvcxrEngine, Output, Prepared, Publisher, StreamKind, Workdir,
-};
-use ferrokernel_pool::client::EngineSource;
-use ferrokernel_pool::remote::RemoteEngine;
+use ferrokernel_engine::conversation::{EngineEnv, InProcessSource, StartEngine};
+use ferrokernel_engine::{Engine, EngineOptions, EvcxrEngine, Prepared, Workdir};
+use ferrokernel_pool::client::HostSource;
 
 mod pool;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -278,46 +274,50 @@ fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
     unsafe { ferrokernel::pin::apply_pinned_path() };
     let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)
         .map_err(|e| e.to_string())?;
-    let source = EngineSource::for_this_kernel(no_pool)?;
+    let source = HostSource::for_this_kernel(no_pool).map_err(|e| e.to_string())?;
     ferrokernel::info::warm_up();
-    let factory: ferrokernel::engine_thread::EngineFactory = Box::new(move |publisher, watch| {
-        let host = source.obtain(publisher.as_ref(), &|| watch.cell_waiting())?;
-        Ok(Box::new(RemoteEngine::new(host, publisher, source)) as Box<dyn Engine>)
-    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let env = source.env.clone();
     runtime
-        .block_on(ferrokernel::transport::serve(&connection, factory))
+        .block_on(ferrokernel::transport::serve(
+            &connection,
+            Box::new(source),
+            env,
+        ))
         .map(drop)
         .map_err(|e| e.to_string())
 }
 
-/// An engine host: the evcxr engine, serving the kernel on inherited descriptors.
-///
-/// `FERROKERNEL_FAKE_ENGINE=<milliseconds>` serves the scripted test engine
-/// instead, after that long a start: the pool's and the protocol's tests need
-/// many engines and not what they compute.
-fn engine_host(pooled: bool) -> Result<(), String> {
-    if let Some(start_ms) = std::env::var("FERROKERNEL_FAKE_ENGINE")
+/// `FERROKERNEL_FAKE_ENGINE=MS`: the scripted engine of the tests, which takes
+/// MS milliseconds to start, instead of evcxr.
+fn fake_engine() -> Option<StartEngine> {
+    let start_ms = std::env::var("FERROKERNEL_FAKE_ENGINE")
         .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        let start: ferrokernel_pool::host::StartEngine = Box::new(move |publisher, progress| {
-            progress("starting the fake engine");
-            std::thread::sleep(std::time::Duration::from_millis(start_ms));
-            Ok(Box::new(ferrokernel_engine::fake::FakeEngine::new(publisher)) as Box<dyn Engine>)
-        });
-        ferrokernel_pool::host::serve_inherited(start, pooled);
-    }
-    // Before any thread starts: it sets environment variables.
+        .and_then(|v| v.parse::<u64>().ok())?;
+    Some(Box::new(move |publisher, progress| {
+        progress("starting the fake engine");
+        std::thread::sleep(std::time::Duration::from_millis(start_ms));
+        Ok(Box::new(ferrokernel_engine::fake::FakeEngine::new(publisher)) as Box<dyn Engine>)
+    }))
+}
+
+/// The evcxr engine; prepares the environment at once, so call it before
+/// any thread starts.
+fn evcxr_engine() -> StartEngine {
     let prepared = prepare_engine();
-    let start: ferrokernel_pool::host::StartEngine = Box::new(move |publisher, progress| {
-        let engine = EvcxrEngine::start(publisher, prepared?, &engine_options(), progress)
-            .map_err(|e| e.to_string())?;
+    Box::new(move |publisher, progress| {
+        let engine = EvcxrEngine::start(publisher, prepared?, &engine_options(), progress)?;
         Ok(Box::new(engine) as Box<dyn Engine>)
-    });
+    })
+}
+
+/// The engine host: serves one kernel's engine over the socket it inherited.
+/// `pooled`: started by the pool as a spare.
+fn engine_host(pooled: bool) -> Result<(), String> {
+    let start = fake_engine().unwrap_or_else(evcxr_engine);
     ferrokernel_pool::host::serve_inherited(start, pooled)
 }
 
@@ -330,20 +330,13 @@ fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
 /// The engine for `run` and `test`, in this process. Must start while the
 /// process has one thread.
 fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
-    let prepared = prepare_engine()?;
-    let collector = notebook::run::Collector::new(echo);
-    let limiter = ferrokernel::output_limit::OutputLimiter::new(
-        collector.clone(),
-        ferrokernel::output_limit::Limit::from_env(),
-    );
+    let start = fake_engine().unwrap_or_else(evcxr_engine);
     eprintln!("Starting the Rust engine...");
-    let engine = EvcxrEngine::start(limiter.clone(), prepared, &engine_options(), &|_| {})
+    let runner = notebook::run::Runner::start(Box::new(InProcessSource::new(start)), echo);
+    runner
+        .wait_until_started()
         .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
-    Ok(notebook::run::Runner::new(
-        Box::new(engine),
-        collector,
-        limiter,
-    ))
+    Ok(runner)
 }
 
 /// Engine options; `FERROKERNEL_PRELUDE=0` starts a plain Rust kernel without the prelude.
@@ -351,34 +344,6 @@ fn engine_options() -> EngineOptions {
     EngineOptions {
         prelude: std::env::var("FERROKERNEL_PRELUDE").map_or(true, |v| v != "0"),
         ..EngineOptions::default()
-    }
-}
-
-/// Prints engine output to the terminal.
-struct Terminal;
-
-impl Publisher for Terminal {
-    fn publish(&self, output: Output) {
-        match output {
-            Output::Stream {
-                stream: StreamKind::Stdout,
-                text,
-            } => {
-                let _ = std::io::stdout().write_all(text.as_bytes());
-            }
-            Output::Stream {
-                stream: StreamKind::Stderr,
-                text,
-            } => {
-                let _ = std::io::stderr().write_all(text.as_bytes());
-            }
-            Output::Display { bundle, .. } | Output::UpdateDisplay { bundle, .. } => {
-                if let Some(text) = bundle.get("text/plain") {
-                    println!("{text}");
-                }
-            }
-            Output::ClearOutput { .. } => {}
-        }
     }
 }
 
@@ -400,9 +365,9 @@ fn install_kernelspec(
     // The warm-up and the pool then run with what kernels will have.
     // SAFETY: single-threaded still (probing only ran child processes).
     unsafe { toolchain.apply_to_this_process() };
-    let kernel_env = ferrokernel_pool::messages::EngineEnv::current();
+    let kernel_env = EngineEnv::current();
     // Prepare first: it must happen before any thread starts.
-    let prepared = choices.warm.then(prepare_engine);
+    let start = choices.warm.then(evcxr_engine);
     let options = install::SpecOptions {
         env: toolchain.vars.clone(),
         no_pool: choices.no_pool,
@@ -411,26 +376,20 @@ fn install_kernelspec(
         install::install(location, name, display_name, &options).map_err(|e| e.to_string())?;
     println!("Installed kernelspec {name} in {}", dir.display());
     print!("{}", toolchain.describe());
-    let Some(prepared) = prepared else {
+    let Some(start) = start else {
         return Ok(());
     };
     println!("Building the prelude so the first notebook starts fast...");
     let started = std::time::Instant::now();
-    let mut engine = EvcxrEngine::start(
-        Arc::new(Terminal),
-        prepared?,
-        &EngineOptions::default(),
-        &|_| {},
-    )
-    .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
-    let mut no_input = |_| None;
-    engine
-        .execute(
-            "let warm = multiprocessing::cpu_count(); warm",
-            &mut no_input,
-        )
-        .map_err(|e| format!("the warm-up cell failed: {e}"))?;
-    engine.shutdown();
+    let mut runner = notebook::run::Runner::start(Box::new(InProcessSource::new(start)), true);
+    runner
+        .wait_until_started()
+        .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
+    let warm = runner.run_cell("let warm = multiprocessing::cpu_count(); warm", None);
+    runner.shutdown();
+    if let Some(error) = warm.error {
+        return Err(format!("the warm-up cell failed: {error}"));
+    }
     println!("Ready in {:.1} s.", started.elapsed().as_secs_f64());
     if !choices.no_pool {
         println!("{}", install::start_pool(&kernel_env));

@@ -16,7 +16,7 @@
 //! has a budget of its own; if it overflows, its summary comes when the next
 //! cell begins.
 
-use ferrokernel_engine::{Output, Publisher, StreamKind};
+use ferrokernel_engine::{CellId, Output, Publisher, StreamKind};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
@@ -220,6 +220,8 @@ struct Budget {
     limit: Limit,
     /// Cells begun, for file names.
     cell: u64,
+    /// The cell whose budget this is: the summary goes under it.
+    owner: Option<CellId>,
     bytes: u64,
     lines: u64,
     /// The text shown so far, kept for the file should the limit be passed.
@@ -277,10 +279,11 @@ impl OutputLimiter {
 
     /// A cell begins, with its own limit or the kernel's. What overflowed
     /// since the last cell ended is summed up first.
-    pub fn begin_cell(&self, limit: Option<Limit>) {
+    pub fn begin_cell(&self, cell: CellId, limit: Option<Limit>) {
         let mut budget = self.lock();
         self.finish(&mut budget);
         budget.cell += 1;
+        budget.owner = Some(cell);
         budget.limit = limit.unwrap_or(self.default);
     }
 
@@ -293,11 +296,11 @@ impl OutputLimiter {
 
     /// Publishes the summary and tail of an overflow, and starts a new budget.
     fn finish(&self, budget: &mut Budget) {
-        let limit = budget.limit;
-        let cell = budget.cell;
+        let (limit, cell, owner) = (budget.limit, budget.cell, budget.owner);
         let over = std::mem::take(budget).over;
         budget.limit = limit;
         budget.cell = cell;
+        budget.owner = owner;
         let Some(mut over) = over else {
             return;
         };
@@ -315,16 +318,19 @@ impl OutputLimiter {
             size(over.dropped_bytes),
             count(over.dropped_lines),
         );
-        self.inner.publish(Output::Stream {
-            stream: StreamKind::Stderr,
-            text: summary,
-        });
+        self.inner.publish(
+            owner,
+            Output::Stream {
+                stream: StreamKind::Stderr,
+                text: summary,
+            },
+        );
         for (stream, text) in over.tail.drain(..) {
-            self.inner.publish(Output::Stream { stream, text });
+            self.inner.publish(owner, Output::Stream { stream, text });
         }
     }
 
-    fn stream(&self, stream: StreamKind, text: String) {
+    fn stream(&self, from: Option<CellId>, stream: StreamKind, text: String) {
         let mut budget = self.lock();
         if budget.over.is_some() {
             return self.divert(&mut budget, stream, text);
@@ -345,7 +351,7 @@ impl OutputLimiter {
                 budget.head.push_str(&text);
             }
             drop(budget);
-            return self.inner.publish(Output::Stream { stream, text });
+            return self.inner.publish(from, Output::Stream { stream, text });
         }
         // The part that still fits is shown; the rest starts the overflow.
         let cut = self.cut(&budget, &text);
@@ -355,10 +361,8 @@ impl OutputLimiter {
         budget.head.push_str(shown);
         let rest = rest.to_owned();
         if !shown.is_empty() {
-            self.inner.publish(Output::Stream {
-                stream,
-                text: shown.to_owned(),
-            });
+            let text = shown.to_owned();
+            self.inner.publish(from, Output::Stream { stream, text });
         }
         self.overflow(&mut budget);
         self.divert(&mut budget, stream, rest);
@@ -500,10 +504,10 @@ fn create_private(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 impl Publisher for OutputLimiter {
-    fn publish(&self, output: Output) {
+    fn publish(&self, from: Option<CellId>, output: Output) {
         match output {
-            Output::Stream { stream, text } => self.stream(stream, text),
-            other => self.inner.publish(other),
+            Output::Stream { stream, text } => self.stream(from, stream, text),
+            other => self.inner.publish(from, other),
         }
     }
 }
@@ -516,7 +520,7 @@ mod tests {
     struct Page(Mutex<Vec<Output>>);
 
     impl Publisher for Page {
-        fn publish(&self, output: Output) {
+        fn publish(&self, _from: Option<CellId>, output: Output) {
             self.0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -615,12 +619,12 @@ mod tests {
             },
             dir.clone(),
         );
-        limiter.begin_cell(None);
+        limiter.begin_cell(CellId(1), None);
         for n in 0..1000 {
-            limiter.publish(line(n));
+            limiter.publish(None, line(n));
         }
         // Rich output is not counted and keeps its place.
-        limiter.publish(Output::ClearOutput { wait: true });
+        limiter.publish(None, Output::ClearOutput { wait: true });
         let shown_while_running = page.text();
         assert_eq!(shown_while_running.lines().count(), 100);
         assert!(shown_while_running.ends_with("line 99\n"));
@@ -641,8 +645,8 @@ mod tests {
         let expected: String = (0..1000).map(|n| format!("line {n}\n")).collect();
         assert_eq!(kept, expected);
         // The next cell starts with a fresh budget.
-        limiter.begin_cell(Some(Limit::OFF));
-        limiter.publish(line(0));
+        limiter.begin_cell(CellId(1), Some(Limit::OFF));
+        limiter.publish(None, line(0));
         limiter.end_cell();
         assert!(page.text().ends_with("line 999\nline 0\n"));
         let _ = std::fs::remove_dir_all(dir);
@@ -660,12 +664,15 @@ mod tests {
             },
             dir.clone(),
         );
-        limiter.begin_cell(None);
+        limiter.begin_cell(CellId(1), None);
         let huge = format!("{}{}\n", "a".repeat(5000), "z".repeat(50));
-        limiter.publish(Output::Stream {
-            stream: StreamKind::Stderr,
-            text: huge.clone(),
-        });
+        limiter.publish(
+            None,
+            Output::Stream {
+                stream: StreamKind::Stderr,
+                text: huge.clone(),
+            },
+        );
         limiter.end_cell();
         let text = page.text();
         assert!(text.starts_with(&"a".repeat(1000)));

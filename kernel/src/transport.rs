@@ -1,9 +1,12 @@
 //! The five zeromq sockets of a Jupyter kernel, and the tasks that serve them.
 
-use crate::dispatcher::{Channel, Control, Outbox, Reply, Shared, ShellWorker, Shutdown};
-use crate::engine_thread::{EngineFactory, EngineHandle};
+use crate::dispatcher::{Channel, Control, Executor, Outbox, Reply, Shared, ShellWorker, Shutdown};
+use crate::engine_client::EngineClient;
 use crate::iopub::{IopubAssembler, IopubEvent, IopubPublisher, STREAM_FLUSH_INTERVAL};
+use crate::output_limit::{Limit, OutputLimiter};
+use crate::quick_complete::QuickCompleter;
 use bytes::Bytes;
+use ferrokernel_engine::conversation::{EngineEnv, EngineSource};
 use ferrokernel_protocol::{ConnectionInfo, Message, Signer, Status};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,11 +56,16 @@ fn decode(socket: &str, message: ZmqMessage, signer: &Signer) -> Option<Message>
     }
 }
 
-/// Serves the kernel described by `connection` until a shutdown request (or
-/// SIGTERM). Returns after ending every process the kernel started.
+/// How long the engine may take to end its processes when the kernel shuts down.
+const ENGINE_SHUTDOWN_LIMIT: Duration = Duration::from_secs(3);
+
+/// Serves the kernel described by `connection`, with engines from `source`
+/// given `env`, until a shutdown request, SIGTERM, or the death of the
+/// process that started it. Returns after ending every process the kernel started.
 pub async fn serve(
     connection: &ConnectionInfo,
-    factory: EngineFactory,
+    source: Box<dyn EngineSource>,
+    env: EngineEnv,
 ) -> Result<Shutdown, TransportError> {
     let signer = Signer::new(connection.key.as_bytes());
     let session = uuid_like();
@@ -84,10 +92,18 @@ pub async fn serve(
     let (replies_tx, replies_rx) = mpsc::unbounded_channel::<Reply>();
     let (iopub_tx, iopub_rx) = mpsc::unbounded_channel::<IopubEvent>();
     let (shell_queue_tx, shell_queue_rx) = mpsc::unbounded_channel::<Message>();
+    let (cells_tx, cells_rx) = mpsc::unbounded_channel::<Message>();
 
-    let engine = EngineHandle::spawn(factory, Arc::new(IopubPublisher(iopub_tx.clone())));
-    let shared = Shared::new(engine);
+    // Engine output passes the kernel's output limit (`FERROKERNEL_OUTPUT_LIMIT`).
+    let limiter = OutputLimiter::new(
+        Arc::new(IopubPublisher(iopub_tx.clone())),
+        Limit::from_env(),
+    );
+    let engine = EngineClient::start(source, env, limiter.clone());
+    let quick = QuickCompleter::new(ferrokernel_engine::prelude_sources());
+    let shared = Shared::new(engine, limiter, quick);
     let outbox = Outbox::new(&session, replies_tx, iopub_tx);
+    shared.watch_engine(outbox.clone());
     outbox.publish_orphan(Status::starting());
 
     let (shell_send, mut shell_recv) = shell.split();
@@ -103,7 +119,10 @@ pub async fn serve(
         control_send,
         stdin_send,
     ));
-    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared)).run(shell_queue_rx));
+    tokio::spawn(
+        ShellWorker::new(outbox.clone(), Arc::clone(&shared), cells_tx).run(shell_queue_rx),
+    );
+    tokio::spawn(Executor::new(outbox.clone(), Arc::clone(&shared)).run(cells_rx));
 
     let shell_signer = signer.clone();
     tokio::spawn(async move {
@@ -141,6 +160,8 @@ pub async fn serve(
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let orphaned = crate::parent::orphaned();
+    tokio::pin!(orphaned);
     let outcome = loop {
         tokio::select! {
             received = control_recv.recv() => match received {
@@ -156,6 +177,7 @@ pub async fn serve(
                 signal_handler.interrupt();
             },
             Some(()) = recv_signal(&mut terminate) => break Shutdown::Yes { restart: false },
+            () = &mut orphaned => break Shutdown::Yes { restart: false },
             changed = shutdown.changed() => {
                 if changed.is_err() {
                     break Shutdown::Yes { restart: false };
@@ -168,6 +190,8 @@ pub async fn serve(
         }
     };
     tracing::info!(?outcome, "shutting down");
+    let engine = shared.engine().clone();
+    let _ = tokio::task::spawn_blocking(move || engine.shutdown(ENGINE_SHUTDOWN_LIMIT)).await;
     end_all_processes();
     // Give the reply and the final status a moment to leave.
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,8 +1,13 @@
 //! The dispatcher with the fake engine: no sockets, no compiler.
 
-use ferrokernel::dispatcher::{Channel, Control, Outbox, Reply, Shared, ShellWorker, Shutdown};
-use ferrokernel::engine_thread::EngineHandle;
+use ferrokernel::dispatcher::{
+    Channel, Control, Executor, Outbox, Reply, Shared, ShellWorker, Shutdown,
+};
+use ferrokernel::engine_client::{EngineClient, EngineState};
 use ferrokernel::iopub::{IopubAssembler, IopubEvent, IopubPublisher};
+use ferrokernel::output_limit::{Limit, OutputLimiter};
+use ferrokernel::quick_complete::QuickCompleter;
+use ferrokernel_engine::conversation::{EngineEnv, InProcessSource, StartEngine};
 use ferrokernel_engine::fake::FakeEngine;
 use ferrokernel_protocol::{
     CommOpen, Content, ExecuteRequest, HistAccess, HistoryEntry, HistoryRequest, InputReply,
@@ -19,7 +24,14 @@ struct Harness {
     iopub: UnboundedReceiver<Message>,
 }
 
-fn start() -> Harness {
+/// A kernel over the fake engine, which has started.
+async fn start() -> Harness {
+    start_slowly(0).await
+}
+
+/// A kernel whose fake engine takes `start_ms` to start; waits for it only
+/// when that is 0.
+async fn start_slowly(start_ms: u64) -> Harness {
     let (replies_tx, replies) = mpsc::unbounded_channel();
     let (events_tx, mut events) = mpsc::unbounded_channel::<IopubEvent>();
     let (iopub_tx, iopub) = mpsc::unbounded_channel();
@@ -32,15 +44,33 @@ fn start() -> Harness {
             }
         }
     });
-    let publisher = Arc::new(IopubPublisher(events_tx.clone()));
-    let engine = EngineHandle::spawn(
-        Box::new(|publisher, _| Ok(Box::new(FakeEngine::new(publisher)))),
-        publisher,
+    let limiter = OutputLimiter::new(
+        Arc::new(IopubPublisher(events_tx.clone())),
+        Limit::default(),
     );
-    let shared = Shared::new(engine);
+    let start: StartEngine = Box::new(move |publisher, progress| {
+        progress("starting the fake engine");
+        std::thread::sleep(Duration::from_millis(start_ms));
+        Ok(Box::new(FakeEngine::new(publisher)))
+    });
+    let source = Box::new(InProcessSource::new(start));
+    let engine = EngineClient::start(source, EngineEnv::current(), limiter.clone());
+    let quick = QuickCompleter::new(["pub fn cpu_count() -> usize { 1 }"]);
+    let mut state = engine.state();
+    let shared = Shared::new(engine, limiter, quick);
+    if start_ms == 0 {
+        let ready = state.wait_for(|s| *s == EngineState::Ready);
+        tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .expect("the fake engine starts")
+            .expect("state");
+    }
     let outbox = Outbox::new("kernel", replies_tx, events_tx);
+    shared.watch_engine(outbox.clone());
     let (shell, queue) = mpsc::unbounded_channel();
-    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared)).run(queue));
+    let (cells, cell_queue) = mpsc::unbounded_channel();
+    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared), cells).run(queue));
+    tokio::spawn(Executor::new(outbox.clone(), Arc::clone(&shared)).run(cell_queue));
     Harness {
         shell,
         control: Control::new(outbox, shared),
@@ -102,7 +132,7 @@ fn types(messages: &[Message]) -> Vec<&str> {
 
 #[tokio::test]
 async fn execute_publishes_input_output_result_in_order_and_counts() {
-    let mut kernel = start();
+    let mut kernel = start().await;
     let first = execute("print:hello\nvalue:42");
     kernel.shell.send(first.clone()).expect("queued");
     let iopub = kernel.iopub_until_idle(&first).await;
@@ -155,7 +185,7 @@ async fn execute_publishes_input_output_result_in_order_and_counts() {
 
 #[tokio::test]
 async fn a_failure_aborts_the_queued_cells_when_stop_on_error() {
-    let mut kernel = start();
+    let mut kernel = start().await;
     let failing = execute("panic:boom");
     let queued = execute("print:never");
     let other = request(KernelInfoRequest {});
@@ -182,12 +212,13 @@ async fn a_failure_aborts_the_queued_cells_when_stop_on_error() {
             other => panic!("unexpected {other:?}"),
         });
     }
-    assert_eq!(statuses, ["Error", "Aborted", "kernel_info"]);
+    // kernel_info is answered at once, while the cells run.
+    assert_eq!(statuses, ["kernel_info", "Error", "Aborted"]);
 }
 
 #[tokio::test]
 async fn interrupt_stops_a_spinning_cell_and_the_next_cell_runs() {
-    let mut kernel = start();
+    let mut kernel = start().await;
     let spinning = execute("spin");
     kernel.shell.send(spinning.clone()).expect("queued");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -211,7 +242,7 @@ async fn interrupt_stops_a_spinning_cell_and_the_next_cell_runs() {
 
 #[tokio::test]
 async fn input_requests_go_out_on_stdin_and_answers_come_back() {
-    let mut kernel = start();
+    let mut kernel = start().await;
     let asking = execute("input:Name?");
     kernel.shell.send(asking.clone()).expect("queued");
     let input_request = kernel.reply().await;
@@ -237,7 +268,7 @@ async fn input_requests_go_out_on_stdin_and_answers_come_back() {
 
 #[tokio::test]
 async fn history_is_complete_comms_unknown_and_shutdown() {
-    let mut kernel = start();
+    let mut kernel = start().await;
     for code in ["value:1", "print:x", "value:2"] {
         kernel.shell.send(execute(code)).expect("queued");
         kernel.reply().await;
@@ -300,5 +331,88 @@ async fn history_is_complete_comms_unknown_and_shutdown() {
     assert_eq!(
         kernel.reply().await.message.header.msg_type,
         "shutdown_reply"
+    );
+}
+
+#[tokio::test]
+async fn late_output_arrives_while_idle_under_its_own_cell() {
+    let mut kernel = start().await;
+    let leaving = execute("later:400:late line\nprint:now");
+    kernel.shell.send(leaving.clone()).expect("queued");
+    kernel.iopub_until_idle(&leaving).await;
+    let late = tokio::time::timeout(Duration::from_secs(5), kernel.iopub.recv())
+        .await
+        .expect("the late line within 5 s")
+        .expect("iopub open");
+    assert_eq!(late.header.msg_type, "stream");
+    assert_eq!(
+        late.parent_header.map(|h| h.msg_id),
+        Some(leaving.header.msg_id)
+    );
+}
+
+#[tokio::test]
+async fn kernel_info_and_completions_are_answered_while_a_cell_runs() {
+    let mut kernel = start().await;
+    let long = execute("sleep:3000");
+    kernel.shell.send(long.clone()).expect("queued");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    kernel
+        .shell
+        .send(request(KernelInfoRequest {}))
+        .expect("queued");
+    let code = "let my_long_variable_name = 1; my_long_var";
+    kernel
+        .shell
+        .send(request(ferrokernel_protocol::CompleteRequest {
+            code: code.into(),
+            cursor_pos: code.len(),
+        }))
+        .expect("queued");
+    let info = kernel.reply().await;
+    assert_eq!(info.message.header.msg_type, "kernel_info_reply");
+    let Content::CompleteReply(complete) = kernel.reply().await.message.content else {
+        panic!("not a complete_reply");
+    };
+    // Both answers came before the cell's own reply: while it still ran.
+    eprintln!("answered {:?} after asking", asked.elapsed());
+    assert!(
+        complete
+            .matches
+            .contains(&"my_long_variable_name".to_owned()),
+        "{:?}",
+        complete.matches
+    );
+    let Content::ExecuteReply(reply) = kernel.reply().await.message.content else {
+        panic!("not an execute_reply");
+    };
+    assert_eq!(reply.status, ReplyStatus::Ok);
+}
+
+#[tokio::test]
+async fn while_the_engine_starts_the_status_says_so_and_the_cell_shows_only_its_own_output() {
+    let mut kernel = start_slowly(800).await;
+    let first = execute("print:mine");
+    kernel.shell.send(first.clone()).expect("queued");
+    let iopub = kernel.iopub_until_idle(&first).await;
+    let shown: Vec<String> = iopub
+        .iter()
+        .map(|m| match &m.content {
+            Content::Status(s) => format!("{:?}", s.execution_state),
+            Content::Stream(s) => format!("stream {:?}", s.text),
+            other => other.msg_type().to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "Busy",
+            "execute_input",
+            "Starting",
+            "Busy",
+            "stream \"mine\\n\"",
+            "Idle"
+        ]
     );
 }

@@ -5,11 +5,13 @@
 //! `sleep:MS` (interruptible), `spin` (until interrupted), `input:PROMPT` (prints
 //! the answer), `panic:MESSAGE`, `compile_error:MESSAGE`, `crash` (runtime restart),
 //! `pid` (prints this process's id), `cwd` (prints the directory cells run in),
-//! `env:NAME` (prints the variable as cells see it). Anything else is ignored.
+//! `env:NAME` (prints the variable as cells see it), `later:MS:TEXT` (a
+//! thread the cell leaves behind prints TEXT after MS milliseconds, under the
+//! cell). Anything else is ignored.
 
 use crate::{
-    CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
-    Publisher, StreamKind,
+    CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
+    Output, Publisher, StreamKind,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,8 @@ pub struct FakeEngine {
     /// Environment changes cells see (from [`Engine::set_environment`]).
     environment: std::collections::HashMap<String, Option<String>>,
     cwd: Option<std::path::PathBuf>,
+    /// The cell running, whose output this is.
+    cell: Option<CellId>,
 }
 
 #[derive(Default)]
@@ -46,14 +50,18 @@ impl FakeEngine {
             executed: Vec::new(),
             environment: Default::default(),
             cwd: None,
+            cell: None,
         }
     }
 
     fn stream(&self, stream: StreamKind, text: &str) {
-        self.publisher.publish(Output::Stream {
-            stream,
-            text: format!("{text}\n"),
-        });
+        self.publisher.publish(
+            self.cell,
+            Output::Stream {
+                stream,
+                text: format!("{text}\n"),
+            },
+        );
     }
 
     fn wait(&self, deadline: Option<Instant>) -> Result<(), CellError> {
@@ -75,9 +83,11 @@ impl FakeEngine {
 impl Engine for FakeEngine {
     fn execute(
         &mut self,
+        cell: CellId,
         code: &str,
         input: InputReader<'_>,
     ) -> Result<Option<MimeBundle>, CellError> {
+        self.cell = Some(cell);
         self.executed.push(code.to_owned());
         self.interrupted.requested.store(false, Ordering::SeqCst);
         let mut value = None;
@@ -86,13 +96,16 @@ impl Engine for FakeEngine {
             match op {
                 "print" => self.stream(StreamKind::Stdout, arg),
                 "eprint" => self.stream(StreamKind::Stderr, arg),
-                "display" => self.publisher.publish(Output::Display {
-                    bundle: MimeBundle::from([
-                        ("text/plain".to_owned(), arg.to_owned()),
-                        ("text/html".to_owned(), arg.to_owned()),
-                    ]),
-                    id: None,
-                }),
+                "display" => self.publisher.publish(
+                    self.cell,
+                    Output::Display {
+                        bundle: MimeBundle::from([
+                            ("text/plain".to_owned(), arg.to_owned()),
+                            ("text/html".to_owned(), arg.to_owned()),
+                        ]),
+                        id: None,
+                    },
+                ),
                 "value" => {
                     value = Some(MimeBundle::from([(
                         "text/plain".to_owned(),
@@ -126,6 +139,16 @@ impl Engine for FakeEngine {
                         lines: Vec::new(),
                         notes: Vec::new(),
                     }]));
+                }
+                "later" => {
+                    let (ms, text) = arg.split_once(':').unwrap_or((arg, ""));
+                    let delay = Duration::from_millis(ms.parse().unwrap_or(0));
+                    let (publisher, text) = (Arc::clone(&self.publisher), format!("{text}\n"));
+                    std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        let stream = StreamKind::Stdout;
+                        publisher.publish(Some(cell), Output::Stream { stream, text });
+                    });
                 }
                 "pid" => self.stream(StreamKind::Stdout, &format!("pid {}", std::process::id())),
                 "cwd" => {

@@ -8,6 +8,7 @@
 mod blocks;
 mod cell_error;
 pub mod completeness;
+pub mod conversation;
 mod evcxr_engine;
 pub mod fake;
 mod labels;
@@ -24,7 +25,7 @@ pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
 };
-pub use prelude_source::unpacked_dir as prelude_dir;
+pub use prelude_source::{rust_sources as prelude_sources, unpacked_dir as prelude_dir};
 pub use toolchain::{Toolchain, ToolchainError};
 pub use workdir::{Workdir, WorkdirError};
 
@@ -76,10 +77,22 @@ pub enum Output {
     },
 }
 
+/// Which cell a request ran, as the kernel numbers them: output is published
+/// under the cell that produced it, also when it arrives after the cell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CellId(pub u64);
+
+impl std::fmt::Display for CellId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cell {}", self.0)
+    }
+}
+
 /// Receives output as it is produced, from any thread.
 pub trait Publisher: Send + Sync {
-    /// Publishes one piece of output.
-    fn publish(&self, output: Output);
+    /// Publishes one piece of output of cell `from`; `None` before any cell
+    /// ran (start-up and warm-up), which is nobody's.
+    fn publish(&self, from: Option<CellId>, output: Output);
 }
 
 /// A request from a running cell for a line of input.
@@ -105,6 +118,17 @@ pub struct Completions {
     pub end: usize,
 }
 
+impl Completions {
+    /// No completions, for a cursor at byte offset `cursor`.
+    pub fn none_at(cursor: usize) -> Completions {
+        Completions {
+            matches: Vec::new(),
+            start: cursor,
+            end: cursor,
+        }
+    }
+}
+
 /// Stops the cell that is running, from another thread.
 pub trait Interrupt: Send + Sync {
     /// Asks the running cell to stop; does nothing when no cell runs.
@@ -113,11 +137,14 @@ pub trait Interrupt: Send + Sync {
 
 /// What runs cells. One engine serves one kernel, on one thread.
 pub trait Engine {
-    /// Runs a cell and returns the value of its final expression, if it has one.
+    /// Runs `cell` and returns the value of its final expression, if it has one.
     /// Output is published while the cell runs; everything the cell printed before
-    /// it finished has been published when this returns.
+    /// it finished has been published when this returns. What its threads and
+    /// processes print later is published under `cell` too, where the engine
+    /// can tell, else under the cell that ran last (as ipykernel does).
     fn execute(
         &mut self,
+        cell: CellId,
         code: &str,
         input: InputReader<'_>,
     ) -> Result<Option<MimeBundle>, CellError>;

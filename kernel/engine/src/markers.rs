@@ -28,6 +28,10 @@ pub(crate) const CELL_END: &str = "\u{1e}FK:cell-end";
 pub(crate) const EVCXR_EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
 pub(crate) const EVCXR_ERROR_OCCURRED: &str = "EVCXR_ERROR_OCCURRED";
 pub(crate) const EVCXR_PANIC_NOTIFICATION: &str = "EVCXR_PANIC_NOTIFICATION";
+/// Starts a cell's request for input (both the plain and the password kind).
+pub(crate) const EVCXR_INPUT_REQUEST: &str = "EVCXR_INPUT_REQUEST";
+/// Starts evcxr's notice that a variable changed type (and was lost).
+pub(crate) const EVCXR_VARIABLE_CHANGED_TYPE: &str = "EVCXR_VARIABLE_CHANGED_TYPE:";
 
 /// The marker line for a display block.
 pub(crate) fn block_line(mime: &str, content: &str) -> String {

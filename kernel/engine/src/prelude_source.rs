@@ -51,3 +51,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(root);
     }
 }
+
+/// The prelude's Rust source texts (for completions that need no engine).
+pub fn rust_sources() -> impl Iterator<Item = &'static str> {
+    FILES
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs") && path.starts_with("src/"))
+        .map(|(_, text)| *text)
+}

@@ -6,12 +6,19 @@
 //!   kernel leaves nothing behind;
 //! - starts the *relay*, a small forked process that owns the runtime's real
 //!   stdout and stderr. The runtime (and everything it forks) writes into two
-//!   pipes; the relay forwards stdout lines, tags stderr lines so both arrive on
-//!   one ordered channel, and marks evcxr's panic and `?` notifications, which
-//!   evcxr would otherwise swallow. It also turns evcxr's display blocks into
-//!   marker lines in place (see [`crate::blocks`]) and marks the end of each
-//!   cell. Because the relay is a separate process, what a cell printed just
-//!   before it aborted or segfaulted still reaches the notebook.
+//!   pipes; the relay tags stderr lines so both streams arrive on one ordered
+//!   channel, and marks evcxr's panic and `?` notifications, which evcxr would
+//!   otherwise swallow. It also turns evcxr's display blocks into marker lines
+//!   in place (see [`crate::blocks`]) and marks the end of each cell. Because
+//!   the relay is a separate process, what a cell printed just before it
+//!   aborted or segfaulted still reaches the notebook.
+//!
+//!   The ordered channel is the runtime's real *stderr*: evcxr reads that at
+//!   all times, while it reads stdout only while a cell runs. So what threads
+//!   and child processes print between cells arrives when printed. Only
+//!   evcxr's own protocol lines (the end of a cell, panics, `?` errors, input
+//!   requests, changed types, and everything before the set-up's
+//!   [`markers::RELAY_BLOCKS`]) go to stdout, where evcxr waits for them.
 
 use crate::markers;
 use nix::fcntl::OFlag;
@@ -68,13 +75,14 @@ fn start_relay() -> nix::Result<()> {
     let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
     let real_stdout = dup(std::io::stdout().as_fd())?;
+    let real_stderr = dup(std::io::stderr().as_fd())?;
     // SAFETY: the runtime is single-threaded at this point (nothing but `main`
     // has run), so the child may run arbitrary code.
     match unsafe { fork() }? {
         ForkResult::Child => {
             drop(out_write);
             drop(err_write);
-            become_relay(out_read, err_read, real_stdout)
+            become_relay(out_read, err_read, real_stdout, real_stderr)
         }
         ForkResult::Parent { .. } => {
             dup2_stdout(&out_write)?;
@@ -84,7 +92,12 @@ fn start_relay() -> nix::Result<()> {
     }
 }
 
-fn become_relay(out_read: OwnedFd, err_read: OwnedFd, real_stdout: OwnedFd) -> ! {
+fn become_relay(
+    out_read: OwnedFd,
+    err_read: OwnedFd,
+    real_stdout: OwnedFd,
+    real_stderr: OwnedFd,
+) -> ! {
     let name = std::ffi::CString::new(RELAY_NAME).unwrap_or_default();
     // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
     unsafe {
@@ -108,23 +121,25 @@ fn become_relay(out_read: OwnedFd, err_read: OwnedFd, real_stdout: OwnedFd) -> !
     for fd in [&out_read, &err_read] {
         let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     }
-    let mut relay = Relay::new(std::fs::File::from(real_stdout));
+    let mut relay = Relay::new(
+        std::fs::File::from(real_stdout),
+        std::fs::File::from(real_stderr),
+    );
     relay.run(out_read, err_read);
+    let _ = relay.ordered.flush();
     let _ = relay.out.flush();
     // SAFETY: leaving with _exit skips atexit handlers inherited from the runtime.
     unsafe { libc::_exit(0) }
 }
 
 struct Relay {
+    /// evcxr's protocol lines.
     out: std::io::BufWriter<std::fs::File>,
+    /// Everything else, in order, once the set-up has run (see the module's notes).
+    ordered: std::io::BufWriter<std::fs::File>,
     stdout_partial: Vec<u8>,
     stderr_partial: Vec<u8>,
     blocks: crate::blocks::Blocks,
-    /// The last line written was a display block: the pump may hold it open
-    /// as the cell's value, so the cell's end is marked. (Only then: evcxr
-    /// waits for its stdout channel to drain while it starts, before anyone
-    /// reads it, so a line it did not expect there would hang it.)
-    block_last: bool,
     /// Display blocks are taken out only once the runtime's set-up said so
     /// ([`markers::RELAY_BLOCKS`]): evcxr's own start-up evaluation reads its
     /// block itself.
@@ -132,13 +147,13 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(out: std::fs::File) -> Relay {
+    fn new(out: std::fs::File, ordered: std::fs::File) -> Relay {
         Relay {
             out: std::io::BufWriter::with_capacity(1 << 16, out),
+            ordered: std::io::BufWriter::with_capacity(1 << 16, ordered),
             stdout_partial: Vec::new(),
             stderr_partial: Vec::new(),
             blocks: crate::blocks::Blocks::default(),
-            block_last: false,
             taking_blocks: false,
         }
     }
@@ -175,7 +190,7 @@ impl Relay {
                 err_open = false;
                 self.finish_partial(true);
             }
-            if self.out.flush().is_err() {
+            if self.ordered.flush().is_err() || self.out.flush().is_err() {
                 return; // evcxr went away; nobody is listening.
             }
         }
@@ -223,16 +238,19 @@ impl Relay {
         self.text_line(rest, raw, err_read, buffer);
     }
 
-    /// An ordinary stdout line, or one of evcxr's notices.
+    /// An ordinary stdout line, or one of evcxr's protocol lines.
     fn text_line(&mut self, text: &str, line: &[u8], err_read: &OwnedFd, buffer: &mut [u8]) {
         for (notice, marker) in [
             (markers::EVCXR_EXECUTION_COMPLETE, Some(markers::CELL_END)),
             (markers::EVCXR_ERROR_OCCURRED, Some(markers::USER_ERROR)),
             (markers::EVCXR_PANIC_NOTIFICATION, Some(markers::PANICKED)),
+            (markers::EVCXR_INPUT_REQUEST, None),
+            (markers::EVCXR_VARIABLE_CHANGED_TYPE, None),
         ] {
-            let Some(before) = text.strip_suffix(notice) else {
+            let Some(at) = text.find(notice) else {
                 continue;
             };
+            let (before, notice_line) = text.split_at(at);
             // evcxr's notices are written by the cell's thread after anything it
             // printed to stderr, so stderr is drained first to keep that order.
             self.drain_stderr(err_read, buffer);
@@ -240,17 +258,22 @@ impl Relay {
                 // A `print!` without newline ran into the notice; keep both.
                 self.write_line(before.as_bytes());
             }
-            let marker = match marker {
-                Some(markers::CELL_END) if !self.block_last => None,
-                other => other,
-            };
-            if let Some(marker) = marker {
+            // Before the set-up, evcxr reads stdout alone, and only its own lines.
+            if let Some(marker) = marker.filter(|_| self.taking_blocks) {
                 self.write_line(marker.as_bytes());
             }
-            self.write_line(notice.as_bytes());
+            self.write_protocol_line(notice_line.as_bytes());
             return;
         }
         self.write_line(line);
+    }
+
+    /// A line for evcxr: what the cell printed before it is sent first.
+    fn write_protocol_line(&mut self, line: &[u8]) {
+        let _ = self.ordered.flush();
+        let _ = self.out.write_all(line);
+        let _ = self.out.write_all(b"\n");
+        let _ = self.out.flush();
     }
 
     fn drain_stderr(&mut self, err_read: &OwnedFd, buffer: &mut [u8]) {
@@ -300,19 +323,25 @@ impl Relay {
     }
 
     fn write_stderr_line(&mut self, line: &[u8]) {
-        let _ = self.out.write_all(markers::STDERR_LINE.as_bytes());
-        self.write_line(line);
+        let mut tagged = markers::STDERR_LINE.as_bytes().to_vec();
+        tagged.extend_from_slice(line);
+        self.write_line(&tagged);
     }
 
+    /// A line on the ordered channel (before the set-up ran: on stdout,
+    /// where evcxr reads its own start-up evaluation).
     fn write_line(&mut self, line: &[u8]) {
-        let _ = self.out.write_all(line);
-        let _ = self.out.write_all(b"\n");
-        self.block_last = false;
+        let channel = if self.taking_blocks {
+            &mut self.ordered
+        } else {
+            &mut self.out
+        };
+        let _ = channel.write_all(line);
+        let _ = channel.write_all(b"\n");
     }
 
     fn write_block(&mut self, marker: &str) {
         self.write_line(marker.as_bytes());
-        self.block_last = true;
     }
 }
 

@@ -6,8 +6,8 @@
 //! host* ([`host`]), and a per-user *pool* ([`server`]) keeps one host started
 //! and warmed in advance. A kernel that starts asks the pool for it
 //! ([`client`]) and gets the host's socket; from then on the kernel and its
-//! host talk directly ([`remote::RemoteEngine`], an [`Engine`]), and the pool
-//! starts the next spare. Without a pool the kernel starts a host of its own,
+//! host talk directly (the engine conversation,
+//! [`ferrokernel_engine::conversation`]), and the pool starts the next spare. Without a pool the kernel starts a host of its own,
 //! cold; nothing else differs.
 //!
 //! What it guarantees, and how:
@@ -31,9 +31,7 @@ pub mod client;
 pub mod host;
 pub mod messages;
 pub mod place;
-pub mod remote;
 pub mod server;
 mod spawn;
-pub mod wire;
 
-pub use ferrokernel_engine::Engine;
+pub use ferrokernel_engine::conversation::wire;

@@ -106,7 +106,8 @@ pub fn run(
         println!("\x1b[1m{}\x1b[0m ({total} code cells)", path.display());
         let mut number = 0;
         let mut failed = false;
-        for cell in &mut notebook.cells {
+        let mut ran = Vec::new();
+        for (index, cell) in notebook.cells.iter_mut().enumerate() {
             let expects_error = cell.has_tag("raises-exception");
             let Cell::Code {
                 source,
@@ -131,6 +132,7 @@ pub fn run(
             let run = runner.run_cell(&source.0, timeout);
             *outputs = run.outputs.clone();
             *execution_count = Some(run.execution_count);
+            ran.push((index, run.cell));
             match (&run.error, expects_error) {
                 (Some(_), false) => {
                     failed = true;
@@ -147,6 +149,13 @@ pub fn run(
                     );
                 }
                 _ => {}
+            }
+        }
+        // What threads and processes of a cell printed after it ended, while
+        // later cells ran, belongs to it.
+        for (index, cell) in ran {
+            if let Some(Cell::Code { outputs, .. }) = notebook.cells.get_mut(index) {
+                *outputs = runner.outputs_of(cell);
             }
         }
         all_ok &= !failed;

@@ -1,21 +1,40 @@
-//! Running notebook cells through an engine, collecting their outputs as
-//! nbformat outputs (and, for `ferrokernel run`, echoing them to the terminal).
+//! Running notebook cells through the kernel's own engine conversation
+//! ([`EngineClient`]), collecting their outputs as nbformat outputs (and, for
+//! `ferrokernel run`, echoing them to the terminal). Output that arrives after
+//! its cell ended, from the threads and processes it started, is collected
+//! under that cell.
 
 use super::format::{Output, Text};
+use crate::engine_client::EngineClient;
 use crate::iopub::mime_bundle;
-use crate::output_limit::{OutputLimiter, take_cell_limit};
+use crate::output_limit::{Limit, OutputLimiter, take_cell_limit};
+use ferrokernel_engine::conversation::{EngineEnv, EngineSource};
 use ferrokernel_engine::{
-    CellError, Engine, MimeBundle, Output as EngineOutput, Publisher, StreamKind,
+    CellError, CellId, MimeBundle, Output as EngineOutput, Publisher, StreamKind,
 };
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Collects a cell's outputs; optionally prints them as they come.
+/// How often a runner looks whether its engine has started.
+const START_POLL: Duration = Duration::from_millis(20);
+/// How long the engine may take to end its processes after the last notebook.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Collects each cell's outputs; optionally prints them as they come.
 pub struct Collector {
-    outputs: Mutex<Collected>,
+    cells: Mutex<Cells>,
     echo: bool,
+}
+
+/// The outputs of every cell so far.
+#[derive(Default)]
+struct Cells {
+    by_cell: BTreeMap<CellId, Collected>,
+    /// Output of no known cell goes to the last.
+    last: Option<CellId>,
 }
 
 /// A cell's outputs so far, and where each display with an id sits among them.
@@ -43,25 +62,43 @@ impl Collector {
     /// A collector; `echo` prints outputs to the terminal too.
     pub fn new(echo: bool) -> Arc<Collector> {
         Arc::new(Collector {
-            outputs: Mutex::default(),
+            cells: Mutex::default(),
             echo,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Collected> {
-        self.outputs.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The outputs of `cell` (or of the last cell, for `None`).
+    fn lock(&self, cell: Option<CellId>) -> CellGuard<'_> {
+        let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        let cell = cell.or(cells.last).unwrap_or(CellId(0));
+        cells.by_cell.entry(cell).or_default();
+        CellGuard { cells, cell }
     }
 
-    fn take(&self) -> Vec<Output> {
-        let mut collected = self.lock();
+    /// A cell begins: output of no known cell is its from now on.
+    fn begin(&self, cell: CellId) {
+        self.cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last = Some(cell);
+    }
+
+    /// What `cell` has shown so far (held displays echoed now).
+    pub fn outputs_of(&self, cell: CellId) -> Vec<Output> {
+        let mut collected = self.lock(Some(cell));
         if self.echo {
             collected.echo_held();
         }
-        std::mem::take(&mut *collected).outputs
+        collected.outputs.clone()
     }
 
-    fn push_display(&self, output: Output, id: Option<String>) {
-        let mut collected = self.lock();
+    /// Forgets every cell (between notebooks).
+    fn forget(&self) {
+        *self.cells.lock().unwrap_or_else(PoisonError::into_inner) = Cells::default();
+    }
+
+    fn push_display(&self, cell: Option<CellId>, output: Output, id: Option<String>) {
+        let mut collected = self.lock(cell);
         if self.echo {
             collected.echo_held();
             if id.is_none() {
@@ -79,8 +116,8 @@ impl Collector {
     }
 
     /// An `update_display_data`: the display keeps its place, with new data.
-    fn update_display(&self, id: &str, new_data: Map<String, Value>) {
-        let mut collected = self.lock();
+    fn update_display(&self, cell: Option<CellId>, id: &str, new_data: Map<String, Value>) {
+        let mut collected = self.lock(cell);
         let Some(&index) = collected.display_ids.get(id) else {
             return;
         };
@@ -89,8 +126,8 @@ impl Collector {
         }
     }
 
-    fn push(&self, output: Output) {
-        let mut collected = self.lock();
+    fn push(&self, cell: Option<CellId>, output: Output) {
+        let mut collected = self.lock(cell);
         if self.echo {
             collected.echo_held();
             echo(&output);
@@ -113,26 +150,51 @@ impl Collector {
     }
 }
 
+/// One cell's outputs, locked.
+struct CellGuard<'a> {
+    cells: std::sync::MutexGuard<'a, Cells>,
+    cell: CellId,
+}
+
+impl std::ops::Deref for CellGuard<'_> {
+    type Target = Collected;
+    fn deref(&self) -> &Collected {
+        &self.cells.by_cell[&self.cell]
+    }
+}
+
+impl std::ops::DerefMut for CellGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Collected {
+        self.cells.by_cell.entry(self.cell).or_default()
+    }
+}
+
 impl Publisher for Collector {
-    fn publish(&self, output: EngineOutput) {
+    fn publish(&self, from: Option<CellId>, output: EngineOutput) {
         match output {
-            EngineOutput::Stream { stream, text } => self.push(Output::Stream {
-                name: match stream {
-                    StreamKind::Stdout => "stdout",
-                    StreamKind::Stderr => "stderr",
-                }
-                .to_owned(),
-                text: Text(text),
-            }),
+            EngineOutput::Stream { stream, text } => self.push(
+                from,
+                Output::Stream {
+                    name: match stream {
+                        StreamKind::Stdout => "stdout",
+                        StreamKind::Stderr => "stderr",
+                    }
+                    .to_owned(),
+                    text: Text(text),
+                },
+            ),
             EngineOutput::Display { bundle, id } => self.push_display(
+                from,
                 Output::DisplayData {
                     data: data(bundle),
                     metadata: Map::new(),
                 },
                 id,
             ),
-            EngineOutput::UpdateDisplay { bundle, id } => self.update_display(&id, data(bundle)),
-            EngineOutput::ClearOutput { .. } => *self.lock() = Collected::default(),
+            EngineOutput::UpdateDisplay { bundle, id } => {
+                self.update_display(from, &id, data(bundle))
+            }
+            EngineOutput::ClearOutput { .. } => *self.lock(from) = Collected::default(),
         }
     }
 }
@@ -173,51 +235,75 @@ pub struct CellRun {
     pub error: Option<CellError>,
     /// Whether it was stopped for running past the timeout.
     pub timed_out: bool,
+    /// The kernel's number for it, under which later output is collected.
+    pub cell: CellId,
     /// How long it took.
     pub elapsed: Duration,
 }
 
 /// Runs cells one after another, counting executions like a kernel.
 pub struct Runner {
-    engine: Box<dyn Engine>,
+    engine: EngineClient,
     collector: Arc<Collector>,
     limiter: Arc<OutputLimiter>,
     execution_count: u32,
+    cells: u64,
 }
 
 impl Runner {
-    /// A runner over `engine`, which publishes to `limiter`, in front of
-    /// `collector`: what is collected is what a page would have received.
-    pub fn new(
-        engine: Box<dyn Engine>,
-        collector: Arc<Collector>,
-        limiter: Arc<OutputLimiter>,
-    ) -> Runner {
+    /// A runner over an engine from `source`, whose output passes the
+    /// kernel's output limit on its way to the collector: what is collected
+    /// is what a page would have received. `echo` prints it too.
+    pub fn start(source: Box<dyn EngineSource>, echo: bool) -> Runner {
+        let collector = Collector::new(echo);
+        let limiter = OutputLimiter::new(collector.clone(), Limit::from_env());
+        let engine = EngineClient::start(source, EngineEnv::current(), limiter.clone());
         Runner {
             engine,
             collector,
             limiter,
             execution_count: 0,
+            cells: 0,
+        }
+    }
+
+    /// Waits until the engine has started (or failed to); says why it failed.
+    pub fn wait_until_started(&self) -> Result<(), String> {
+        use crate::engine_client::EngineState;
+        let mut state = self.engine.state();
+        loop {
+            match &*state.borrow_and_update() {
+                EngineState::Ready => return Ok(()),
+                EngineState::Failed(reason) => return Err(reason.clone()),
+                EngineState::Starting { .. } | EngineState::Stopped => {}
+            }
+            std::thread::sleep(START_POLL);
         }
     }
 
     /// Starts afresh for the next notebook: no variables, counter at zero.
     pub fn reset(&mut self) -> Result<(), CellError> {
         self.execution_count = 0;
-        let result = self.engine.reset();
-        self.collector.take();
+        let result = self
+            .engine
+            .reset()
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(engine_gone()));
+        self.collector.forget();
         result
     }
 
     /// Runs one cell; a cell running past `timeout` is interrupted.
     pub fn run_cell(&mut self, code: &str, timeout: Option<Duration>) -> CellRun {
         self.execution_count += 1;
-        self.collector.take();
+        self.cells += 1;
+        let cell = CellId(self.cells);
+        self.collector.begin(cell);
         let started = Instant::now();
         let finished = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(timeout) = timeout {
-            let interrupter = self.engine.interrupter();
+            let engine = self.engine.clone();
             let finished = Arc::clone(&finished);
             let timed_out = Arc::clone(&timed_out);
             std::thread::spawn(move || {
@@ -228,16 +314,19 @@ impl Runner {
                     .unwrap_or_else(PoisonError::into_inner);
                 if !*done {
                     timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
-                    interrupter.interrupt();
+                    engine.interrupt();
                 }
             });
         }
-        let mut no_input = |_| None;
         let result = match take_cell_limit(code) {
             Err(error) => Err(CellError::Engine(error.to_string())),
             Ok((limit, code)) => {
-                self.limiter.begin_cell(limit);
-                let result = self.engine.execute(&code, &mut no_input);
+                self.limiter.begin_cell(cell, limit);
+                let result = self
+                    .engine
+                    .execute(cell, &code, None)
+                    .blocking_recv()
+                    .unwrap_or_else(|_| Err(engine_gone()));
                 self.limiter.end_cell();
                 result
             }
@@ -249,36 +338,53 @@ impl Runner {
         }
         let error = match result {
             Ok(Some(bundle)) => {
-                self.collector.push(Output::ExecuteResult {
-                    data: data(bundle),
-                    metadata: Map::new(),
-                    execution_count: Some(self.execution_count),
-                });
+                self.collector.push(
+                    Some(cell),
+                    Output::ExecuteResult {
+                        data: data(bundle),
+                        metadata: Map::new(),
+                        execution_count: Some(self.execution_count),
+                    },
+                );
                 None
             }
             Ok(None) => None,
             Err(error) => {
-                self.collector.push(Output::Error {
-                    ename: error.ename().to_owned(),
-                    evalue: error.evalue(),
-                    traceback: error.traceback(),
-                });
+                self.collector.push(
+                    Some(cell),
+                    Output::Error {
+                        ename: error.ename().to_owned(),
+                        evalue: error.evalue(),
+                        traceback: error.traceback(),
+                    },
+                );
                 Some(error)
             }
         };
         CellRun {
-            outputs: self.collector.take(),
+            outputs: self.collector.outputs_of(cell),
             execution_count: self.execution_count,
             error,
             timed_out: timed_out.load(std::sync::atomic::Ordering::SeqCst),
             elapsed: started.elapsed(),
+            cell,
         }
+    }
+
+    /// What `cell` has shown by now: its outputs when it ended, and what its
+    /// threads and processes printed since.
+    pub fn outputs_of(&self, cell: CellId) -> Vec<Output> {
+        self.collector.outputs_of(cell)
     }
 
     /// Ends the engine's processes.
     pub fn shutdown(&mut self) {
-        self.engine.shutdown();
+        self.engine.shutdown(SHUTDOWN_LIMIT);
     }
+}
+
+fn engine_gone() -> CellError {
+    CellError::Unavailable("the engine connection closed".to_owned())
 }
 
 #[cfg(test)]
@@ -287,13 +393,10 @@ mod tests {
     use ferrokernel_engine::fake::FakeEngine;
 
     fn runner() -> Runner {
-        let collector = Collector::new(false);
-        let limiter = OutputLimiter::new(collector.clone(), crate::output_limit::Limit::default());
-        Runner::new(
-            Box::new(FakeEngine::new(limiter.clone())),
-            collector,
-            limiter,
-        )
+        let start: ferrokernel_engine::conversation::StartEngine =
+            Box::new(|publisher, _| Ok(Box::new(FakeEngine::new(publisher)) as Box<_>));
+        let source = ferrokernel_engine::conversation::InProcessSource::new(start);
+        Runner::start(Box::new(source), false)
     }
 
     #[test]
@@ -320,23 +423,50 @@ mod tests {
     fn a_display_updated_in_place_is_kept_in_its_final_state_and_place() {
         let collector = Collector::new(false);
         let bar = |text: &str| MimeBundle::from([("text/plain".to_owned(), text.to_owned())]);
-        collector.publish(EngineOutput::Display {
-            bundle: bar("0/2"),
-            id: Some("bar".into()),
-        });
-        collector.publish(EngineOutput::Stream {
-            stream: StreamKind::Stdout,
-            text: "working\n".into(),
-        });
-        collector.publish(EngineOutput::UpdateDisplay {
-            bundle: bar("2/2"),
-            id: "bar".into(),
-        });
-        let outputs = collector.take();
+        collector.publish(
+            None,
+            EngineOutput::Display {
+                bundle: bar("0/2"),
+                id: Some("bar".into()),
+            },
+        );
+        collector.publish(
+            None,
+            EngineOutput::Stream {
+                stream: StreamKind::Stdout,
+                text: "working\n".into(),
+            },
+        );
+        collector.publish(
+            None,
+            EngineOutput::UpdateDisplay {
+                bundle: bar("2/2"),
+                id: "bar".into(),
+            },
+        );
+        let outputs = collector.outputs_of(CellId(0));
         assert!(
             matches!(&outputs[0], Output::DisplayData { data, .. } if data["text/plain"] == "2/2")
         );
         assert!(matches!(&outputs[1], Output::Stream { .. }));
+    }
+
+    #[test]
+    fn late_output_is_collected_under_its_own_cell() {
+        let mut runner = runner();
+        let first = runner.run_cell("later:200:late\nprint:early", None);
+        let second = runner.run_cell("sleep:600\nprint:second", None);
+        let text = |outputs: Vec<Output>| -> String {
+            outputs
+                .iter()
+                .filter_map(|o| match o {
+                    Output::Stream { text, .. } => Some(text.0.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(text(runner.outputs_of(first.cell)), "early\nlate\n");
+        assert_eq!(text(runner.outputs_of(second.cell)), "second\n");
     }
 
     #[test]

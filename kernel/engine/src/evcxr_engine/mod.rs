@@ -10,8 +10,9 @@ mod setup;
 
 use crate::memory::{self, Death, MemoryLimit};
 use crate::{
-    CellError, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle, Output,
-    Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs, runtime_control,
+    CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
+    Output, Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs,
+    runtime_control,
 };
 use crossbeam_channel::Sender;
 use interrupt::{InterruptHandle, Interrupter};
@@ -304,9 +305,20 @@ impl EvcxrEngine {
 
     /// Waits until the pump has published everything received so far.
     fn fence(&self) {
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        if self.fences.send(done_tx).is_ok() {
-            let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        fence(&self.fences);
+    }
+
+    /// After evcxr saw a cell end: waits until the pump saw the relay's mark
+    /// of that end too, which follows everything the cell printed (the two
+    /// travel on different pipes; see [`crate::runtime`]).
+    fn wait_for_cell_end(&self) {
+        let deadline = std::time::Instant::now() + CELL_END_WAIT;
+        loop {
+            self.fence();
+            if !pump::lock(&self.report).running || std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -380,10 +392,14 @@ impl EvcxrEngine {
         let mut kept = Vec::new();
         for line in detail.lines() {
             if let Some(text) = line.strip_prefix(markers::STDERR_LINE) {
-                self.publisher.publish(Output::Stream {
-                    stream: StreamKind::Stderr,
-                    text: format!("{text}\n"),
-                });
+                let cell = pump::lock(&self.report).cell;
+                self.publisher.publish(
+                    cell,
+                    Output::Stream {
+                        stream: StreamKind::Stderr,
+                        text: format!("{text}\n"),
+                    },
+                );
                 kept.push(text.to_owned());
             } else if !line.starts_with(markers::PREFIX) && !line.starts_with("EVCXR_") {
                 kept.push(line.to_owned());
@@ -406,7 +422,14 @@ impl EvcxrEngine {
         interrupted: bool,
         variables_before: Vec<String>,
     ) -> Result<Option<MimeBundle>, CellError> {
-        let report = std::mem::take(&mut *pump::lock(&self.report));
+        let report = {
+            let mut shared = pump::lock(&self.report);
+            let cell = shared.cell;
+            let report = std::mem::take(&mut *shared);
+            // Output from now on is the last cell's.
+            shared.cell = cell;
+            report
+        };
         let interrupted_error = || CellError::Interrupted {
             runtime_restarted: false,
             lost_variables: Vec::new(),
@@ -425,10 +448,13 @@ impl EvcxrEngine {
                 }
                 if let Some(message) = report.panic_message {
                     // Caught by the cell itself; show it like std's default hook would.
-                    self.publisher.publish(Output::Stream {
-                        stream: StreamKind::Stderr,
-                        text: format!("thread panicked: {message}\n"),
-                    });
+                    self.publisher.publish(
+                        report.cell,
+                        Output::Stream {
+                            stream: StreamKind::Stderr,
+                            text: format!("thread panicked: {message}\n"),
+                        },
+                    );
                 }
                 if report.user_error {
                     if interrupted {
@@ -486,6 +512,7 @@ impl EvcxrEngine {
 impl Engine for EvcxrEngine {
     fn execute(
         &mut self,
+        cell: CellId,
         code: &str,
         input: InputReader<'_>,
     ) -> Result<Option<MimeBundle>, CellError> {
@@ -499,16 +526,20 @@ impl Engine for EvcxrEngine {
         *pump::lock(&self.report) = pump::CellReport {
             expects_value: final_value::ends_in_expression(code),
             running: true,
+            cell: Some(cell),
             ..pump::CellReport::default()
         };
         self.interrupter.begin(self.cells);
         let input = RefCell::new(input);
+        let fences = self.fences.clone();
         // evcxr does not export its request type, so the closure's argument type
         // is inferred from the callback field.
         let mut callbacks = evcxr::EvalCallbacks {
             input_reader: &|request| {
                 let prompt =
                     ferrokernel_prelude::notebook::protocol::unescape_prompt(&request.prompt);
+                // What the cell printed before it asked comes first.
+                fence(&fences);
                 let mut input = input.borrow_mut();
                 (*input)(InputPrompt {
                     prompt,
@@ -522,7 +553,11 @@ impl Engine for EvcxrEngine {
         let result = self
             .context
             .execute_with_callbacks(&prepared, &mut callbacks);
-        self.fence();
+        if result.is_ok() {
+            self.wait_for_cell_end();
+        } else {
+            self.fence();
+        }
         let interrupted = self.interrupter.end();
         if interrupted {
             self.end_cell_processes(started);
@@ -589,9 +624,19 @@ impl Engine for EvcxrEngine {
         Arc::new(InterruptHandle(Arc::clone(&self.interrupter)))
     }
 
+    /// Ends the runtime and everything it started — and nothing else: under
+    /// `ferrokernel run` the engine shares its process with the command.
     fn shutdown(&mut self) {
-        procs::end_tree(std::process::id() as i32);
-        memory::remove_runtime_cgroup(self.interrupter.runtime_pid());
+        let runtime = self.interrupter.runtime_pid();
+        if runtime > 0 {
+            procs::end_tree(runtime);
+            procs::kill_group(runtime);
+        }
+        if let Ok(mut child) = self.context.process_handle().lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        memory::remove_runtime_cgroup(runtime);
     }
 
     fn warm_up(&mut self) {
@@ -629,6 +674,17 @@ impl Engine for EvcxrEngine {
         self.send_to_runtime(&records);
         self.claimed_environment = Some(records);
         Ok(())
+    }
+}
+
+/// How long a finished cell's output may lag behind evcxr's notice of its end.
+const CELL_END_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until the pump has published everything received so far.
+fn fence(fences: &Sender<Sender<()>>) {
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    if fences.send(done_tx).is_ok() {
+        let _ = done_rx.recv_timeout(Duration::from_secs(5));
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! One thread reads evcxr's stdout and stderr channels for the whole life of the
 //! engine, so output printed between cells (by threads and child processes) is
-//! published too. Marker lines from the relay and the panic hook are not shown:
+//! published too, under the cell that ran last. The relay sends everything on
+//! the runtime's stderr, which evcxr reads at all times (see
+//! [`crate::runtime`]); stdout carries only what came before the set-up. Marker lines from the relay and the panic hook are not shown:
 //! they are recorded in the [`CellReport`] that `execute` reads after a cell.
 //!
 //! ## Display blocks
@@ -19,7 +21,7 @@
 //! computation appears when drawn), unless it was marked as a value.
 
 use crate::markers;
-use crate::{MimeBundle, Output, Publisher, StreamKind};
+use crate::{CellId, MimeBundle, Output, Publisher, StreamKind};
 use crossbeam_channel::{Receiver, Sender, select};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -45,6 +47,8 @@ pub(super) struct CellReport {
     pub(super) expects_value: bool,
     /// A cell runs (from `execute` until the relay's cell end).
     pub(super) running: bool,
+    /// The cell running, or the one that ran last: output is its.
+    pub(super) cell: Option<CellId>,
     /// The cell's value, from the display blocks its final expression printed.
     pub(super) value: Option<MimeBundle>,
 }
@@ -109,20 +113,20 @@ impl Pump {
             let wait = if self.open.is_some() { QUIET } else { IDLE };
             select! {
                 recv(stdout) -> line => match line {
-                    Ok(line) => self.stdout_line(line),
+                    Ok(line) => self.line(line),
                     Err(_) => return self.close_bundle(),
                 },
                 recv(stderr) -> line => {
                     if let Ok(line) = line {
-                        self.stream(StreamKind::Stderr, line);
+                        self.line(line);
                     }
                 },
                 recv(fences) -> done => {
                     while let Ok(line) = stdout.try_recv() {
-                        self.stdout_line(line);
+                        self.line(line);
                     }
                     while let Ok(line) = stderr.try_recv() {
-                        self.stream(StreamKind::Stderr, line);
+                        self.line(line);
                     }
                     if let Ok(done) = done {
                         let _ = done.send(());
@@ -133,7 +137,8 @@ impl Pump {
         }
     }
 
-    fn stdout_line(&mut self, line: String) {
+    /// A line from the relay: text the cell printed to stdout, or a marker.
+    fn line(&mut self, line: String) {
         let Some(marker) = line.strip_prefix(markers::PREFIX) else {
             lock(&self.report).recent_stderr.clear();
             return self.stream(StreamKind::Stdout, line);
@@ -203,27 +208,34 @@ impl Pump {
     fn close_bundle(&mut self) {
         self.value_marked = false;
         if let Some(open) = self.open.take() {
-            self.publisher.publish(Output::Display {
-                bundle: open.bundle,
-                id: None,
-            });
+            let cell = lock(&self.report).cell;
+            self.publisher.publish(
+                cell,
+                Output::Display {
+                    bundle: open.bundle,
+                    id: None,
+                },
+            );
         }
     }
 
     /// The cell's code returned: the open bundle is its value if it ends in an expression.
     fn cell_end(&mut self) {
-        let expects_value = {
+        let (expects_value, cell) = {
             let mut report = lock(&self.report);
             report.running = false;
-            std::mem::take(&mut report.expects_value)
+            (std::mem::take(&mut report.expects_value), report.cell)
         };
         self.value_marked = false;
         match self.open.take() {
             Some(open) if expects_value => lock(&self.report).value = Some(open.bundle),
-            Some(open) => self.publisher.publish(Output::Display {
-                bundle: open.bundle,
-                id: None,
-            }),
+            Some(open) => self.publisher.publish(
+                cell,
+                Output::Display {
+                    bundle: open.bundle,
+                    id: None,
+                },
+            ),
             None => {}
         }
     }
@@ -243,7 +255,8 @@ impl Pump {
     /// Any other output closes the open bundle first, keeping the order.
     fn publish(&mut self, output: Output) {
         self.close_bundle();
-        self.publisher.publish(output);
+        let cell = lock(&self.report).cell;
+        self.publisher.publish(cell, output);
     }
 
     fn stream(&mut self, stream: StreamKind, mut text: String) {
@@ -260,7 +273,7 @@ mod tests {
     struct Recorder(Mutex<Vec<Output>>);
 
     impl Publisher for Recorder {
-        fn publish(&self, output: Output) {
+        fn publish(&self, _cell: Option<CellId>, output: Output) {
             self.0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -280,7 +293,7 @@ mod tests {
         }
         let mut pump = Pump::new(recorder.clone(), report.clone());
         for line in lines {
-            pump.stdout_line(line.clone());
+            pump.line(line.clone());
         }
         let value = lock(&report).value.take();
         let published =
@@ -455,11 +468,11 @@ mod tests {
         let report = SharedReport::default();
         lock(&report).running = true;
         let mut pump = Pump::new(recorder.clone(), report.clone());
-        pump.stdout_line(block("text/html", "<b>now</b>"));
+        pump.line(block("text/html", "<b>now</b>"));
         pump.quiet();
         assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 1);
-        pump.stdout_line(markers::VALUE.into());
-        pump.stdout_line(block("text/plain", "42"));
+        pump.line(markers::VALUE.into());
+        pump.line(block("text/plain", "42"));
         pump.quiet();
         assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 1);
         // Between cells nothing is a value.

@@ -1,0 +1,507 @@
+//! The kernel's side of the engine conversation
+//! ([`ferrokernel_engine::conversation`]).
+//!
+//! One reader thread per connection takes the engine's events at all times:
+//! output is published the moment it arrives (also between requests, from the
+//! threads and processes earlier cells started), answers are paired with
+//! their requests by id, and the engine's start is followed in
+//! [`EngineState`], which the kernel shows as its status. If the engine dies,
+//! what waited gets an error that says so, and the next request asks the
+//! source for a new engine.
+
+use ferrokernel_engine::conversation::{
+    Connection, EngineEnv, EngineEvent, EngineRequest, EngineSource, PROTOCOL_VERSION, RequestId,
+    wire,
+};
+use ferrokernel_engine::{CellError, CellId, Completions, InputPrompt, MimeBundle, Publisher};
+use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The result of running a cell.
+pub type CellResult = Result<Option<MimeBundle>, CellError>;
+
+/// How the engine is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineState {
+    /// Starting (no engine was ready), in this phase, since then.
+    Starting {
+        /// What it is doing, once it said.
+        phase: Option<String>,
+        /// When the kernel asked for it.
+        since: Instant,
+    },
+    /// Ready for cells.
+    Ready,
+    /// It could not start, and why; the next request tries again.
+    Failed(String),
+    /// Shut down, or died; the next request starts a new one.
+    Stopped,
+}
+
+/// Called with each new [`EngineState`].
+pub type StateObserver = Arc<dyn Fn(&EngineState) + Send + Sync>;
+
+/// A running cell asks for a line of input; answer with [`EngineClient::answer_input`].
+#[derive(Debug)]
+pub struct InputNeeded {
+    /// What it asks.
+    pub prompt: InputPrompt,
+}
+
+/// Talks to one engine at a time, from any thread (cheap to clone).
+#[derive(Clone)]
+pub struct EngineClient {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    publisher: Arc<dyn Publisher>,
+    env: EngineEnv,
+    source: Mutex<Box<dyn EngineSource>>,
+    link: Mutex<Link>,
+    waiting: Mutex<HashMap<RequestId, Waiter>>,
+    /// Where the running cell's input requests go.
+    inputs: Mutex<Option<mpsc::UnboundedSender<InputNeeded>>>,
+    state: watch::Sender<EngineState>,
+    /// Told of each change of state on the thread that saw it, before the
+    /// engine's later events are handled (so a status precedes the output).
+    observer: Mutex<Option<StateObserver>>,
+    next_id: AtomicU64,
+    /// Cells sent and not answered yet.
+    cells_in_flight: AtomicUsize,
+    shutting_down: AtomicBool,
+}
+
+/// The current connection.
+#[derive(Default)]
+struct Link {
+    /// Where requests go, once the handshake is done.
+    writer: Option<UnixStream>,
+    /// Requests made while no engine was connected, sent after the handshake.
+    backlog: Vec<EngineRequest>,
+    connecting: bool,
+    attempts: u32,
+    /// The engine process, if it is our child.
+    child: Option<std::process::Child>,
+    pid: Option<i32>,
+}
+
+enum Waiter {
+    Execute(oneshot::Sender<CellResult>),
+    Complete(oneshot::Sender<Completions>),
+    Inspect(oneshot::Sender<Option<MimeBundle>>),
+    Reset(oneshot::Sender<Result<(), CellError>>),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EngineClient {
+    /// A client for engines from `source`, which take on `env` when claimed,
+    /// publishing their output to `publisher`. It asks for the first engine
+    /// at once, in the background.
+    pub fn start(
+        source: Box<dyn EngineSource>,
+        env: EngineEnv,
+        publisher: Arc<dyn Publisher>,
+    ) -> EngineClient {
+        let client = EngineClient {
+            shared: Arc::new(Shared {
+                publisher,
+                env,
+                source: Mutex::new(source),
+                link: Mutex::default(),
+                waiting: Mutex::default(),
+                inputs: Mutex::default(),
+                state: watch::channel(EngineState::Stopped).0,
+                observer: Mutex::default(),
+                next_id: AtomicU64::new(1),
+                cells_in_flight: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+            }),
+        };
+        client.connect_if_needed(&mut lock(&client.shared.link));
+        client
+    }
+
+    /// Calls `observer` with every later change of state, on the thread that
+    /// saw it, before the engine's next events are handled.
+    pub fn observe(&self, observer: StateObserver) {
+        *lock(&self.shared.observer) = Some(observer);
+    }
+
+    fn set_state(&self, state: EngineState) {
+        self.shared.state.send_replace(state.clone());
+        let observer = lock(&self.shared.observer).clone();
+        if let Some(observer) = observer {
+            observer(&state);
+        }
+    }
+
+    /// How the engine is doing, and a way to wait for changes.
+    pub fn state(&self) -> watch::Receiver<EngineState> {
+        self.shared.state.subscribe()
+    }
+
+    /// Whether the engine is ready and no cell runs: it can answer at once.
+    pub fn is_free(&self) -> bool {
+        *self.shared.state.borrow() == EngineState::Ready
+            && self.shared.cells_in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// Runs `cell`. Its input requests go to `inputs`; without it the cell
+    /// reads empty lines. Resolves when the cell ended (or the engine died).
+    pub fn execute(
+        &self,
+        cell: CellId,
+        code: &str,
+        inputs: Option<mpsc::UnboundedSender<InputNeeded>>,
+    ) -> oneshot::Receiver<CellResult> {
+        let (reply, answer) = oneshot::channel();
+        let allow_input = inputs.is_some();
+        *lock(&self.shared.inputs) = inputs;
+        let id = self.request_id();
+        self.shared.cells_in_flight.fetch_add(1, Ordering::SeqCst);
+        lock(&self.shared.waiting).insert(id, Waiter::Execute(reply));
+        self.send(EngineRequest::Execute {
+            id,
+            cell,
+            code: code.to_owned(),
+            allow_input,
+        });
+        answer
+    }
+
+    /// Completions from the engine, or `None` at once when it is busy or not
+    /// ready (the caller has another source; a late answer is worth nothing).
+    pub fn complete(&self, code: &str, cursor: usize) -> Option<oneshot::Receiver<Completions>> {
+        if !self.is_free() {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        let id = self.request_id();
+        lock(&self.shared.waiting).insert(id, Waiter::Complete(reply));
+        let code = code.to_owned();
+        self.send(EngineRequest::Complete { id, code, cursor });
+        Some(answer)
+    }
+
+    /// Documentation from the engine, or `None` at once when it is busy (see
+    /// [`EngineClient::complete`]).
+    pub fn inspect(
+        &self,
+        code: &str,
+        cursor: usize,
+    ) -> Option<oneshot::Receiver<Option<MimeBundle>>> {
+        if !self.is_free() {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        let id = self.request_id();
+        lock(&self.shared.waiting).insert(id, Waiter::Inspect(reply));
+        let code = code.to_owned();
+        self.send(EngineRequest::Inspect { id, code, cursor });
+        Some(answer)
+    }
+
+    /// Forgets every variable and definition (between notebooks).
+    pub fn reset(&self) -> oneshot::Receiver<Result<(), CellError>> {
+        let (reply, answer) = oneshot::channel();
+        let id = self.request_id();
+        lock(&self.shared.waiting).insert(id, Waiter::Reset(reply));
+        self.send(EngineRequest::Reset { id });
+        answer
+    }
+
+    /// Interrupts the running cell.
+    pub fn interrupt(&self) {
+        let link = lock(&self.shared.link);
+        if let Some(writer) = &link.writer
+            && let Err(error) = wire::send(writer, &EngineRequest::Interrupt)
+        {
+            tracing::warn!(%error, "could not send the interrupt to the engine");
+        }
+    }
+
+    /// Answers the running cell's input request (`None`: no input).
+    pub fn answer_input(&self, answer: Option<String>) {
+        self.send(EngineRequest::InputReply { answer });
+    }
+
+    /// Asks the engine to end its processes and itself; waits up to `limit`,
+    /// then kills an engine process of ours that is still there.
+    pub fn shutdown(&self, limit: Duration) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let child = {
+            let mut link = lock(&self.shared.link);
+            if let Some(writer) = &link.writer {
+                let _ = wire::send(writer, &EngineRequest::Shutdown);
+            }
+            link.backlog.clear();
+            link.child.take()
+        };
+        let deadline = Instant::now() + limit;
+        let mut state = self.state();
+        while Instant::now() < deadline && *state.borrow_and_update() != EngineState::Stopped {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(mut child) = child {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn request_id(&self) -> RequestId {
+        RequestId(self.shared.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Sends now, or after the handshake of a connection on its way.
+    fn send(&self, request: EngineRequest) {
+        let mut link = lock(&self.shared.link);
+        match &link.writer {
+            // A failed send means the engine is going; its reader answers
+            // what waits.
+            Some(writer) => {
+                if let Err(error) = wire::send(writer, &request) {
+                    tracing::debug!(%error, "could not send to the engine");
+                }
+            }
+            None => {
+                link.backlog.push(request);
+                self.connect_if_needed(&mut link);
+            }
+        }
+    }
+
+    fn connect_if_needed(&self, link: &mut Link) {
+        if link.connecting
+            || link.writer.is_some()
+            || self.shared.shutting_down.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        link.connecting = true;
+        let attempt = link.attempts;
+        link.attempts += 1;
+        self.set_state(EngineState::Starting {
+            phase: None,
+            since: Instant::now(),
+        });
+        let client = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("engine-events".into())
+            .spawn(move || client.converse(attempt));
+        if let Err(error) = spawned {
+            link.connecting = false;
+            self.set_state(EngineState::Failed(error.to_string()));
+        }
+    }
+
+    /// Connects, then reads the engine's events until the connection ends.
+    fn converse(self, attempt: u32) {
+        let connection = lock(&self.shared.source).connect(attempt);
+        let reader = match connection
+            .map_err(|e| e.to_string())
+            .and_then(|c| self.handshake(c))
+        {
+            Ok(reader) => reader,
+            Err(reason) => {
+                tracing::error!(%reason, "no engine");
+                return self.connection_ended(&EngineState::Failed(reason.clone()), &reason);
+            }
+        };
+        let ended = loop {
+            match wire::recv::<EngineEvent>(&reader) {
+                Ok(Some(event)) => self.handle(event),
+                Ok(None) => break None,
+                Err(wire::WireError::Decode(error)) => {
+                    tracing::warn!(%error, "ignored a malformed event from the engine");
+                }
+                Err(error) => break Some(error.to_string()),
+            }
+        };
+        let detail = self.exit_description(ended);
+        let state = match &*self.shared.state.borrow() {
+            EngineState::Failed(reason) => EngineState::Failed(reason.clone()),
+            _ => EngineState::Stopped,
+        };
+        self.connection_ended(&state, &detail);
+    }
+
+    /// `Hello` and `Claim`; then the backlog goes out. Returns the reading end.
+    fn handshake(&self, connection: Connection) -> Result<UnixStream, String> {
+        let Connection { socket, child, .. } = connection;
+        let failed = |e: wire::WireError| format!("the engine did not answer: {e}");
+        wire::send(
+            &socket,
+            &EngineRequest::Hello {
+                protocol: PROTOCOL_VERSION,
+            },
+        )
+        .map_err(failed)?;
+        // An engine made in advance said how its start went before anyone
+        // listened: those events come first, and count after the handshake.
+        let mut earlier = Vec::new();
+        let pid = loop {
+            match wire::recv::<EngineEvent>(&socket).map_err(failed)? {
+                Some(EngineEvent::Welcome { pid }) => break pid,
+                Some(EngineEvent::Refused { reason }) => return Err(reason),
+                Some(event) => earlier.push(event),
+                None => return Err("the engine closed the connection at once".to_owned()),
+            }
+        };
+        let env = self.shared.env.clone();
+        wire::send(&socket, &EngineRequest::Claim { env }).map_err(failed)?;
+        let reader = socket.try_clone().map_err(|e| e.to_string())?;
+        let mut link = lock(&self.shared.link);
+        for request in std::mem::take(&mut link.backlog) {
+            wire::send(&socket, &request).map_err(failed)?;
+        }
+        link.writer = Some(socket);
+        link.child = child;
+        link.pid = Some(pid);
+        link.connecting = false;
+        drop(link);
+        for event in earlier {
+            self.handle(event);
+        }
+        Ok(reader)
+    }
+
+    fn handle(&self, event: EngineEvent) {
+        match event {
+            EngineEvent::Output { cell, output } => self.shared.publisher.publish(cell, output),
+            EngineEvent::Progress { phase } => {
+                self.shared.state.send_modify(|state| {
+                    if let EngineState::Starting { phase: now, .. } = state {
+                        *now = Some(phase);
+                    }
+                });
+            }
+            EngineEvent::Ready => self.set_state(EngineState::Ready),
+            EngineEvent::StartFailed { reason } => self.set_state(EngineState::Failed(reason)),
+            EngineEvent::InputRequest { prompt } => {
+                let inputs = lock(&self.shared.inputs);
+                let asked = inputs
+                    .as_ref()
+                    .is_some_and(|inputs| inputs.send(InputNeeded { prompt }).is_ok());
+                drop(inputs);
+                if !asked {
+                    self.answer_input(None);
+                }
+            }
+            EngineEvent::Executed { id, result } => {
+                if let Some(Waiter::Execute(reply)) = self.take_waiter(id) {
+                    self.shared.cells_in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let _ = reply.send(result);
+                }
+            }
+            EngineEvent::Completed { id, found } => {
+                if let Some(Waiter::Complete(reply)) = self.take_waiter(id) {
+                    let _ = reply.send(found);
+                }
+            }
+            EngineEvent::Inspected { id, found } => {
+                if let Some(Waiter::Inspect(reply)) = self.take_waiter(id) {
+                    let _ = reply.send(found);
+                }
+            }
+            EngineEvent::ResetDone { id, result } => {
+                if let Some(Waiter::Reset(reply)) = self.take_waiter(id) {
+                    let _ = reply.send(result);
+                }
+            }
+            EngineEvent::Welcome { .. } | EngineEvent::Refused { .. } | EngineEvent::Unknown => {
+                tracing::warn!(?event, "unexpected event from the engine");
+            }
+        }
+    }
+
+    fn take_waiter(&self, id: RequestId) -> Option<Waiter> {
+        lock(&self.shared.waiting).remove(&id)
+    }
+
+    /// Why the connection ended, in a sentence, with the exit status of an
+    /// engine process of ours.
+    fn exit_description(&self, error: Option<String>) -> String {
+        let mut link = lock(&self.shared.link);
+        let pid = link.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        let status = link.child.as_mut().and_then(|child| {
+            // The socket closes a moment before the process is reaped.
+            for _ in 0..EXIT_STATUS_POLLS {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Some(status);
+                }
+                std::thread::sleep(EXIT_STATUS_POLL);
+            }
+            None
+        });
+        let how = match (status, error) {
+            (Some(status), _) => format!("ended unexpectedly ({status})"),
+            (None, Some(error)) => format!("stopped answering ({error})"),
+            (None, None) => "ended unexpectedly".to_owned(),
+        };
+        format!("the Rust engine process{pid} {how}")
+    }
+
+    /// Answers everything that waited, and forgets the connection: the next
+    /// request asks for a new engine.
+    fn connection_ended(&self, state: &EngineState, detail: &str) {
+        {
+            let mut link = lock(&self.shared.link);
+            link.writer = None;
+            link.connecting = false;
+            link.pid = None;
+            // Their waiters are answered below; what comes later connects anew.
+            link.backlog.clear();
+            if let Some(mut child) = link.child.take() {
+                let _ = child.try_wait();
+            }
+        }
+        let shutting_down = self.shared.shutting_down.load(Ordering::SeqCst);
+        if !shutting_down {
+            tracing::warn!(%detail, "the engine is gone; the next request starts a new one");
+        }
+        self.set_state(state.clone());
+        let waiters: Vec<Waiter> = lock(&self.shared.waiting).drain().map(|(_, w)| w).collect();
+        let error = || match state {
+            EngineState::Failed(reason) => CellError::Unavailable(reason.clone()),
+            _ => CellError::RuntimeCrashed {
+                detail: detail.to_owned(),
+                lost_variables: Vec::new(),
+            },
+        };
+        for waiter in waiters {
+            match waiter {
+                Waiter::Execute(reply) => {
+                    self.shared.cells_in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let _ = reply.send(Err(error()));
+                }
+                Waiter::Complete(reply) => {
+                    let _ = reply.send(Completions::default());
+                }
+                Waiter::Inspect(reply) => {
+                    let _ = reply.send(None);
+                }
+                Waiter::Reset(reply) => {
+                    let _ = reply.send(Err(error()));
+                }
+            }
+        }
+    }
+}
+
+/// How long the exit status of an engine whose socket closed is waited for.
+const EXIT_STATUS_POLLS: u32 = 20;
+const EXIT_STATUS_POLL: Duration = Duration::from_millis(25);
