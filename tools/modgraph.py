@@ -178,18 +178,20 @@ def cycles(nodes, edges):
 
 
 def layers(nodes, edges):
-    """Nodes bottom first: each after everything it uses (cycles broken by name)."""
-    order, done = [], set()
+    """(level, node) bottom first: level 0 uses nothing listed, level n uses
+    something of level n-1 (cycles are broken by name to finish the list)."""
+    order, level = [], {}
     remaining = set(nodes)
     while remaining:
-        ready = sorted(n for n in remaining if edges[n] - {n} <= done)
+        ready = sorted(n for n in remaining if edges[n] - {n} <= set(level))
         if not ready:
             ready = [sorted(remaining)[0]]
         for n in ready:
+            level[n] = 1 + max((level.get(d, 0) for d in edges[n] - {n} if d in level), default=-1)
+        for n in ready:
             order.append(n)
-            done.add(n)
             remaining.discard(n)
-    return order
+    return sorted(((level[n], n) for n in order), key=lambda p: (p[0], p[1]))
 
 
 def name(m):
@@ -213,10 +215,10 @@ def main():
     for t in top_edges:
         top_edges[t].discard(())
 
-    print("layers (bottom first; each uses only those listed after ->):")
-    for t in layers(top, top_edges):
+    print("layers (bottom first, by level; each uses only what -> lists):")
+    for lvl, t in layers(top, top_edges):
         uses = ", ".join(sorted(name(u) for u in top_edges[t])) or "-"
-        print(f"  {name(t):16} -> {uses}")
+        print(f"  {lvl}  {name(t):16} -> {uses}")
     layer_cycles = cycles(top, top_edges)
 
     inner = {
@@ -227,10 +229,10 @@ def main():
     print("\nsys's modules (bottom first) and what each uses:")
     sys_mods = {m for m in modules if m[:1] == ("sys",)}
     sys_edges = {m: {b for b in edges[m] if b in sys_mods} for m in sys_mods}
-    for m in layers(sys_mods, sys_edges):
+    for lvl, m in layers(sys_mods, sys_edges):
         outside = sorted(name(b) for b in edges[m] if b not in sys_mods)
         uses = ", ".join(sorted(name(u) for u in sys_edges[m]) + outside) or "-"
-        print(f"  {name(m):22} -> {uses}")
+        print(f"  {lvl}  {name(m):22} -> {uses}")
 
     print()
     for label, found in (("layer", layer_cycles), ("module", module_cycles)):

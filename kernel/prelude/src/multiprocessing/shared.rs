@@ -1,7 +1,7 @@
 //! [`Value`] and [`Array`]: numbers in shared memory, guarded by a lock.
 
 use super::{Acquired, Error, Result};
-use crate::interrupt::Deadline;
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::RawMutex;
 use std::cell::UnsafeCell;

@@ -3,8 +3,8 @@
 //! is recovered instead of hanging everyone.
 
 use super::{Acquired, Error, Result};
-use crate::interrupt::Deadline;
 use crate::sys::barrier::{Arrival, BarrierState};
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{Monitor, RawCond, RawMutex};
 use crate::sys::waiters::{Slot, Waiters};

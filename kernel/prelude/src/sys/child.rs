@@ -5,10 +5,11 @@
 //! Exit statuses are kept in a table, so whoever reaps a child (a `join`, or
 //! `active_children` tidying up) the status is not lost.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::books::Books;
 pub(crate) use crate::sys::books::ExitCode;
-use crate::sys::books::{Books, books};
+use crate::sys::deadline::Deadline;
+use crate::sys::globals::books;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};

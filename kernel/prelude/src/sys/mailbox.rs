@@ -20,8 +20,8 @@
 //! mutex and condition variable: clients blocked on a manager-hosted queue,
 //! lock or event wait there for the next change (see `managers::protocol`).
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::Cell;

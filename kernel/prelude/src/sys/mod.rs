@@ -5,6 +5,7 @@ pub(crate) mod barrier;
 pub(crate) mod books;
 pub(crate) mod challenge;
 pub(crate) mod child;
+pub(crate) mod deadline;
 pub(crate) mod endpoint;
 pub(crate) mod fork;
 pub(crate) mod globals;

@@ -10,8 +10,8 @@
 //! [`Queue`]: crate::multiprocessing::Queue
 //! [`Pipe`]: crate::multiprocessing::Pipe
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::UnsafeCell;

@@ -1,7 +1,7 @@
 //! Anonymous shared memory: mapped before a fork, shared by every process
 //! forked afterwards; unmapped in each process when its last handle goes.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use std::sync::Arc;
 
 /// One `MAP_SHARED | MAP_ANONYMOUS` mapping, zero-filled.

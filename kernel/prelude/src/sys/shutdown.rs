@@ -9,9 +9,9 @@
 //! ferrokernel's notebook runtime registers none: a kernel restart must never
 //! wait for a cell's children, which die with the runtime anyway.
 
-use crate::interrupt::Deadline;
-use crate::sys::books::books;
 use crate::sys::child::{self, ChildWaiter};
+use crate::sys::deadline::Deadline;
+use crate::sys::globals::books;
 use crate::sys::globals::{globals, in_runtime};
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! [`Barrier`] between threads.
 
 use super::lock;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::barrier::{Arrival, BarrierState};
+use crate::sys::deadline::Deadline;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 

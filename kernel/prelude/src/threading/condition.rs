@@ -1,8 +1,8 @@
 //! [`Condition`] between threads.
 
 use super::{lock, timed};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::waiters::{Slot, Waiters};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;

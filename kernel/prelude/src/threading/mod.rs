@@ -30,8 +30,8 @@ pub use thread::{
 };
 pub use timer::Timer;
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
+use crate::error::Result;
+use crate::sys::deadline::Deadline;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Waits on `condvar` in slices until `done(state)` or the deadline.
@@ -61,7 +61,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 fn timed(result: Result<()>) -> Result<bool> {
     match result {
         Ok(()) => Ok(true),
-        Err(crate::multiprocessing::Error::Timeout) => Ok(false),
+        Err(crate::error::Error::Timeout) => Ok(false),
         Err(other) => Err(other),
     }
 }

@@ -1,8 +1,8 @@
 //! [`Semaphore`] and [`BoundedSemaphore`] between threads.
 
 use super::{lock, timed, wait_until};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 

@@ -8,9 +8,10 @@
 //! one is known for every thread (the main thread's is the process id).
 
 use super::{lock, native_id, wait_until};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
-use crate::sys::books::{ThreadRecord, books};
+use crate::error::{Error, Result};
+use crate::sys::books::ThreadRecord;
+use crate::sys::deadline::Deadline;
+use crate::sys::globals::books;
 use crate::sys::shutdown;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;

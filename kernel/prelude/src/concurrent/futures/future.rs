@@ -6,8 +6,8 @@
 //! runs the done callbacks and fires the wakers of `wait` and `as_completed`,
 //! all in one step under that mutex, so each happens exactly once.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 

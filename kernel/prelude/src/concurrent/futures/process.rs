@@ -15,9 +15,9 @@
 //! future the moment the result is written — the worker's exit is reaped later.
 
 use super::future::{Core, Drive, Future};
-use crate::interrupt::Deadline;
+use crate::error::{Error, Result};
 use crate::multiprocessing::pool::job::{self, Job, collect_first};
-use crate::multiprocessing::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,8 +1,8 @@
 //! [`ThreadPoolExecutor`]: each submitted closure runs in a worker thread.
 
 use super::future::{Core, Future};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::globals::globals;
 use crate::threading::Thread;
 use std::collections::VecDeque;

@@ -2,9 +2,9 @@
 
 use super::{Address, AuthKey, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME, ToAddress};
 use crate::codec;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
 use crate::sys::challenge::{self, Frames};
+use crate::sys::deadline::Deadline;
 use crate::sys::endpoint;
 use crate::sys::stream::Stream;
 use crate::sys::wire::{self, FrameReader};

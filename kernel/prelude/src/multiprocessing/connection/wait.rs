@@ -9,10 +9,10 @@
 //! processes waited for, so a process's exit ends it at once. Every step is
 //! at most an interrupt slice, so the wait is interruptible.
 
-use crate::interrupt::Deadline;
 use crate::multiprocessing::{
     Connection, Error, JoinableQueue, Process, Queue, Result, SimpleQueue,
 };
+use crate::sys::deadline::Deadline;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 

@@ -33,7 +33,7 @@ pub use proxies::{
 };
 pub use server::ServerOptions;
 
-use crate::multiprocessing::{Error, Malformed};
+use crate::error::{Error, Malformed};
 use protocol::Response;
 use transport::Transport;
 

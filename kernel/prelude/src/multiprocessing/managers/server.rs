@@ -15,10 +15,10 @@
 use super::protocol::{Call, Request, Response};
 use super::store::Store;
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::error::{Error, Result};
 use crate::multiprocessing::connection::{Address, AuthKey, Connection};
-use crate::multiprocessing::{Error, Result};
 use crate::sys::challenge;
+use crate::sys::deadline::Deadline;
 use crate::sys::endpoint;
 use crate::sys::mailbox::MailboxHandle;
 use std::os::fd::OwnedFd;

@@ -11,9 +11,9 @@
 
 use super::protocol::{Call, PROTOCOL_VERSION, Request, Response};
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::error::{Error, Malformed, Result};
 use crate::multiprocessing::connection::{Address, AuthKey, Connection};
-use crate::multiprocessing::{Error, Malformed, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::mailbox::{GRACE, MailboxHandle};
 use crate::sys::{challenge, endpoint};
 use std::sync::atomic::{AtomicI32, Ordering};

@@ -2,11 +2,12 @@
 //! module notes for the design).
 
 use crate::codec;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
-use crate::sys::books::{ChildKind, books};
+use crate::error::{Error, Result};
+use crate::sys::books::ChildKind;
 use crate::sys::child::{self, ChildWaiter};
+use crate::sys::deadline::Deadline;
 use crate::sys::fork::{self, NewChild};
+use crate::sys::globals::books;
 use crate::sys::globals::globals;
 use crate::sys::shm::{Mapping, Shared};
 use crate::sys::sync::Monitor;
