@@ -4,7 +4,7 @@
 
 use super::{Acquired, Error, Result};
 use crate::sys::barrier::{Arrival, BarrierState};
-use crate::sys::deadline::Deadline;
+use crate::sys::deadline::{Deadline, timed};
 use crate::sys::shm::Shared;
 use crate::sys::sync::{Monitor, RawCond, RawMutex};
 use crate::sys::waiters::{Slot, Waiters};
@@ -37,17 +37,6 @@ fn warn_if_recovered(acquired: Acquired) -> Acquired {
         );
     }
     acquired
-}
-
-fn timed(result: Result<Acquired>) -> Result<bool> {
-    match result {
-        Ok(acquired) => {
-            warn_if_recovered(acquired);
-            Ok(true)
-        }
-        Err(Error::Timeout) => Ok(false),
-        Err(other) => Err(other),
-    }
 }
 
 macro_rules! mutex_lock {
@@ -124,7 +113,7 @@ macro_rules! mutex_lock {
             /// # }
             /// ```
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-                timed(self.mutex.get().lock(&Deadline::after(Some(timeout))))
+                timed(self.mutex.get().lock(&Deadline::after(Some(timeout))).map(warn_if_recovered))
             }
 
             /// Takes the lock if it is free; `Ok(false)` otherwise
@@ -316,11 +305,7 @@ impl Semaphore {
     /// # }
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self.take(Deadline::after(Some(timeout))) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        timed(self.take(Deadline::after(Some(timeout))))
     }
 
     /// Takes a permit if one is free; `Ok(false)` otherwise (Python's `acquire(False)`).
@@ -538,11 +523,7 @@ impl Event {
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         let deadline = Deadline::after(Some(timeout));
         let mut state = self.monitor.get().lock(&deadline)?;
-        match state.wait_until(&deadline, |set| *set) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        timed(state.wait_until(&deadline, |set| *set))
     }
 }
 

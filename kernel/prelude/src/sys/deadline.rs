@@ -87,6 +87,18 @@ impl Deadline {
     }
 }
 
+/// `Ok(true)` when `result` is `Ok`, `Ok(false)` for a timeout, else the
+/// error: what every `*_timeout` call returns (Python's `acquire(timeout=)`,
+/// `wait(timeout)`). Kept here, beside the deadline that produces the
+/// `Timeout`, so that no caller spells the match out again.
+pub(crate) fn timed<T>(result: Result<T>) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(Error::Timeout) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

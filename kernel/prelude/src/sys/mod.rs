@@ -18,5 +18,6 @@ pub(crate) mod stream;
 pub(crate) mod sync;
 pub(crate) mod timeline;
 pub(crate) mod tracker;
+pub(crate) mod wait;
 pub(crate) mod waiters;
 pub(crate) mod wire;

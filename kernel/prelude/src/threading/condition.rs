@@ -1,10 +1,12 @@
 //! [`Condition`] between threads.
 
-use super::{lock, timed};
+use super::lock;
 use crate::error::{Error, Result};
 use crate::sys::deadline::Deadline;
+use crate::sys::deadline::timed;
+use crate::sys::wait::wait_until_keeping;
 use crate::sys::waiters::{Slot, Waiters};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -91,26 +93,14 @@ impl Condition {
         lock(&self.inner.state)
     }
 
-    /// Waits in slices on `changed` until `done`, or the deadline.
+    /// Waits on `changed` until `done`, or the deadline.
     fn wait_in<'a>(
         &self,
-        mut state: MutexGuard<'a, State>,
+        state: MutexGuard<'a, State>,
         deadline: &Deadline,
-        mut done: impl FnMut(&mut State) -> bool,
+        done: impl FnMut(&mut State) -> bool,
     ) -> (MutexGuard<'a, State>, Result<()>) {
-        while !done(&mut state) {
-            let slice = match deadline.slice() {
-                Ok(slice) => slice,
-                Err(error) => return (state, Err(error)),
-            };
-            state = self
-                .inner
-                .changed
-                .wait_timeout(state, slice)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        (state, Ok(()))
+        wait_until_keeping(&self.inner.changed, state, deadline, done)
     }
 
     fn take(&self, deadline: &Deadline, depth: usize) -> Result<()> {

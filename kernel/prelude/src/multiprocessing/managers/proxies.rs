@@ -7,7 +7,7 @@ use super::transport::Transport;
 use super::{Proxy, unexpected};
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::sys::deadline::Deadline;
+use crate::sys::deadline::{Deadline, timed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
@@ -874,11 +874,7 @@ impl LockProxy {
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self.acquire_deadline(&Deadline::after(Some(timeout))) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        timed(self.acquire_deadline(&Deadline::after(Some(timeout))))
     }
 
     fn acquire_deadline(&self, deadline: &Deadline) -> Result<()> {
@@ -996,11 +992,7 @@ impl EventProxy {
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self.wait_deadline(&Deadline::after(Some(timeout))) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        timed(self.wait_deadline(&Deadline::after(Some(timeout))))
     }
 
     fn wait_deadline(&self, deadline: &Deadline) -> Result<()> {
