@@ -4,6 +4,7 @@
 
 use super::{Acquired, Error, Result};
 use crate::sys::barrier::{Arrival, BarrierState};
+use crate::sys::condition::{Waits, settle};
 use crate::sys::deadline::{Deadline, timed};
 use crate::sys::shm::Shared;
 use crate::sys::sync::{Monitor, RawCond, RawMutex};
@@ -13,20 +14,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 fn new_shared<T>(init: impl FnOnce(*mut T) -> Result<()>) -> Result<Shared<T>> {
-    let mut failed = None;
-    // SAFETY: `init` initializes every field of the fresh, zeroed T; a failure
-    // is reported below and the half-built mapping dropped.
-    let shared = unsafe {
-        Shared::new_with(0, |at| {
-            if let Err(error) = init(at) {
-                failed = Some(error);
-            }
-        })?
-    };
-    match failed {
-        Some(error) => Err(error),
-        None => Ok(shared),
-    }
+    // SAFETY: `init` initializes every field of the fresh, zeroed T when it
+    // returns `Ok`; on an error the half-built mapping is dropped unread.
+    unsafe { Shared::try_new_with(0, init) }
 }
 
 fn warn_if_recovered(acquired: Acquired) -> Acquired {
@@ -668,7 +658,7 @@ impl Condition {
     /// # }
     /// ```
     pub fn wait(&self) -> Result<()> {
-        self.wait_deadline(Deadline::forever()).map(drop)
+        Waits::wait(self)
     }
 
     /// Like [`wait`](Condition::wait) for at most `timeout`; `Ok(false)` on timeout.
@@ -685,7 +675,7 @@ impl Condition {
     /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.wait_deadline(Deadline::after(Some(timeout)))
+        Waits::wait_timeout(self, timeout)
     }
 
     /// Waits until `predicate()` holds (checked with the lock held), like
@@ -701,11 +691,8 @@ impl Condition {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<()> {
-        while !predicate() {
-            self.wait()?;
-        }
-        Ok(())
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<()> {
+        Waits::wait_for(self, predicate)
     }
 
     /// Like [`wait_for`](Condition::wait_for) for at most `timeout`; returns
@@ -724,55 +711,10 @@ impl Condition {
     /// ```
     pub fn wait_for_timeout(
         &self,
-        mut predicate: impl FnMut() -> bool,
+        predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<bool> {
-        let deadline = Deadline::after(Some(timeout));
-        loop {
-            if predicate() {
-                return Ok(true);
-            }
-            if deadline.expired() || !self.wait_deadline(deadline)? {
-                return Ok(predicate());
-            }
-        }
-    }
-
-    fn wait_deadline(&self, deadline: Deadline) -> Result<bool> {
-        let cell = self.check_held("wait")?;
-        let me = my_tid();
-        // SAFETY (every block below): we hold the mutex, which guards the
-        // waiter table; `wait_slice` gives it back to us before returning.
-        let slot = unsafe { (*cell.waiters.get()).enqueue() }
-            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EAGAIN))?;
-        let outcome = loop {
-            if unsafe { (*cell.waiters.get()).is_notified(slot) } {
-                break Ok(true);
-            }
-            let slice = match deadline.slice() {
-                Ok(slice) => slice,
-                Err(error) => break Err(error),
-            };
-            cell.owner.store(0, Ordering::Relaxed);
-            let waited = cell.cond.wait_slice(&cell.mutex, slice);
-            cell.owner.store(me, Ordering::Relaxed);
-            if let Err(error) = waited.map(warn_if_recovered) {
-                break Err(error);
-            }
-        };
-        let notified = unsafe { (*cell.waiters.get()).leave(slot) };
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(Error::Timeout) => Ok(notified),
-            Err(error) => {
-                if notified {
-                    // Pass the notification on rather than lose it with us.
-                    unsafe { (*cell.waiters.get()).notify(1) };
-                    cell.cond.notify_all();
-                }
-                Err(error)
-            }
-        }
+        Waits::wait_for_timeout(self, predicate, timeout)
     }
 
     /// Wakes the `n` oldest waiters still waiting. `Err(NotHeld)` unless the
@@ -809,6 +751,37 @@ impl Condition {
     /// ```
     pub fn notify_all(&self) -> Result<()> {
         self.notify(usize::MAX)
+    }
+}
+
+impl Waits for Condition {
+    fn wait_deadline(&self, deadline: Deadline) -> Result<bool> {
+        let cell = self.check_held("wait")?;
+        let me = my_tid();
+        // SAFETY (every block below): we hold the mutex, which guards the
+        // waiter table; `wait_slice` gives it back to us before returning.
+        let slot = unsafe { (*cell.waiters.get()).enqueue() }
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EAGAIN))?;
+        let outcome = loop {
+            if unsafe { (*cell.waiters.get()).is_notified(slot) } {
+                break Ok(());
+            }
+            let slice = match deadline.slice() {
+                Ok(slice) => slice,
+                Err(error) => break Err(error),
+            };
+            cell.owner.store(0, Ordering::Relaxed);
+            let waited = cell.cond.wait_slice(&cell.mutex, slice);
+            cell.owner.store(me, Ordering::Relaxed);
+            if let Err(error) = waited.map(warn_if_recovered) {
+                break Err(error);
+            }
+        };
+        let (settled, passed_on) = settle(unsafe { &mut *cell.waiters.get() }, slot, outcome);
+        if passed_on {
+            cell.cond.notify_all();
+        }
+        settled
     }
 }
 

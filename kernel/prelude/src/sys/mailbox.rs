@@ -22,6 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::sys::deadline::Deadline;
+use crate::sys::procfs;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::Cell;
@@ -62,26 +63,18 @@ pub(crate) struct MailboxHandle {
 
 impl MailboxHandle {
     pub(crate) fn new() -> Result<MailboxHandle> {
-        let mut failed = None;
-        // SAFETY: `at` is fresh zeroed memory for the mailbox and its buffer.
+        // SAFETY: `at` is fresh zeroed memory for the mailbox and its buffer
+        // (zeros are valid for the rest); on `Ok` the locks are initialized.
         let mailbox = unsafe {
-            Shared::new_with(CAPACITY, |at: *mut Mailbox| {
-                let init = || -> Result<()> {
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).call_lock), false)?;
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).cond))?;
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).generation_mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).generation_cond))
-                };
-                if let Err(error) = init() {
-                    failed = Some(error);
-                }
+            Shared::try_new_with(CAPACITY, |at: *mut Mailbox| {
+                RawMutex::init(std::ptr::addr_of_mut!((*at).call_lock), false)?;
+                RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).cond))?;
+                RawMutex::init(std::ptr::addr_of_mut!((*at).generation_mutex), false)?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).generation_cond))
             })?
         };
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(MailboxHandle { mailbox }),
-        }
+        Ok(MailboxHandle { mailbox })
     }
 
     fn mailbox(&self) -> &Mailbox {
@@ -107,13 +100,7 @@ impl MailboxHandle {
         if !mailbox.server_running.load(Ordering::SeqCst) || pid <= 0 {
             return false;
         }
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-            Err(_) => false,
-        }
+        !procfs::gone(pid)
     }
 
     fn set_phase(&self, phase: u32) {

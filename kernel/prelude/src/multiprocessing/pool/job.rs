@@ -325,18 +325,12 @@ impl Job {
             .max(1);
         let chunks = len.div_ceil(chunk_size);
         let slots = std::mem::size_of::<Slot>() * chunks.max(1) * 2;
-        let mut failed = None;
         // SAFETY: fresh zeroed memory for the header and its slots (zeros are valid).
         let header = unsafe {
-            Shared::new_with(slots, |at: *mut Header| {
-                if let Err(error) = Monitor::init(std::ptr::addr_of_mut!((*at).progress), 0u64) {
-                    failed = Some(error);
-                }
+            Shared::try_new_with(slots, |at: *mut Header| {
+                Monitor::init(std::ptr::addr_of_mut!((*at).progress), 0u64)
             })?
         };
-        if let Some(error) = failed {
-            return Err(error);
-        }
         let workers = processes.min(chunks).max(usize::from(chunks > 0));
         let arena = Mapping::new(ARENA_PER_WORKER * workers.max(1), true)?;
         let job = Arc::new(Job {
