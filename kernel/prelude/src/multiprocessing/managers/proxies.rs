@@ -1,6 +1,7 @@
 //! The typed proxies: what a process holds to use an object living in a
 //! [`Manager`](super::Manager)'s server.
 
+use super::encode_as::EncodeAs;
 use super::protocol::{Bytes, Kind, Request, Response};
 use super::sealed::Sealed;
 use super::transport::Transport;
@@ -10,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::sys::deadline::{Deadline, timed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -246,8 +246,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # assert_eq!(list.len()?, 1);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn append(&self, item: impl Borrow<T>) -> Result<()> {
-        self.done(Request::Append(self.id, codec::encode(item.borrow())?))
+    pub fn append(&self, item: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::Append(self.id, codec::encode(&item)?))
     }
 
     /// Adds items at the end.
@@ -284,8 +284,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert_eq!(list.to_vec()?, [9, 2]);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn set(&self, index: i64, item: impl Borrow<T>) -> Result<()> {
-        self.done(Request::Set(self.id, index, codec::encode(item.borrow())?))
+    pub fn set(&self, index: i64, item: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::Set(self.id, index, codec::encode(&item)?))
     }
 
     /// Removes and returns the last item.
@@ -321,8 +321,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert_eq!(list.to_vec()?, [2, 1]);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn remove(&self, item: impl Borrow<T>) -> Result<()> {
-        self.done(Request::Remove(self.id, codec::encode(item.borrow())?))
+    pub fn remove(&self, item: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::Remove(self.id, codec::encode(&item)?))
     }
 
     /// Inserts `item` before `index`; as in Python, an index past either end
@@ -336,12 +336,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert_eq!(list.to_vec()?, [1, 2, 3, 4]);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn insert(&self, index: i64, item: impl Borrow<T>) -> Result<()> {
-        self.done(Request::InsertAt(
-            self.id,
-            index,
-            codec::encode(item.borrow())?,
-        ))
+    pub fn insert(&self, index: i64, item: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::InsertAt(self.id, index, codec::encode(&item)?))
     }
 
     /// The index of the first item equal to `item`; `Err(NotFound)` if none
@@ -353,8 +349,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert_eq!(list.index("b".to_string())?, 1);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn index(&self, item: impl Borrow<T>) -> Result<usize> {
-        self.number(Request::Index(self.id, codec::encode(item.borrow())?))
+    pub fn index(&self, item: impl EncodeAs<T>) -> Result<usize> {
+        self.number(Request::Index(self.id, codec::encode(&item)?))
     }
 
     /// How many items equal `item`.
@@ -365,8 +361,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert_eq!(list.count(1)?, 2);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn count(&self, item: impl Borrow<T>) -> Result<usize> {
-        self.number(Request::Count(self.id, codec::encode(item.borrow())?))
+    pub fn count(&self, item: impl EncodeAs<T>) -> Result<usize> {
+        self.number(Request::Count(self.id, codec::encode(&item)?))
     }
 
     /// Whether some item equals `item` (Python's `in`).
@@ -377,7 +373,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// assert!(list.contains(2)? && !list.contains(3)?);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn contains(&self, item: impl Borrow<T>) -> Result<bool> {
+    pub fn contains(&self, item: impl EncodeAs<T>) -> Result<bool> {
         Ok(self.count(item)? > 0)
     }
 
@@ -521,11 +517,11 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert_eq!(d.insert(1, 11)?, Some(10));
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn insert(&self, key: impl Borrow<K>, value: impl Borrow<V>) -> Result<Option<V>> {
+    pub fn insert(&self, key: impl EncodeAs<K>, value: impl EncodeAs<V>) -> Result<Option<V>> {
         self.maybe(Request::Insert(
             self.id,
-            codec::encode(key.borrow())?,
-            codec::encode(value.borrow())?,
+            codec::encode(&key)?,
+            codec::encode(&value)?,
         ))
     }
 
@@ -538,8 +534,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert_eq!((d.get(&1)?, d.get(&2)?), (Some(10), None));
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn get(&self, key: &K) -> Result<Option<V>> {
-        self.maybe(Request::DictGet(self.id, codec::encode(key)?))
+    pub fn get(&self, key: impl EncodeAs<K>) -> Result<Option<V>> {
+        self.maybe(Request::DictGet(self.id, codec::encode(&key)?))
     }
 
     /// Removes `key`; returns its value, if it had one.
@@ -552,8 +548,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert_eq!(d.remove(&1)?, None);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn remove(&self, key: &K) -> Result<Option<V>> {
-        self.maybe(Request::Delete(self.id, codec::encode(key)?))
+    pub fn remove(&self, key: impl EncodeAs<K>) -> Result<Option<V>> {
+        self.maybe(Request::Delete(self.id, codec::encode(&key)?))
     }
 
     /// Removes `key` and returns its value; `Err(KeyNotFound)` when it has
@@ -568,7 +564,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert!(matches!(d.pop(&1), Err(Error::KeyNotFound)));
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn pop(&self, key: &K) -> Result<V> {
+    pub fn pop(&self, key: impl EncodeAs<K>) -> Result<V> {
         self.remove(key)?.ok_or(Error::KeyNotFound)
     }
 
@@ -581,8 +577,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert!(d.contains_key(&1)? && !d.contains_key(&2)?);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn contains_key(&self, key: &K) -> Result<bool> {
-        self.flag(Request::ContainsKey(self.id, codec::encode(key)?))
+    pub fn contains_key(&self, key: impl EncodeAs<K>) -> Result<bool> {
+        self.flag(Request::ContainsKey(self.id, codec::encode(&key)?))
     }
 
     /// The value for `key`, setting it to `default` first if it has none —
@@ -595,11 +591,11 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// assert_eq!(d.setdefault(1, 7)?, 5);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn setdefault(&self, key: impl Borrow<K>, default: impl Borrow<V>) -> Result<V> {
+    pub fn setdefault(&self, key: impl EncodeAs<K>, default: impl EncodeAs<V>) -> Result<V> {
         match self.call(Request::SetDefault(
             self.id,
-            codec::encode(key.borrow())?,
-            codec::encode(default.borrow())?,
+            codec::encode(&key)?,
+            codec::encode(&default)?,
         ))? {
             Response::Item(bytes) => codec::decode(&bytes),
             other => Err(unexpected(other)),
@@ -751,8 +747,8 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// assert_eq!(v.get()?, 6);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn set(&self, value: impl Borrow<T>) -> Result<()> {
-        self.done(Request::Store(self.id, codec::encode(value.borrow())?))
+    pub fn set(&self, value: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::Store(self.id, codec::encode(&value)?))
     }
 }
 
@@ -766,8 +762,8 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// # assert_eq!(q.get()?, 1);
     /// # Ok::<(), ferrokernel_prelude::multiprocessing::Error>(())
     /// ```
-    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
-        self.done(Request::Put(self.id, codec::encode(item.borrow())?))
+    pub fn put(&self, item: impl EncodeAs<T>) -> Result<()> {
+        self.done(Request::Put(self.id, codec::encode(&item)?))
     }
 
     /// Takes the item at the front, waiting (interruptibly) for one.
