@@ -32,13 +32,24 @@ use std::time::{Duration, Instant};
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const RESPONSE: u32 = 2;
-/// How long either side spins before parking.
+/// How long either side spins before parking: a manager's answer to a
+/// small request usually arrives within it, sparing both sides a futex
+/// sleep and wake-up.
 const SPIN: Duration = Duration::from_micros(100);
-/// How long the spin is a pure busy-wait before it yields between looks.
+/// How long the spin is a pure busy-wait before it yields between looks:
+/// when there are more runnable tasks than cores, the server may need this
+/// core to answer.
 const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// Room for one request or response; untouched pages cost nothing.
 const CAPACITY: usize = 256 << 20;
-/// How long an interrupted call still waits for the server's answer.
+/// How long a parked side sleeps on the condvar before it looks again whether
+/// waiting is still worth it (the server alive, no interrupt): a notify
+/// wakes it at once, so this only bounds how late a dead server or an
+/// interrupt is noticed, well inside `interrupt::SLICE`.
+const PARK_SLICE: Duration = Duration::from_millis(20);
+/// How long an interrupted call still waits for the server's answer: a
+/// working server answers well within it, so an interrupt only abandons an
+/// exchange with a server that is stuck (see the module's note).
 pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 #[repr(C, align(64))]
@@ -137,9 +148,7 @@ impl MailboxHandle {
             still_worth_it()?;
             let _ = mailbox.mutex.lock(&Deadline::uninterruptible());
             if mailbox.phase.load(Ordering::Acquire) != want {
-                let _ = mailbox
-                    .cond
-                    .wait_slice(&mailbox.mutex, Duration::from_millis(20));
+                let _ = mailbox.cond.wait_slice(&mailbox.mutex, PARK_SLICE);
             }
             let _ = mailbox.mutex.unlock();
         }

@@ -18,7 +18,9 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a reader spins before parking.
+/// How long a reader spins before parking: a message from a writer on
+/// another core usually lands within it, and a reader that never parks is
+/// never woken (the futex round trip is most of a small message's cost).
 const SPIN: Duration = Duration::from_micros(50);
 const HEADER: usize = 4;
 

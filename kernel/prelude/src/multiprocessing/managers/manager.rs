@@ -279,6 +279,12 @@ impl Manager {
         }
     }
 
+    /// How long `shutdown` waits for the server to leave after asking it to,
+    /// before it kills the server: leaving takes a few milliseconds (it
+    /// unlinks its socket and exits); a server that has not left after 2 s
+    /// is stuck, and a notebook's cell must not hang on it.
+    const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
     /// Stops the server (waits for it to leave). Proxies then return
     /// `Err(ManagerGone)`. For a connected manager it does nothing: only the
     /// creator stops a server.
@@ -287,7 +293,7 @@ impl Manager {
             return Ok(());
         };
         let _ = self.transport.call(Request::Shutdown);
-        let deadline = crate::sys::deadline::Deadline::after(Some(Duration::from_secs(2)));
+        let deadline = crate::sys::deadline::Deadline::after(Some(Self::SHUTDOWN_GRACE));
         if server.wait(&deadline).ok().flatten().is_none() {
             child::signal(server.pid(), nix::sys::signal::Signal::SIGKILL);
             let _ = server.wait(&crate::sys::deadline::Deadline::uninterruptible());

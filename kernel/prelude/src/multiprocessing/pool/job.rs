@@ -168,6 +168,11 @@ impl Job {
         Ok(workers.iter().all(|w| w.exit.is_some()))
     }
 
+    /// The longest a waiter sleeps between looks for failures: a finished chunk or a
+    /// `kill` wakes it, but a worker that dies (SIGKILL, out of memory) wakes
+    /// nobody, so the waiter looks every 10 ms and reports it that soon.
+    const FAILURE_POLL: Duration = Duration::from_millis(10);
+
     /// Waits until `ready()` holds, watching for panics, dead workers,
     /// `kill` and interrupts.
     pub(crate) fn wait_for(&self, deadline: &Deadline, ready: impl Fn(&Job) -> bool) -> Result<()> {
@@ -178,7 +183,7 @@ impl Job {
             if let Some(error) = self.failure() {
                 return Err(error);
             }
-            let slice = deadline.slice()?.min(Duration::from_millis(10));
+            let slice = deadline.slice()?.min(Self::FAILURE_POLL);
             let seen = self.header.get().finished.load(Ordering::Acquire) as u64;
             let mut progress = self.header.get().progress.lock(deadline)?;
             let _ = progress.wait_until(&Deadline::after(Some(slice)), |count| *count != seen);
