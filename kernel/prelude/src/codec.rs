@@ -1,6 +1,6 @@
 //! The compact binary codec for values that cross process boundaries.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

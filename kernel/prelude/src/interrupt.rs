@@ -10,17 +10,9 @@
 //!
 //! Without the handler SIGINT keeps its default meaning (the process ends).
 
-use crate::multiprocessing::{Error, Result};
+pub use crate::sys::deadline::SLICE;
 use crate::sys::globals::{globals, globals_if_ready};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-
-/// The longest a blocking call waits before looking at the interrupt count.
-///
-/// ```
-/// assert!(ferrokernel_prelude::interrupt::SLICE.as_millis() <= 100);
-/// ```
-pub const SLICE: Duration = Duration::from_millis(50);
 
 extern "C" fn on_sigint(_signal: libc::c_int) {
     // Async-signal-safe: two atomic loads and one atomic add. The globals are
@@ -91,90 +83,5 @@ pub fn trigger() {
 /// assert_eq!(interrupt::count(), before + 1);
 /// ```
 pub fn count() -> u64 {
-    globals().interrupts.load(Ordering::SeqCst)
-}
-
-/// When a blocking call started, and until when it may wait.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Deadline {
-    interrupts: u64,
-    interruptible: bool,
-    until: Option<Instant>,
-}
-
-impl Deadline {
-    /// A deadline `timeout` from now (`None`: wait for ever, but interruptibly).
-    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
-        Deadline {
-            interrupts: count(),
-            interruptible: true,
-            until: timeout.map(|t| Instant::now() + t),
-        }
-    }
-
-    /// No timeout, and deaf to interrupts: for the few-instruction critical
-    /// sections of this crate's own bookkeeping, which must not be left half done.
-    pub(crate) fn uninterruptible() -> Deadline {
-        Deadline {
-            interrupts: 0,
-            interruptible: false,
-            until: None,
-        }
-    }
-
-    /// No timeout.
-    pub(crate) fn forever() -> Deadline {
-        Deadline::after(None)
-    }
-
-    /// `Err(Interrupted)` if an interrupt arrived since the call started.
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.interruptible && count() != self.interrupts {
-            return Err(Error::Interrupted);
-        }
-        Ok(())
-    }
-
-    /// How long the next wait may last: at most [`SLICE`], `Err(Timeout)` when
-    /// the time is up, `Err(Interrupted)` after an interrupt.
-    pub(crate) fn slice(&self) -> Result<Duration> {
-        self.check()?;
-        match self.until {
-            None => Ok(SLICE),
-            Some(until) => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Err(Error::Timeout)
-                } else {
-                    Ok(left.min(SLICE))
-                }
-            }
-        }
-    }
-
-    /// Whether the time is up (interrupts aside).
-    pub(crate) fn expired(&self) -> bool {
-        self.until.is_some_and(|until| Instant::now() >= until)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_interrupt_before_the_call_does_not_count() {
-        trigger();
-        let deadline = Deadline::forever();
-        assert!(deadline.check().is_ok());
-        trigger();
-        assert!(matches!(deadline.slice(), Err(Error::Interrupted)));
-    }
-
-    #[test]
-    fn timeouts_expire() {
-        let deadline = Deadline::after(Some(Duration::from_millis(1)));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(matches!(deadline.slice(), Err(Error::Timeout)) || deadline.check().is_err());
-    }
+    crate::sys::deadline::interrupts()
 }

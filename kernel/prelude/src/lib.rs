@@ -56,6 +56,8 @@ pub mod threading;
 #[cfg(feature = "multiprocessing")]
 mod codec;
 #[cfg(feature = "multiprocessing")]
+mod error;
+#[cfg(feature = "multiprocessing")]
 mod sys;
 
 #[cfg(feature = "multiprocessing")]

@@ -1,7 +1,7 @@
 //! Python's `os.getpid()`, `os.getppid()`, `os.kill()` and `os.cpu_count()`,
 //! with the signal numbers `kill` is usually given.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 
 /// Defines the signal-number constants, each with its example.
 macro_rules! signals {

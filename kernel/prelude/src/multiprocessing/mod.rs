@@ -22,7 +22,6 @@
 
 pub mod connection;
 mod context;
-mod error;
 pub mod managers;
 mod pipe;
 pub(crate) mod pool;
@@ -33,9 +32,9 @@ pub mod shared_memory;
 mod synchronize;
 mod timeline;
 
+pub use crate::error::{AuthFailure, Error, Malformed, Result};
 pub use crate::sys::sync::Acquired;
 pub use context::{get_all_start_methods, get_start_method, set_start_method};
-pub use error::{AuthFailure, Error, Malformed, Result};
 pub use managers::{
     DictProxy, EventProxy, ListProxy, LockProxy, Manager, NamespaceProxy, QueueProxy, ValueProxy,
 };

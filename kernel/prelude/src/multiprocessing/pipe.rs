@@ -2,7 +2,7 @@
 
 use super::{Error, Result};
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::sys::deadline::Deadline;
 use crate::sys::ring::RingHandle;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socketpair};
 use serde::Serialize;

@@ -1,10 +1,11 @@
 //! [`Process`]: a closure run in a forked child process.
 
 use super::{Error, Result};
-use crate::interrupt::Deadline;
-use crate::sys::books::{ChildKind, books};
+use crate::sys::books::ChildKind;
 use crate::sys::child::{self, ChildWaiter};
+use crate::sys::deadline::Deadline;
 use crate::sys::fork::{self, NewChild};
+use crate::sys::globals::books;
 use crate::sys::globals::globals;
 use crate::sys::shutdown;
 use std::panic::AssertUnwindSafe;

@@ -3,7 +3,7 @@
 
 use super::{Error, Result};
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::sys::deadline::Deadline;
 use crate::sys::ring::RingHandle;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

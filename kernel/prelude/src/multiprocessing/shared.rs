@@ -1,7 +1,7 @@
 //! [`Value`] and [`Array`]: numbers in shared memory, guarded by a lock.
 
 use super::{Acquired, Error, Result};
-use crate::interrupt::Deadline;
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::RawMutex;
 use std::cell::UnsafeCell;
@@ -93,21 +93,15 @@ impl<T: Scalar> std::fmt::Debug for Value<T> {
 
 fn new_cell<T: Scalar>(len: usize, first: T) -> Result<Shared<Cell<T>>> {
     let extra = std::mem::size_of::<T>() * len.saturating_sub(1);
-    let mut failed = None;
     // SAFETY: `at` is fresh zeroed memory for a Cell<T> plus room for `len` Ts;
-    // we initialize every field (zeros are valid for scalars).
-    let cell = unsafe {
-        Shared::new_with(extra, |at: *mut Cell<T>| {
-            if let Err(error) = RawMutex::init(std::ptr::addr_of_mut!((*at).lock), true) {
-                failed = Some(error);
-            }
+    // on `Ok` every field is initialized (zeros are valid for scalars).
+    unsafe {
+        Shared::try_new_with(extra, |at: *mut Cell<T>| {
+            RawMutex::init(std::ptr::addr_of_mut!((*at).lock), true)?;
             std::ptr::addr_of_mut!((*at).len).write(len);
             std::ptr::addr_of_mut!((*at).value).write(UnsafeCell::new(first));
-        })?
-    };
-    match failed {
-        Some(error) => Err(error),
-        None => Ok(cell),
+            Ok(())
+        })
     }
 }
 

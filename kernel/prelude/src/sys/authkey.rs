@@ -8,7 +8,7 @@
 //! [`fork::spawn`](crate::sys::fork::spawn) makes it before forking, so a child
 //! never draws a key of its own that its parent does not know.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::globals::globals;
 
 /// The process's default authkey.

@@ -9,7 +9,7 @@
 //! `BrokenBarrier`, while the barrier itself stays usable. `abort` (and a
 //! timeout, as in Python) sets `broken`, which only `reset` clears.
 
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A barrier's state.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,9 @@
 //! The process's bookkeeping: who this process is, the children it started,
 //! the exit statuses it reaped, and the threads `threading` started.
 //!
-//! All of it sits behind one mutex in the process-wide [`Globals`], and
+//! All of it sits behind one mutex in the process-wide [`Globals`] (locked by
+//! [`books()`](crate::sys::globals::books), which lives there so that this
+//! module, the data, needs nothing from the globals, its owner), and
 //! [`fork::spawn`](crate::sys::fork::spawn) holds that mutex across every
 //! `fork()`. So a child is never born with the books locked by a thread that
 //! does not exist in it (which would deadlock its first `Process::start`), and
@@ -10,9 +12,7 @@
 //!
 //! [`Globals`]: crate::sys::globals::Globals
 
-use crate::sys::globals::globals;
 use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError};
 
 /// Python's exit code: the status, or minus the signal that killed the process.
 pub(crate) type ExitCode = i32;
@@ -92,14 +92,6 @@ impl Books {
         self.reaped.clear();
         self.threads.clear();
     }
-}
-
-/// Locks the process's books. Held briefly; never across a blocking wait.
-pub(crate) fn books() -> MutexGuard<'static, Books> {
-    globals()
-        .books
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@
 //! default — a peer naming them gets `UnsupportedDigest`. Digests are compared
 //! in constant time.
 
-use crate::multiprocessing::{AuthFailure, Error, Result};
+use crate::error::{AuthFailure, Error, Result};
 use crate::sys::authkey::fill_random;
 use hmac::{Hmac, KeyInit, Mac};
 

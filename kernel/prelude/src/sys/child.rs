@@ -5,10 +5,11 @@
 //! Exit statuses are kept in a table, so whoever reaps a child (a `join`, or
 //! `active_children` tidying up) the status is not lost.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::books::Books;
 pub(crate) use crate::sys::books::ExitCode;
-use crate::sys::books::{Books, books};
+use crate::sys::deadline::Deadline;
+use crate::sys::globals::books;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -111,11 +112,17 @@ impl ChildWaiter {
                     let millis = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX).max(1);
                     let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis));
                 }
-                None => std::thread::sleep(slice.min(std::time::Duration::from_millis(2))),
+                None => std::thread::sleep(slice.min(NO_PIDFD_POLL)),
             }
         }
     }
 }
+
+/// How often a wait looks for a child's exit when it has no pidfd (kernels
+/// before 5.3, or pidfd_open refused): nothing wakes the waiter then, so it
+/// polls `waitpid`; 2 ms makes `join` return within 2 ms of the exit, and a
+/// `waitpid` every 2 ms costs nothing measurable.
+const NO_PIDFD_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Waits for any of `waiters` to change, at most one slice; used by the pool.
 pub(crate) fn wait_any(waiters: &[&ChildWaiter], slice: std::time::Duration) {
@@ -126,7 +133,7 @@ pub(crate) fn wait_any(waiters: &[&ChildWaiter], slice: std::time::Duration) {
         .collect();
     let millis = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX).max(1);
     if fds.is_empty() {
-        std::thread::sleep(slice.min(std::time::Duration::from_millis(2)));
+        std::thread::sleep(slice.min(NO_PIDFD_POLL));
     } else {
         let mut fds = fds;
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis));

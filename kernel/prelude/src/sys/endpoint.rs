@@ -9,18 +9,64 @@
 //! nobody can connect before `listen`, so no other user ever sees the socket
 //! with looser permissions — no process-wide `umask` games needed.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
-use crate::multiprocessing::connection::Address;
+use crate::error::Result;
+use crate::sys::deadline::Deadline;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6, SockaddrStorage, UnixAddr,
     accept4, bind, connect, getsockname, getsockopt, listen, setsockopt, socket, sockopt,
 };
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+// `Address` is defined here, at the bottom, and re-exported as
+// `multiprocessing::connection::Address`: the sockets need it, and `sys`
+// imports nothing from the layers above.
+/// A TCP address or a Unix socket path (Python's `AF_INET` tuple and `AF_UNIX` string).
+///
+/// ```
+/// use ferrokernel_prelude::multiprocessing::connection::{Address, ToAddress};
+/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+/// assert_eq!(Address::loopback(5000).to_string(), "127.0.0.1:5000");
+/// assert_eq!(5000u16.to_address()?, Address::loopback(5000));
+/// assert_eq!(("127.0.0.1", 0).to_address()?, Address::loopback(0));
+/// assert!(matches!("/tmp/app.sock".to_address()?, Address::Unix(_)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// A TCP address (`('127.0.0.1', 5000)` in Python).
+    Tcp(SocketAddr),
+    /// A Unix socket path (`'/tmp/app.sock'` in Python).
+    Unix(PathBuf),
+}
+
+impl Address {
+    /// `127.0.0.1:port` — reachable from this machine only. Port 0 lets the
+    /// system pick a free one.
+    pub fn loopback(port: u16) -> Address {
+        Address::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    }
+
+    /// `0.0.0.0:port` — every interface, so other machines can connect. Only
+    /// ever used when asked for: protect it with a strong authkey.
+    pub fn any(port: u16) -> Address {
+        Address::Tcp(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Tcp(address) => write!(f, "{address}"),
+            Address::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
 
 const FLAGS: SockFlag = SockFlag::SOCK_CLOEXEC.union(SockFlag::SOCK_NONBLOCK);
 

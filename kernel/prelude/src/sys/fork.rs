@@ -10,8 +10,9 @@
 //! microseconds); no thread can be halfway through them. The timeline's
 //! recorder is held too, and the child is recorded in the same step.
 
-use crate::multiprocessing::{Error, Result};
-use crate::sys::books::{ChildKind, ChildRecord, books};
+use crate::error::{Error, Result};
+use crate::sys::books::{ChildKind, ChildRecord};
+use crate::sys::globals::books;
 use crate::sys::timeline::{self, GroupId};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;

@@ -20,6 +20,7 @@
 use crate::sys::books::Books;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::sync::{MutexGuard, PoisonError};
 
 /// The variable naming the address; versioned, since the layout is.
 const VARIABLE: &str = concat!(
@@ -80,6 +81,14 @@ pub(crate) fn globals_if_ready() -> Option<&'static Globals> {
     let pointer = GLOBALS.load(Ordering::Acquire);
     // SAFETY: non-null only once set to a `Globals` that lives for ever.
     (!pointer.is_null()).then(|| unsafe { &*pointer })
+}
+
+/// Locks the process's books. Held briefly; never across a blocking wait.
+pub(crate) fn books() -> MutexGuard<'static, Books> {
+    globals()
+        .books
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether this process is ferrokernel's runtime (or forked from it).

@@ -20,8 +20,9 @@
 //! mutex and condition variable: clients blocked on a manager-hosted queue,
 //! lock or event wait there for the next change (see `managers::protocol`).
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
+use crate::sys::procfs;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::Cell;
@@ -31,13 +32,24 @@ use std::time::{Duration, Instant};
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const RESPONSE: u32 = 2;
-/// How long either side spins before parking.
+/// How long either side spins before parking: a manager's answer to a
+/// small request usually arrives within it, sparing both sides a futex
+/// sleep and wake-up.
 const SPIN: Duration = Duration::from_micros(100);
-/// How long the spin is a pure busy-wait before it yields between looks.
+/// How long the spin is a pure busy-wait before it yields between looks:
+/// when there are more runnable tasks than cores, the server may need this
+/// core to answer.
 const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// Room for one request or response; untouched pages cost nothing.
 const CAPACITY: usize = 256 << 20;
-/// How long an interrupted call still waits for the server's answer.
+/// How long a parked side sleeps on the condvar before it looks again whether
+/// waiting is still worth it (the server alive, no interrupt): a notify
+/// wakes it at once, so this only bounds how late a dead server or an
+/// interrupt is noticed, well inside `interrupt::SLICE`.
+const PARK_SLICE: Duration = Duration::from_millis(20);
+/// How long an interrupted call still waits for the server's answer: a
+/// working server answers well within it, so an interrupt only abandons an
+/// exchange with a server that is stuck (see the module's note).
 pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 #[repr(C, align(64))]
@@ -62,26 +74,18 @@ pub(crate) struct MailboxHandle {
 
 impl MailboxHandle {
     pub(crate) fn new() -> Result<MailboxHandle> {
-        let mut failed = None;
-        // SAFETY: `at` is fresh zeroed memory for the mailbox and its buffer.
+        // SAFETY: `at` is fresh zeroed memory for the mailbox and its buffer
+        // (zeros are valid for the rest); on `Ok` the locks are initialized.
         let mailbox = unsafe {
-            Shared::new_with(CAPACITY, |at: *mut Mailbox| {
-                let init = || -> Result<()> {
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).call_lock), false)?;
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).cond))?;
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).generation_mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).generation_cond))
-                };
-                if let Err(error) = init() {
-                    failed = Some(error);
-                }
+            Shared::try_new_with(CAPACITY, |at: *mut Mailbox| {
+                RawMutex::init(std::ptr::addr_of_mut!((*at).call_lock), false)?;
+                RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).cond))?;
+                RawMutex::init(std::ptr::addr_of_mut!((*at).generation_mutex), false)?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).generation_cond))
             })?
         };
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(MailboxHandle { mailbox }),
-        }
+        Ok(MailboxHandle { mailbox })
     }
 
     fn mailbox(&self) -> &Mailbox {
@@ -107,13 +111,7 @@ impl MailboxHandle {
         if !mailbox.server_running.load(Ordering::SeqCst) || pid <= 0 {
             return false;
         }
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-            Err(_) => false,
-        }
+        !procfs::gone(pid)
     }
 
     fn set_phase(&self, phase: u32) {
@@ -150,9 +148,7 @@ impl MailboxHandle {
             still_worth_it()?;
             let _ = mailbox.mutex.lock(&Deadline::uninterruptible());
             if mailbox.phase.load(Ordering::Acquire) != want {
-                let _ = mailbox
-                    .cond
-                    .wait_slice(&mailbox.mutex, Duration::from_millis(20));
+                let _ = mailbox.cond.wait_slice(&mailbox.mutex, PARK_SLICE);
             }
             let _ = mailbox.mutex.unlock();
         }

@@ -15,7 +15,7 @@
 //! kernel's rules for a file in `/dev/shm`); CPython passes such names to the
 //! system and gets an error back, here they are refused up front.
 
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
 use crate::sys::authkey::fill_random;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

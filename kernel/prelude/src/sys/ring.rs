@@ -10,15 +10,17 @@
 //! [`Queue`]: crate::multiprocessing::Queue
 //! [`Pipe`]: crate::multiprocessing::Pipe
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a reader spins before parking.
+/// How long a reader spins before parking: a message from a writer on
+/// another core usually lands within it, and a reader that never parks is
+/// never woken (the futex round trip is most of a small message's cost).
 const SPIN: Duration = Duration::from_micros(50);
 const HEADER: usize = 4;
 
@@ -78,28 +80,20 @@ impl RingHandle {
 
     /// A ring with `capacity` bytes for at most `max_messages` messages (0: no limit).
     pub(crate) fn bounded(capacity: usize, max_messages: usize) -> Result<RingHandle> {
-        let mut failed = None;
-        // SAFETY: `at` is fresh zeroed memory with room for the ring and its buffer.
+        // SAFETY: `at` is fresh zeroed memory with room for the ring and its
+        // buffer; on `Ok` every field is initialized.
         let ring = unsafe {
-            Shared::new_with(capacity, |at: *mut Ring| {
-                let init = || -> Result<()> {
-                    RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).not_empty))?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).not_full))?;
-                    RawCond::init(std::ptr::addr_of_mut!((*at).all_done))?;
-                    std::ptr::addr_of_mut!((*at).capacity).write(capacity);
-                    std::ptr::addr_of_mut!((*at).max_messages).write(max_messages);
-                    Ok(())
-                };
-                if let Err(error) = init() {
-                    failed = Some(error);
-                }
+            Shared::try_new_with(capacity, |at: *mut Ring| {
+                RawMutex::init(std::ptr::addr_of_mut!((*at).mutex), false)?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).not_empty))?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).not_full))?;
+                RawCond::init(std::ptr::addr_of_mut!((*at).all_done))?;
+                std::ptr::addr_of_mut!((*at).capacity).write(capacity);
+                std::ptr::addr_of_mut!((*at).max_messages).write(max_messages);
+                Ok(())
             })?
         };
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(RingHandle { ring }),
-        }
+        Ok(RingHandle { ring })
     }
 
     fn ring(&self) -> &Ring {

@@ -1,7 +1,7 @@
 //! Anonymous shared memory: mapped before a fork, shared by every process
 //! forked afterwards; unmapped in each process when its last handle goes.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use std::sync::Arc;
 
 /// One `MAP_SHARED | MAP_ANONYMOUS` mapping, zero-filled.
@@ -90,13 +90,20 @@ unsafe impl<T: Sync> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     /// Maps room for a `T` plus `extra` bytes after it, and initializes the `T`
-    /// in place with `init` (the memory is zeroed before).
+    /// in place with `init` (the memory is zeroed before). `init` may fail —
+    /// most shared objects hold pthread mutexes and condvars, whose set-up
+    /// can — and its error is returned as is, the half-built mapping dropped
+    /// without ever being read as a `T` (no error smuggled out through a
+    /// captured `Option`).
     ///
     /// # Safety
-    /// `init` must leave a valid `T` at the pointer it is given.
-    pub(crate) unsafe fn new_with(extra: usize, init: impl FnOnce(*mut T)) -> Result<Shared<T>> {
+    /// When `init` returns `Ok`, it must have left a valid `T` at the pointer.
+    pub(crate) unsafe fn try_new_with(
+        extra: usize,
+        init: impl FnOnce(*mut T) -> Result<()>,
+    ) -> Result<Shared<T>> {
         let mapping = Mapping::new(std::mem::size_of::<T>() + extra, false)?;
-        init(mapping.ptr().cast());
+        init(mapping.ptr().cast())?;
         Ok(Shared {
             mapping,
             _type: std::marker::PhantomData,
@@ -105,7 +112,7 @@ impl<T> Shared<T> {
 
     /// The shared `T`.
     pub(crate) fn get(&self) -> &T {
-        // SAFETY: the mapping holds an initialized T (see `new_with`), is page
+        // SAFETY: the mapping holds an initialized T (see `try_new_with`), is page
         // aligned, and lives as long as self.
         unsafe { &*self.mapping.ptr().cast::<T>() }
     }

@@ -6,8 +6,8 @@
 //! for ever on a dead holder. Waits are sliced (see [`crate::interrupt`]) so
 //! every one of them can be interrupted.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use std::cell::UnsafeCell;
 use std::time::Duration;
 

@@ -28,7 +28,7 @@
 //!
 //! [`SharedMemory::unlink`]: crate::multiprocessing::shared_memory::SharedMemory::unlink
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::globals::globals;
 use std::collections::BTreeSet;
 use std::io::BufRead;

@@ -23,8 +23,8 @@
 //!   says whether anything was written ([`WriteFailure::started`]) so the
 //!   owner can refuse later writes instead of sending a torn stream.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Malformed, Result};
+use crate::error::{Error, Malformed, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::stream::Stream;
 use std::time::Duration;
 

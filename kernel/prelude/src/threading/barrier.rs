@@ -1,10 +1,11 @@
 //! [`Barrier`] between threads.
 
 use super::lock;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::barrier::{Arrival, BarrierState};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use crate::sys::deadline::Deadline;
+use crate::sys::wait::wait_until_keeping;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Makes `n` threads wait for each other, like Python's `threading.Barrier`.
@@ -92,23 +93,19 @@ impl Barrier {
             }
             Arrival::Waiting(ticket) => ticket,
         };
-        loop {
-            if let Some(done) = guard.outcome(&ticket) {
-                return done;
-            }
-            match deadline.slice() {
-                Ok(slice) => {
-                    guard = condvar
-                        .wait_timeout(guard, slice)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                Err(why) => {
-                    let result = guard.give_up(&ticket, why);
-                    drop(guard);
-                    condvar.notify_all();
-                    return result;
-                }
+        let mut outcome = None;
+        let (mut guard, waited) = wait_until_keeping(condvar, guard, &deadline, |state| {
+            outcome = state.outcome(&ticket);
+            outcome.is_some()
+        });
+        match (waited, outcome) {
+            (Ok(()), Some(done)) => done,
+            (Ok(()), None) => unreachable!("the wait ends with an outcome or an error"),
+            (Err(why), _) => {
+                let result = guard.give_up(&ticket, why);
+                drop(guard);
+                condvar.notify_all();
+                result
             }
         }
     }

@@ -1,10 +1,13 @@
 //! [`Condition`] between threads.
 
-use super::{lock, timed};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use super::lock;
+use crate::error::{Error, Result};
+use crate::sys::condition::{Waits, settle};
+use crate::sys::deadline::Deadline;
+use crate::sys::deadline::timed;
+use crate::sys::wait::wait_until_keeping;
 use crate::sys::waiters::{Slot, Waiters};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -91,26 +94,14 @@ impl Condition {
         lock(&self.inner.state)
     }
 
-    /// Waits in slices on `changed` until `done`, or the deadline.
+    /// Waits on `changed` until `done`, or the deadline.
     fn wait_in<'a>(
         &self,
-        mut state: MutexGuard<'a, State>,
+        state: MutexGuard<'a, State>,
         deadline: &Deadline,
-        mut done: impl FnMut(&mut State) -> bool,
+        done: impl FnMut(&mut State) -> bool,
     ) -> (MutexGuard<'a, State>, Result<()>) {
-        while !done(&mut state) {
-            let slice = match deadline.slice() {
-                Ok(slice) => slice,
-                Err(error) => return (state, Err(error)),
-            };
-            state = self
-                .inner
-                .changed
-                .wait_timeout(state, slice)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        (state, Ok(()))
+        wait_until_keeping(&self.inner.changed, state, deadline, done)
     }
 
     fn take(&self, deadline: &Deadline, depth: usize) -> Result<()> {
@@ -203,7 +194,7 @@ impl Condition {
     /// assert!(matches!(Condition::new().wait(), Err(Error::NotHeld { operation: "wait" })));
     /// ```
     pub fn wait(&self) -> Result<()> {
-        self.wait_deadline(Deadline::forever()).map(drop)
+        Waits::wait(self)
     }
 
     /// Like [`wait`](Condition::wait) for at most `timeout`; `Ok(false)` on timeout.
@@ -219,7 +210,7 @@ impl Condition {
     /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.wait_deadline(Deadline::after(Some(timeout)))
+        Waits::wait_timeout(self, timeout)
     }
 
     /// Waits until `predicate()` holds (checked with the lock held), like
@@ -234,11 +225,8 @@ impl Condition {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> Result<()> {
-        while !predicate() {
-            self.wait()?;
-        }
-        Ok(())
+    pub fn wait_for(&self, predicate: impl FnMut() -> bool) -> Result<()> {
+        Waits::wait_for(self, predicate)
     }
 
     /// Like [`wait_for`](Condition::wait_for) for at most `timeout`; returns
@@ -256,50 +244,10 @@ impl Condition {
     /// ```
     pub fn wait_for_timeout(
         &self,
-        mut predicate: impl FnMut() -> bool,
+        predicate: impl FnMut() -> bool,
         timeout: Duration,
     ) -> Result<bool> {
-        let deadline = Deadline::after(Some(timeout));
-        loop {
-            if predicate() {
-                return Ok(true);
-            }
-            if deadline.expired() || !self.wait_deadline(deadline)? {
-                return Ok(predicate());
-            }
-        }
-    }
-
-    fn wait_deadline(&self, deadline: Deadline) -> Result<bool> {
-        let me = std::thread::current().id();
-        let mut state = self.state();
-        let depth = match state.owner {
-            Some((holder, depth)) if holder == me => depth,
-            _ => return Err(Error::NotHeld { operation: "wait" }),
-        };
-        state.owner = None;
-        let slot = state.waiters.enqueue().unwrap_or_default();
-        self.inner.changed.notify_all();
-        let (mut state, waited) = self.wait_in(state, &deadline, |s| s.waiters.is_notified(slot));
-        let notified = state.waiters.leave(slot);
-        if waited.is_err() && notified {
-            // Pass the notification on rather than lose it with us.
-            state.waiters.notify(1);
-        }
-        drop(state);
-        self.inner.changed.notify_all();
-        // Take the lock back before returning, as Python does; after an
-        // interrupt, only if it is free now (the call must end).
-        let retake = match &waited {
-            Ok(()) | Err(Error::Timeout) => Deadline::forever(),
-            Err(_) => Deadline::after(Some(Duration::ZERO)),
-        };
-        let retaken = self.take(&retake, depth);
-        match waited {
-            Ok(()) => retaken.map(|()| true),
-            Err(Error::Timeout) => retaken.map(|()| notified),
-            Err(error) => Err(error),
-        }
+        Waits::wait_for_timeout(self, predicate, timeout)
     }
 
     /// Wakes the `n` oldest threads still waiting. `Err(NotHeld)` unless this
@@ -338,6 +286,35 @@ impl Condition {
     /// ```
     pub fn notify_all(&self) -> Result<()> {
         self.notify(usize::MAX)
+    }
+}
+
+impl Waits for Condition {
+    fn wait_deadline(&self, deadline: Deadline) -> Result<bool> {
+        let me = std::thread::current().id();
+        let mut state = self.state();
+        let depth = match state.owner {
+            Some((holder, depth)) if holder == me => depth,
+            _ => return Err(Error::NotHeld { operation: "wait" }),
+        };
+        state.owner = None;
+        let slot = state.waiters.enqueue().unwrap_or_default();
+        self.inner.changed.notify_all();
+        let (mut state, waited) = self.wait_in(state, &deadline, |s| s.waiters.is_notified(slot));
+        let (settled, _) = settle(&mut state.waiters, slot, waited);
+        drop(state);
+        self.inner.changed.notify_all();
+        // Take the lock back before returning, as Python does; after an
+        // interrupt, only if it is free now (the call must end).
+        let retake = match &settled {
+            Ok(_) => Deadline::forever(),
+            Err(_) => Deadline::after(Some(Duration::ZERO)),
+        };
+        let retaken = self.take(&retake, depth);
+        match settled {
+            Ok(woken) => retaken.map(|()| woken),
+            Err(error) => Err(error),
+        }
     }
 }
 

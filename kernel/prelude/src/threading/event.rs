@@ -1,8 +1,10 @@
 //! [`Event`] between threads.
 
-use super::{lock, wait_until};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use super::lock;
+use crate::error::Result;
+use crate::sys::deadline::Deadline;
+use crate::sys::deadline::timed;
+use crate::sys::wait::wait_until;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -106,15 +108,11 @@ impl Event {
     /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        match wait_until(
+        timed(wait_until(
             &self.inner.1,
             lock(&self.inner.0),
             &Deadline::after(Some(timeout)),
             |set| *set,
-        ) {
-            Ok(_) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        ))
     }
 }

@@ -1,8 +1,10 @@
 //! [`Lock`] and [`RLock`] between threads.
 
-use super::{lock, timed, wait_until};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use super::lock;
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
+use crate::sys::deadline::timed;
+use crate::sys::wait::wait_until;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;

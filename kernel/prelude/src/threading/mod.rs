@@ -30,40 +30,12 @@ pub use thread::{
 };
 pub use timer::Timer;
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-
-/// Waits on `condvar` in slices until `done(state)` or the deadline.
-fn wait_until<'a, T>(
-    condvar: &Condvar,
-    mut guard: MutexGuard<'a, T>,
-    deadline: &Deadline,
-    mut done: impl FnMut(&mut T) -> bool,
-) -> Result<MutexGuard<'a, T>> {
-    while !done(&mut guard) {
-        let slice = deadline.slice()?;
-        guard = condvar
-            .wait_timeout(guard, slice)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
-    }
-    Ok(guard)
-}
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks, ignoring poisoning: every state behind these mutexes is updated in
 /// one step, so a panic elsewhere never leaves it half-written.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `Ok(true)`, `Ok(false)` for a timeout, or the error.
-fn timed(result: Result<()>) -> Result<bool> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(crate::multiprocessing::Error::Timeout) => Ok(false),
-        Err(other) => Err(other),
-    }
 }
 
 /// The kernel's id of the calling thread.

@@ -7,11 +7,13 @@
 //! id, as is its `native_id`: Python's `ident` is an opaque cookie, and this
 //! one is known for every thread (the main thread's is the process id).
 
-use super::{lock, native_id, wait_until};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
-use crate::sys::books::{ThreadRecord, books};
+use super::{lock, native_id};
+use crate::error::{Error, Result};
+use crate::sys::books::ThreadRecord;
+use crate::sys::deadline::Deadline;
+use crate::sys::globals::books;
 use crate::sys::shutdown;
+use crate::sys::wait::wait_until;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! [`Timer`]: a thread that runs a closure after a delay, unless cancelled.
 
 use super::{Thread, lock};
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::globals::globals;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

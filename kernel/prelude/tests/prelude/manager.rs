@@ -66,12 +66,12 @@ fn dicts_values_and_many_writers() {
     writers.iter_mut().for_each(|w| w.join().expect("join"));
     assert_eq!(appended.len().expect("len"), 1000);
     assert_eq!(scores.len().expect("len"), 4);
-    assert_eq!(scores.get(&"w2".to_string()).expect("get"), Some(2));
+    assert_eq!(scores.get("w2").expect("get"), Some(2));
     assert_eq!(
         scores.insert("w2".to_string(), 20).expect("insert"),
         Some(2)
     );
-    assert_eq!(scores.remove(&"w0".to_string()).expect("remove"), Some(0));
+    assert_eq!(scores.remove("w0").expect("remove"), Some(0));
     assert_eq!(scores.keys().expect("keys").len(), 3);
     assert_eq!(scores.to_map().expect("map")["w2"], 20);
     total.set(42).expect("set");
@@ -178,15 +178,15 @@ fn dict_proxies_values_contains_key_setdefault_update_and_pop() {
         .expect("update");
     assert_eq!(dict.keys().expect("keys"), [65, 66, 67, 68, 69]);
     assert_eq!(dict.values().expect("values"), ['A', 'B', 'C', 'D', 'E']);
-    assert!(dict.contains_key(&66).expect("contains"));
-    assert!(!dict.contains_key(&70).expect("contains"));
+    assert!(dict.contains_key(66).expect("contains"));
+    assert!(!dict.contains_key(70).expect("contains"));
     assert_eq!(dict.setdefault(70, 'F').expect("setdefault"), 'F');
     assert_eq!(dict.setdefault(70, 'Z').expect("kept"), 'F');
     let child_dict = dict.clone();
     let mut child = Process::new(move || {
         assert_eq!(child_dict.len().expect("len"), 6);
-        assert_eq!(child_dict.pop(&65).expect("pop"), 'A');
-        assert!(matches!(child_dict.pop(&65), Err(Error::KeyNotFound)));
+        assert_eq!(child_dict.pop(65).expect("pop"), 'A');
+        assert!(matches!(child_dict.pop(65), Err(Error::KeyNotFound)));
         child_dict.update([(66, 'b')]).expect("update");
     });
     child.start().expect("start");

@@ -143,7 +143,7 @@ fn connected_clients_use_every_kind_of_object_and_block_interruptibly() {
     remote.register("d", &made_remotely).expect("register");
     let seen_locally: ferrokernel_prelude::multiprocessing::DictProxy<String, u32> =
         manager.get("d").expect("d");
-    assert_eq!(seen_locally.get(&"a".to_string()).expect("get"), Some(1));
+    assert_eq!(seen_locally.get("a").expect("get"), Some(1));
 
     ns.set("answer", &42u32).expect("set");
     let local_ns: NamespaceProxy = manager.get("ns").expect("ns");

@@ -6,8 +6,9 @@
 //! runs the done callbacks and fires the wakers of `wait` and `as_completed`,
 //! all in one step under that mutex, so each happens exactly once.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
+use crate::sys::wait::wait_slice;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ impl Waker {
     pub(crate) fn wait(&self, slice: Duration) {
         let fired = self.fired.lock().unwrap_or_else(PoisonError::into_inner);
         if !*fired {
-            let _ = self.condvar.wait_timeout(fired, slice);
+            drop(wait_slice(&self.condvar, fired, slice));
         }
     }
 }
@@ -327,11 +328,7 @@ impl<T> Future<T> {
                     }
                 }
                 None => {
-                    let _ = self
-                        .core
-                        .changed
-                        .wait_timeout(state, slice)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    drop(wait_slice(&self.core.changed, state, slice));
                 }
             }
         }

@@ -23,8 +23,8 @@ pub use future::Future;
 pub use process::ProcessPoolExecutor;
 pub use thread::ThreadPoolExecutor;
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use future::Waker;
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,10 +15,11 @@
 //! future the moment the result is written — the worker's exit is reaped later.
 
 use super::future::{Core, Drive, Future};
-use crate::interrupt::Deadline;
+use crate::error::{Error, Result};
 use crate::multiprocessing::pool::job::{self, Job, collect_first};
-use crate::multiprocessing::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
+use crate::sys::wait::wait_until;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
@@ -331,16 +332,12 @@ impl ProcessPoolExecutor {
         if !wait {
             return Ok(());
         }
-        let deadline = Deadline::forever();
-        while !(state.queue.is_empty() && state.running.is_empty() && state.starting == 0) {
-            let slice = deadline.slice()?;
-            state = self
-                .shared
-                .idle
-                .wait_timeout(state, slice)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        drop(wait_until(
+            &self.shared.idle,
+            state,
+            &Deadline::forever(),
+            |state| state.queue.is_empty() && state.running.is_empty() && state.starting == 0,
+        )?);
         Ok(())
     }
 }

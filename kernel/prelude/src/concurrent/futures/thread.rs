@@ -1,9 +1,10 @@
 //! [`ThreadPoolExecutor`]: each submitted closure runs in a worker thread.
 
 use super::future::{Core, Future};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::globals::globals;
+use crate::sys::wait::wait_until;
 use crate::threading::Thread;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -228,16 +229,12 @@ impl ThreadPoolExecutor {
         if !wait {
             return Ok(());
         }
-        let deadline = Deadline::forever();
-        while state.threads > 0 {
-            let slice = deadline.slice()?;
-            state = self
-                .shared
-                .ended
-                .wait_timeout(state, slice)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        drop(wait_until(
+            &self.shared.ended,
+            state,
+            &Deadline::forever(),
+            |state| state.threads == 0,
+        )?);
         Ok(())
     }
 }

@@ -1,51 +1,9 @@
 //! Where a [`Listener`](super::Listener) listens: a TCP address or a Unix socket path.
 
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+pub use crate::sys::endpoint::Address;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-
-/// A TCP address or a Unix socket path (Python's `AF_INET` tuple and `AF_UNIX` string).
-///
-/// ```
-/// use ferrokernel_prelude::multiprocessing::connection::{Address, ToAddress};
-/// # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
-/// assert_eq!(Address::loopback(5000).to_string(), "127.0.0.1:5000");
-/// assert_eq!(5000u16.to_address()?, Address::loopback(5000));
-/// assert_eq!(("127.0.0.1", 0).to_address()?, Address::loopback(0));
-/// assert!(matches!("/tmp/app.sock".to_address()?, Address::Unix(_)));
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Address {
-    /// A TCP address (`('127.0.0.1', 5000)` in Python).
-    Tcp(SocketAddr),
-    /// A Unix socket path (`'/tmp/app.sock'` in Python).
-    Unix(PathBuf),
-}
-
-impl Address {
-    /// `127.0.0.1:port` — reachable from this machine only. Port 0 lets the
-    /// system pick a free one.
-    pub fn loopback(port: u16) -> Address {
-        Address::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-    }
-
-    /// `0.0.0.0:port` — every interface, so other machines can connect. Only
-    /// ever used when asked for: protect it with a strong authkey.
-    pub fn any(port: u16) -> Address {
-        Address::Tcp(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::Tcp(address) => write!(f, "{address}"),
-            Address::Unix(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
 
 /// Anything that names an [`Address`]: an `Address`, a `SocketAddr`, a port
 /// (`u16`, on the loopback interface), a `(host, port)` pair, a

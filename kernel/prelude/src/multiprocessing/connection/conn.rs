@@ -2,9 +2,9 @@
 
 use super::{Address, AuthKey, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME, ToAddress};
 use crate::codec;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
 use crate::sys::challenge::{self, Frames};
+use crate::sys::deadline::Deadline;
 use crate::sys::endpoint;
 use crate::sys::stream::Stream;
 use crate::sys::wire::{self, FrameReader};
@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// How long a reader spins before it sleeps (see `sys::stream`).
+/// How long a reader spins before it sleeps: on loopback an answer usually
+/// lands within it, and a reader that never sleeps is never woken (see
+/// `sys::stream`).
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
 /// One end of a connection made by a [`Listener`](super::Listener) or a

@@ -3,9 +3,9 @@
 use super::{
     Address, AuthKey, Connection, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAME, ToAddress,
 };
-use crate::interrupt::Deadline;
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::challenge;
+use crate::sys::deadline::Deadline;
 use crate::sys::endpoint;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};

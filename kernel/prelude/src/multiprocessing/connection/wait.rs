@@ -9,15 +9,21 @@
 //! processes waited for, so a process's exit ends it at once. Every step is
 //! at most an interrupt slice, so the wait is interruptible.
 
-use crate::interrupt::Deadline;
 use crate::multiprocessing::{
     Connection, Error, JoinableQueue, Process, Queue, Result, SimpleQueue,
 };
+use crate::sys::deadline::Deadline;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
+/// How long `wait` spins before it sleeps: a message from another core
+/// usually arrives within it (see the module's note).
 const SPIN: Duration = Duration::from_micros(50);
+/// The first sleep after the spin: short, since a message that missed the
+/// spin often comes soon after.
 const FIRST_STEP: Duration = Duration::from_micros(100);
+/// The longest sleep, which the steps double up to: a message is noticed
+/// within 5 ms at worst, and a long wait costs a few hundred wake-ups a second.
 const LONGEST_STEP: Duration = Duration::from_millis(5);
 
 /// Something [`wait`] can wait on: a pipe end ([`Connection`]), a queue, or

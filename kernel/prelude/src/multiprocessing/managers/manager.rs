@@ -8,8 +8,8 @@ use super::server::{self, Endpoint, ServerOptions};
 use super::transport::Transport;
 use super::{Proxy, unexpected};
 use crate::codec;
+use crate::error::{Error, Result};
 use crate::multiprocessing::connection::{Address, AuthKey, ToAddress};
-use crate::multiprocessing::{Error, Result};
 use crate::sys::child::{self, ChildWaiter};
 use crate::sys::endpoint;
 use crate::sys::fork;
@@ -279,6 +279,12 @@ impl Manager {
         }
     }
 
+    /// How long `shutdown` waits for the server to leave after asking it to,
+    /// before it kills the server: leaving takes a few milliseconds (it
+    /// unlinks its socket and exits); a server that has not left after 2 s
+    /// is stuck, and a notebook's cell must not hang on it.
+    const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
     /// Stops the server (waits for it to leave). Proxies then return
     /// `Err(ManagerGone)`. For a connected manager it does nothing: only the
     /// creator stops a server.
@@ -287,10 +293,10 @@ impl Manager {
             return Ok(());
         };
         let _ = self.transport.call(Request::Shutdown);
-        let deadline = crate::interrupt::Deadline::after(Some(Duration::from_secs(2)));
+        let deadline = crate::sys::deadline::Deadline::after(Some(Self::SHUTDOWN_GRACE));
         if server.wait(&deadline).ok().flatten().is_none() {
             child::signal(server.pid(), nix::sys::signal::Signal::SIGKILL);
-            let _ = server.wait(&crate::interrupt::Deadline::uninterruptible());
+            let _ = server.wait(&crate::sys::deadline::Deadline::uninterruptible());
         }
         child::forget(server.pid());
         // The server does both as it leaves; this covers one that was killed.

@@ -19,6 +19,7 @@
 //! pickle is out of scope); the socket speaks CPython's frames and authkey
 //! challenge, with messages of its own inside.
 
+mod encode_as;
 mod manager;
 mod protocol;
 mod proxies;
@@ -26,6 +27,7 @@ mod server;
 mod store;
 mod transport;
 
+pub use encode_as::EncodeAs;
 pub use manager::Manager;
 pub use protocol::Kind;
 pub use proxies::{
@@ -33,7 +35,7 @@ pub use proxies::{
 };
 pub use server::ServerOptions;
 
-use crate::multiprocessing::{Error, Malformed};
+use crate::error::{Error, Malformed};
 use protocol::Response;
 use transport::Transport;
 

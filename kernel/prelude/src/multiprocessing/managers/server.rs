@@ -15,10 +15,10 @@
 use super::protocol::{Call, Request, Response};
 use super::store::Store;
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::error::{Error, Result};
 use crate::multiprocessing::connection::{Address, AuthKey, Connection};
-use crate::multiprocessing::{Error, Result};
 use crate::sys::challenge;
+use crate::sys::deadline::Deadline;
 use crate::sys::endpoint;
 use crate::sys::mailbox::MailboxHandle;
 use std::os::fd::OwnedFd;
@@ -182,6 +182,17 @@ pub(crate) fn run(mailbox: MailboxHandle, endpoint: Option<Endpoint>, owner: i32
     0
 }
 
+/// How long the accept loop pauses after a failed `accept` (out of file
+/// descriptors, or the like) before it tries again: long enough not to spin
+/// on an error that persists, short enough that clients barely notice.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The longest a `WaitChange` request holds its connection's thread, whatever
+/// the client asked: the client asks again when it ends (see `protocol`), and
+/// a bound keeps a client that asks for hours from pinning the thread past
+/// its own departure.
+const WAIT_CHANGE_MAX_MS: u32 = 1000;
+
 fn accept_loop(endpoint: &Endpoint, shared: &Arc<Shared>) {
     let active = Arc::new(AtomicUsize::new(0));
     loop {
@@ -189,7 +200,7 @@ fn accept_loop(endpoint: &Endpoint, shared: &Arc<Shared>) {
             Ok(fd) => fd,
             // Out of descriptors, or the like: wait a little, keep serving.
             Err(_) => {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(ACCEPT_RETRY);
                 continue;
             }
         };
@@ -212,7 +223,9 @@ fn accept_loop(endpoint: &Endpoint, shared: &Arc<Shared>) {
     }
 }
 
-/// How long the server waits to hand a client its answer.
+/// How long the server waits to hand a client its answer: a client that
+/// stopped reading (stuck, or gone without closing) would otherwise pin its
+/// connection's thread for ever; 30 s is far beyond any live client's pause.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn serve_connection(conn: &Connection, authkey: &AuthKey, timeout: Duration, shared: &Shared) {
@@ -236,7 +249,10 @@ fn serve_connection(conn: &Connection, authkey: &AuthKey, timeout: Duration, sha
                 wait_ms,
                 request: Request::WaitChange(seen),
             }) => {
-                shared.wait_change(seen, Duration::from_millis(u64::from(wait_ms.min(1000))));
+                shared.wait_change(
+                    seen,
+                    Duration::from_millis(u64::from(wait_ms.min(WAIT_CHANGE_MAX_MS))),
+                );
                 Response::Done
             }
             Ok(call) => shared.apply(call.request),

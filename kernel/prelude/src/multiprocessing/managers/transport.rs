@@ -11,9 +11,9 @@
 
 use super::protocol::{Call, PROTOCOL_VERSION, Request, Response};
 use crate::codec;
-use crate::interrupt::Deadline;
+use crate::error::{Error, Malformed, Result};
 use crate::multiprocessing::connection::{Address, AuthKey, Connection};
-use crate::multiprocessing::{Error, Malformed, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::mailbox::{GRACE, MailboxHandle};
 use crate::sys::{challenge, endpoint};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -22,7 +22,9 @@ use std::time::Duration;
 
 /// The largest response a client accepts: the mailbox's capacity.
 const RESPONSE_LIMIT: usize = 256 << 20;
-/// How long a connection has to connect and pass the challenge.
+/// How long a connection has to connect and pass the challenge: enough for
+/// a slow network's round trips, short enough that a `connect` to an
+/// address nobody answers fails instead of hanging the cell.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept per process.
 const POOLED: usize = 8;

@@ -8,8 +8,9 @@
 //! result. A callback attached after the result arrived runs at once.
 
 use super::job::Job;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::{Deadline, timed};
+use crate::sys::wait::wait_until;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -183,24 +184,17 @@ impl<R> AsyncResult<R> {
     /// # }
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        match self.wait_deadline(&Deadline::after(Some(timeout))) {
-            Ok(()) => Ok(true),
-            Err(Error::Timeout) => Ok(false),
-            Err(other) => Err(other),
-        }
+        timed(self.wait_deadline(&Deadline::after(Some(timeout))))
     }
 
     fn wait_deadline(&self, deadline: &Deadline) -> Result<()> {
         if let Some(watched) = &self.watched {
-            let mut guard = watched.lock();
-            while matches!(guard.0, Stage::Running) {
-                let slice = deadline.slice()?;
-                guard = watched
-                    .ready
-                    .wait_timeout(guard, slice)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+            drop(wait_until(
+                &watched.ready,
+                watched.lock(),
+                deadline,
+                |guard| !matches!(guard.0, Stage::Running),
+            )?);
             return Ok(());
         }
         match self.job.wait_for(deadline, Job::all_done) {

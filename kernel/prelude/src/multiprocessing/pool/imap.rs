@@ -13,8 +13,8 @@
 
 use super::PoolShared;
 use super::job::{Initializer, Job};
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

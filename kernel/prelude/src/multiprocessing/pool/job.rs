@@ -2,11 +2,12 @@
 //! module notes for the design).
 
 use crate::codec;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
-use crate::sys::books::{ChildKind, books};
+use crate::error::{Error, Result};
+use crate::sys::books::ChildKind;
 use crate::sys::child::{self, ChildWaiter};
+use crate::sys::deadline::Deadline;
 use crate::sys::fork::{self, NewChild};
+use crate::sys::globals::books;
 use crate::sys::globals::globals;
 use crate::sys::shm::{Mapping, Shared};
 use crate::sys::sync::Monitor;
@@ -167,6 +168,11 @@ impl Job {
         Ok(workers.iter().all(|w| w.exit.is_some()))
     }
 
+    /// The longest a waiter sleeps between looks for failures: a finished chunk or a
+    /// `kill` wakes it, but a worker that dies (SIGKILL, out of memory) wakes
+    /// nobody, so the waiter looks every 10 ms and reports it that soon.
+    const FAILURE_POLL: Duration = Duration::from_millis(10);
+
     /// Waits until `ready()` holds, watching for panics, dead workers,
     /// `kill` and interrupts.
     pub(crate) fn wait_for(&self, deadline: &Deadline, ready: impl Fn(&Job) -> bool) -> Result<()> {
@@ -177,7 +183,7 @@ impl Job {
             if let Some(error) = self.failure() {
                 return Err(error);
             }
-            let slice = deadline.slice()?.min(Duration::from_millis(10));
+            let slice = deadline.slice()?.min(Self::FAILURE_POLL);
             let seen = self.header.get().finished.load(Ordering::Acquire) as u64;
             let mut progress = self.header.get().progress.lock(deadline)?;
             let _ = progress.wait_until(&Deadline::after(Some(slice)), |count| *count != seen);
@@ -324,18 +330,12 @@ impl Job {
             .max(1);
         let chunks = len.div_ceil(chunk_size);
         let slots = std::mem::size_of::<Slot>() * chunks.max(1) * 2;
-        let mut failed = None;
         // SAFETY: fresh zeroed memory for the header and its slots (zeros are valid).
         let header = unsafe {
-            Shared::new_with(slots, |at: *mut Header| {
-                if let Err(error) = Monitor::init(std::ptr::addr_of_mut!((*at).progress), 0u64) {
-                    failed = Some(error);
-                }
+            Shared::try_new_with(slots, |at: *mut Header| {
+                Monitor::init(std::ptr::addr_of_mut!((*at).progress), 0u64)
             })?
         };
-        if let Some(error) = failed {
-            return Err(error);
-        }
         let workers = processes.min(chunks).max(usize::from(chunks > 0));
         let arena = Mapping::new(ARENA_PER_WORKER * workers.max(1), true)?;
         let job = Arc::new(Job {

@@ -22,8 +22,8 @@
 //! results nobody holds any more included — and workers are listed by
 //! `active_children` (as `ForkPoolWorker-N`), which reaps them like any child.
 
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
 use job::{Initializer, Job, collect};
 use serde::Serialize;

@@ -6,9 +6,9 @@
 //! steps of a chunk (a map cuts four chunks per worker, as Python's does).
 
 use super::job::Job;
-use crate::interrupt::Deadline;
-use crate::multiprocessing::{Error, Result};
+use crate::error::{Error, Result};
 use crate::notebook::progress;
+use crate::sys::deadline::Deadline;
 
 /// One `()` per item of `job` done, as chunks finish; stops at the first
 /// error, which it keeps.

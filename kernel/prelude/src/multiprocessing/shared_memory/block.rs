@@ -1,6 +1,6 @@
 //! [`SharedMemory`]: a named block of memory any process can attach to.
 
-use crate::multiprocessing::Result;
+use crate::error::Result;
 use crate::sys::named_shm::{self, BlockMapping};
 use crate::sys::tracker;
 use std::os::fd::OwnedFd;
@@ -55,7 +55,7 @@ impl SharedMemory {
         loop {
             let name = named_shm::generated_name()?;
             match SharedMemory::create_named(&name, size) {
-                Err(crate::multiprocessing::Error::Io(error))
+                Err(crate::error::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::AlreadyExists => {}
                 other => return other,
             }

@@ -19,7 +19,7 @@
 //! the same way. As in CPython, strings and bytes lose trailing NULs.
 
 use super::SharedMemory;
-use crate::multiprocessing::{Error, Malformed, Result};
+use crate::error::{Error, Malformed, Result};
 
 /// One value of a [`ShareableList`]: the types CPython's can hold.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,3 +1,9 @@
+//! The crate's one error type. Every layer returns it, from `sys` up to
+//! `multiprocessing`, `threading` and `concurrent`, so the lowest layer needs
+//! nothing from the ones above; users name it
+//! [`multiprocessing::Error`](crate::multiprocessing::Error), where it is
+//! re-exported.
+
 use thiserror::Error;
 
 /// What went wrong in a `multiprocessing`, `concurrent` or `threading` call.
