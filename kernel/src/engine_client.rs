@@ -505,3 +505,89 @@ impl EngineClient {
 /// How long the exit status of an engine whose socket closed is waited for.
 const EXIT_STATUS_POLLS: u32 = 20;
 const EXIT_STATUS_POLL: Duration = Duration::from_millis(25);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokernel_engine::{Output, StreamKind};
+
+    /// A source whose engine is the test itself, at the other end of a socket.
+    struct Scripted(Option<UnixStream>);
+
+    impl EngineSource for Scripted {
+        fn connect(
+            &mut self,
+            _attempt: u32,
+        ) -> Result<Connection, Box<dyn std::error::Error + Send + Sync>> {
+            let socket = self.0.take().ok_or("used once")?;
+            Ok(Connection {
+                socket,
+                child: None,
+                ready: true,
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(Option<CellId>, Output)>>);
+
+    impl Publisher for Seen {
+        fn publish(&self, from: Option<CellId>, output: Output) {
+            lock(&self.0).push((from, output));
+        }
+    }
+
+    fn raw_frame(mut socket: &UnixStream, body: &[u8]) {
+        use std::io::Write;
+        let length = u32::try_from(body.len()).unwrap_or(0).to_be_bytes();
+        socket.write_all(&length).expect("write");
+        socket.write_all(body).expect("write");
+    }
+
+    #[test]
+    fn malformed_events_from_an_engine_are_passed_over_and_output_between_requests_is_published() {
+        let (kernel_end, engine_end) = UnixStream::pair().expect("pair");
+        let seen = Arc::new(Seen::default());
+        let client = EngineClient::start(
+            Box::new(Scripted(Some(kernel_end))),
+            EngineEnv::current(),
+            seen.clone(),
+        );
+        assert!(matches!(
+            wire::recv::<EngineRequest>(&engine_end),
+            Ok(Some(EngineRequest::Hello { .. }))
+        ));
+        wire::send(&engine_end, &EngineEvent::Welcome { pid: 1 }).expect("welcome");
+        assert!(matches!(
+            wire::recv::<EngineRequest>(&engine_end),
+            Ok(Some(EngineRequest::Claim { .. }))
+        ));
+        raw_frame(&engine_end, b"{garbage");
+        raw_frame(&engine_end, br#"{"type":"from_the_future"}"#);
+        wire::send(&engine_end, &EngineEvent::Ready).expect("ready");
+        let answer = client.execute(CellId(1), "x", None);
+        let Ok(Some(EngineRequest::Execute { id, .. })) = wire::recv(&engine_end) else {
+            panic!("no execute request");
+        };
+        let result = Ok(None);
+        wire::send(&engine_end, &EngineEvent::Executed { id, result }).expect("executed");
+        assert_eq!(answer.blocking_recv().expect("answered"), Ok(None));
+        // Later output of the cell, with no request in flight.
+        let output = Output::Stream {
+            stream: StreamKind::Stdout,
+            text: "late\n".into(),
+        };
+        let cell = Some(CellId(1));
+        let late = EngineEvent::Output { cell, output };
+        wire::send(&engine_end, &late).expect("output");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lock(&seen.0).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(lock(&seen.0).first().map(|(cell, _)| *cell), Some(cell));
+        // The engine goes away: the next cell is told so, and nothing hangs.
+        drop(engine_end);
+        let answer = client.execute(CellId(2), "y", None);
+        assert!(answer.blocking_recv().expect("answered").is_err());
+    }
+}

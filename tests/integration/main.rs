@@ -19,6 +19,7 @@
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
+mod conversation;
 mod deaths;
 mod dispatcher;
 mod execution;

@@ -39,6 +39,14 @@ pub(crate) fn unpack(cache_root: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
+/// The prelude's Rust source texts (for completions that need no engine).
+pub fn rust_sources() -> impl Iterator<Item = &'static str> {
+    FILES
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs") && path.starts_with("src/"))
+        .map(|(_, text)| *text)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -50,12 +58,4 @@ mod tests {
         assert_eq!(super::unpack(&root).expect("again"), dir);
         let _ = std::fs::remove_dir_all(root);
     }
-}
-
-/// The prelude's Rust source texts (for completions that need no engine).
-pub fn rust_sources() -> impl Iterator<Item = &'static str> {
-    FILES
-        .iter()
-        .filter(|(path, _)| path.ends_with(".rs") && path.starts_with("src/"))
-        .map(|(_, text)| *text)
 }

@@ -18,16 +18,21 @@ use std::os::unix::net::UnixStream;
 pub fn serve_inherited(start: StartEngine, pooled: bool) -> ! {
     // SAFETY: the spawner put our socket at SOCKET_FD and the status pipe at
     // STATUS_FD (see `spawn_host`); nothing else in this process owns them.
-    let (socket, mut status) = unsafe {
+    let (socket, status) = unsafe {
         (
             UnixStream::from_raw_fd(SOCKET_FD),
             std::fs::File::from_raw_fd(STATUS_FD),
         )
     };
+    // The pool reads the end of this pipe as the host's end, so it stays
+    // open here for the host's whole life; the copy says `READY`.
+    let mut status_copy = status.try_clone().ok();
     let options = ServeOptions {
         warm_up_first: pooled,
         on_ready: Some(Box::new(move || {
-            let _ = status.write_all(&[READY]);
+            if let Some(status) = status_copy.as_mut() {
+                let _ = status.write_all(&[READY]);
+            }
         })),
         on_claim: Some(Box::new(move || {
             if pooled {
@@ -44,6 +49,7 @@ pub fn serve_inherited(start: StartEngine, pooled: bool) -> ! {
         })),
     };
     serve(socket, start, options);
+    drop(status);
     end_host()
 }
 
