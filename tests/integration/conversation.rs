@@ -63,6 +63,55 @@ println!("cell done");
 }
 
 #[tokio::test]
+async fn a_child_of_an_earlier_cell_prints_under_it_while_a_later_cell_runs() {
+    let mut kernel = Kernel::start(&[]).await;
+    let code = r#"
+let mut p = multiprocessing::Process::new(|| {
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    println!("child of the first cell");
+});
+p.start()?;
+"#;
+    let first = kernel
+        .send_shell(ExecuteRequest {
+            code: code.to_owned(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    kernel.iopub_until_idle(&first, FIRST_CELL).await;
+    kernel.shell_reply().await;
+    let second = kernel
+        .send_shell(ExecuteRequest {
+            code: "std::thread::sleep(std::time::Duration::from_millis(2500)); p.join()?;"
+                .to_owned(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    let mut under_first = Vec::new();
+    let mut under_second = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the second cell never ended");
+        let message = kernel.next_iopub().await;
+        if is_reply_to(&message, &first) {
+            under_first.push(message);
+        } else if is_reply_to(&message, &second) {
+            let idle = matches!(&message.content, Content::Status(s)
+                if s.execution_state == ferrokernel_protocol::ExecutionState::Idle);
+            under_second.push(message);
+            if idle {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        stream_text(&under_first, "stdout"),
+        "child of the first cell\n"
+    );
+    assert_eq!(stream_text(&under_second, "stdout"), "");
+}
+
+#[tokio::test]
 async fn kernel_info_completions_and_inspection_answer_while_a_cell_runs() {
     let mut kernel = Kernel::start(&[]).await;
     let (_, reply) = kernel.execute("let earlier_cell_value = 7;").await;
@@ -280,4 +329,49 @@ fn malformed_frames_to_an_engine_host_are_refused_without_harm() {
     assert!(found.1.matches.contains(&"print".to_owned()), "{found:?}");
     wire::send(&socket, &EngineRequest::Shutdown).expect("shutdown");
     let _ = host.wait();
+}
+
+#[test]
+fn ferrokernel_run_writes_late_output_into_the_cell_that_started_it() {
+    let dir = std::env::temp_dir().join(format!("fk-run-late-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cells = [
+        "let mut p = multiprocessing::Process::new(|| {\n    std::thread::sleep(std::time::Duration::from_millis(1000));\n    println!(\"child of the first cell\");\n});\np.start()?;",
+        "std::thread::sleep(std::time::Duration::from_millis(2500));\np.join()?;\nprintln!(\"second\");",
+    ];
+    let notebook = serde_json::json!({
+        "cells": cells.iter().map(|code| serde_json::json!({
+            "cell_type": "code", "metadata": {}, "source": code,
+            "outputs": [], "execution_count": null,
+        })).collect::<Vec<_>>(),
+        "metadata": {"kernelspec": {"name": "ferrokernel", "display_name": "Rust", "language": "rust"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    });
+    let input = dir.join("late.ipynb");
+    let output = dir.join("out.ipynb");
+    std::fs::write(&input, notebook.to_string()).expect("notebook");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokernel"))
+        .arg("run")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .arg("-q")
+        .status()
+        .expect("ferrokernel run");
+    assert!(status.success());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).expect("written")).expect("json");
+    let text_of = |index: usize| -> String {
+        written["cells"][index]["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["text"].as_array())
+            .flatten()
+            .filter_map(|line| line.as_str())
+            .collect()
+    };
+    assert_eq!(text_of(0), "child of the first cell\n");
+    assert_eq!(text_of(1), "second\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }

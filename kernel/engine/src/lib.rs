@@ -14,6 +14,7 @@ pub mod fake;
 mod labels;
 mod markers;
 pub mod memory;
+mod origins;
 mod prelude_source;
 pub mod procs;
 pub mod runtime;

@@ -21,10 +21,15 @@
 //!   [`markers::RELAY_BLOCKS`]) go to stdout, where evcxr waits for them.
 
 use crate::markers;
+use crate::origins::{self, Origins};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigHandler, Signal, signal};
-use nix::unistd::{ForkResult, dup, dup2_stderr, dup2_stdout, fork, pipe2};
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, setsockopt,
+    socketpair, sockopt,
+};
+use nix::unistd::{ForkResult, dup, dup2_stderr, dup2_stdout, fork};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -71,9 +76,22 @@ fn prepare_runtime() {
     crate::runtime_control::serve_in_runtime();
 }
 
+/// A socket for one of the runtime's streams: the relay's end learns the
+/// writer's process id with every write (see [`crate::origins`]).
+fn stream_socket() -> nix::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    setsockopt(&read, sockopt::PassCred, &true)?;
+    Ok((read, write))
+}
+
 fn start_relay() -> nix::Result<()> {
-    let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)?;
-    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+    let (out_read, out_write) = stream_socket()?;
+    let (err_read, err_write) = stream_socket()?;
     let real_stdout = dup(std::io::stdout().as_fd())?;
     let real_stderr = dup(std::io::stderr().as_fd())?;
     // SAFETY: the runtime is single-threaded at this point (nothing but `main`
@@ -124,6 +142,7 @@ fn become_relay(
     let mut relay = Relay::new(
         std::fs::File::from(real_stdout),
         std::fs::File::from(real_stderr),
+        nix::unistd::getppid().as_raw(),
     );
     relay.run(out_read, err_read);
     let _ = relay.ordered.flush();
@@ -139,6 +158,13 @@ struct Relay {
     ordered: std::io::BufWriter<std::fs::File>,
     stdout_partial: Vec<u8>,
     stderr_partial: Vec<u8>,
+    /// Who wrote what the partial lines hold.
+    stdout_writer: Option<i32>,
+    stderr_writer: Option<i32>,
+    origins: Origins,
+    /// The cell the lines being written come from, and the one last said.
+    line_origin: Option<u64>,
+    said_origin: Option<u64>,
     blocks: crate::blocks::Blocks,
     /// Display blocks are taken out only once the runtime's set-up said so
     /// ([`markers::RELAY_BLOCKS`]): evcxr's own start-up evaluation reads its
@@ -147,12 +173,17 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(out: std::fs::File, ordered: std::fs::File) -> Relay {
+    fn new(out: std::fs::File, ordered: std::fs::File, runtime: i32) -> Relay {
         Relay {
             out: std::io::BufWriter::with_capacity(1 << 16, out),
             ordered: std::io::BufWriter::with_capacity(1 << 16, ordered),
             stdout_partial: Vec::new(),
             stderr_partial: Vec::new(),
+            stdout_writer: None,
+            stderr_writer: None,
+            origins: Origins::new(runtime),
+            line_origin: None,
+            said_origin: None,
             blocks: crate::blocks::Blocks::default(),
             taking_blocks: false,
         }
@@ -198,22 +229,39 @@ impl Relay {
 
     /// Reads stdout once; false on end of file.
     fn pump_stdout(&mut self, out_read: &OwnedFd, err_read: &OwnedFd, buffer: &mut [u8]) -> bool {
-        let n = match nix::unistd::read(out_read, buffer) {
-            Ok(0) => return false,
-            Ok(n) => n,
+        let (n, writer) = match read_with_writer(out_read, buffer) {
+            Ok((0, _)) => return false,
+            Ok(read) => read,
             Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return true,
             Err(_) => return false,
         };
+        // A line another process left unfinished is finished here: lines of
+        // two writers never run into each other.
+        if writer != self.stdout_writer && !self.stdout_partial.is_empty() {
+            let line = std::mem::take(&mut self.stdout_partial);
+            self.stdout_line(&line, self.stdout_writer, err_read, buffer);
+        }
+        self.stdout_writer = writer;
         self.stdout_partial.extend_from_slice(&buffer[..n]);
         while let Some(end) = self.stdout_partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.stdout_partial.drain(..=end).collect();
-            self.stdout_line(&line[..line.len() - 1], err_read, buffer);
+            self.stdout_line(&line[..line.len() - 1], writer, err_read, buffer);
         }
         true
     }
 
-    fn stdout_line(&mut self, line: &[u8], err_read: &OwnedFd, buffer: &mut [u8]) {
+    fn stdout_line(
+        &mut self,
+        line: &[u8],
+        writer: Option<i32>,
+        err_read: &OwnedFd,
+        buffer: &mut [u8],
+    ) {
         let text = String::from_utf8_lossy(line);
+        if self.origins.take_marker(writer, &text) {
+            return;
+        }
+        self.line_origin = writer.and_then(|pid| self.origins.of(pid));
         if !self.taking_blocks {
             if text == markers::RELAY_BLOCKS {
                 self.taking_blocks = true;
@@ -253,7 +301,9 @@ impl Relay {
             let (before, notice_line) = text.split_at(at);
             // evcxr's notices are written by the cell's thread after anything it
             // printed to stderr, so stderr is drained first to keep that order.
+            let origin = self.line_origin;
             self.drain_stderr(err_read, buffer);
+            self.line_origin = origin;
             if !before.is_empty() {
                 // A `print!` without newline ran into the notice; keep both.
                 self.write_line(before.as_bytes());
@@ -290,13 +340,20 @@ impl Relay {
 
     /// Reads stderr once; false on end of file (or, when draining, when nothing is left).
     fn pump_stderr(&mut self, err_read: &OwnedFd, buffer: &mut [u8], draining: bool) -> bool {
-        let n = match nix::unistd::read(err_read, buffer) {
-            Ok(0) => return false,
-            Ok(n) => n,
+        let (n, writer) = match read_with_writer(err_read, buffer) {
+            Ok((0, _)) => return false,
+            Ok(read) => read,
             Err(nix::errno::Errno::EINTR) => return true,
             Err(nix::errno::Errno::EAGAIN) => return !draining,
             Err(_) => return false,
         };
+        if writer != self.stderr_writer && !self.stderr_partial.is_empty() {
+            let line = std::mem::take(&mut self.stderr_partial);
+            self.line_origin = self.stderr_writer.and_then(|pid| self.origins.of(pid));
+            self.write_stderr_line(&line);
+        }
+        self.stderr_writer = writer;
+        self.line_origin = writer.and_then(|pid| self.origins.of(pid));
         self.stderr_partial.extend_from_slice(&buffer[..n]);
         while let Some(end) = self.stderr_partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.stderr_partial.drain(..=end).collect();
@@ -331,6 +388,12 @@ impl Relay {
     /// A line on the ordered channel (before the set-up ran: on stdout,
     /// where evcxr reads its own start-up evaluation).
     fn write_line(&mut self, line: &[u8]) {
+        if self.taking_blocks && self.line_origin != self.said_origin {
+            self.said_origin = self.line_origin;
+            let tag = origins::from_line(self.line_origin);
+            let _ = self.ordered.write_all(tag.as_bytes());
+            let _ = self.ordered.write_all(b"\n");
+        }
         let channel = if self.taking_blocks {
             &mut self.ordered
         } else {
@@ -343,6 +406,29 @@ impl Relay {
     fn write_block(&mut self, marker: &str) {
         self.write_line(marker.as_bytes());
     }
+}
+
+/// Reads what one writer wrote, and who that was (the kernel never joins the
+/// writes of two processes in one read when credentials are passed).
+fn read_with_writer(fd: &OwnedFd, buffer: &mut [u8]) -> nix::Result<(usize, Option<i32>)> {
+    use std::os::fd::AsRawFd;
+    let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let mut iov = [std::io::IoSliceMut::new(buffer)];
+    let received = recvmsg::<()>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut writer = None;
+    if let Ok(messages) = received.cmsgs() {
+        for message in messages {
+            if let ControlMessageOwned::ScmCredentials(credentials) = message {
+                writer = Some(credentials.pid());
+            }
+        }
+    }
+    Ok((received.bytes, writer))
 }
 
 /// Whether the process `pid` is a relay (by its name).

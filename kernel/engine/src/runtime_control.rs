@@ -41,6 +41,12 @@ pub(crate) fn encode(cwd: &Path, changes: &[(String, Option<String>)]) -> Vec<u8
     records.into_bytes()
 }
 
+/// The record that tells the runtime which cell runs next (the output relay
+/// tags the output of processes it starts; see [`crate::origins`]).
+pub(crate) fn encode_cell(cell: u64) -> Vec<u8> {
+    format!("cell{FIELD}{cell}\0").into_bytes()
+}
+
 /// In the runtime: starts the thread that applies records, if the engine gave us a pipe.
 pub(crate) fn serve_in_runtime() {
     let Some(fd) = std::env::var(CONTROL_FD_VAR)
@@ -82,6 +88,12 @@ fn apply(record: &str) {
         // docs), so no other thread of the runtime reads the environment.
         ["set", name, value] => unsafe { std::env::set_var(name, value) },
         ["unset", name] => unsafe { std::env::remove_var(name) },
+        ["cell", cell] => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}{cell}", crate::origins::CELL_START);
+            let _ = out.flush();
+        }
         _ => {}
     }
     // The claiming kernel's memory limit holds from now on (see `memory`).

@@ -48,8 +48,10 @@ pub mod interrupt;
 #[cfg(feature = "multiprocessing")]
 pub mod multiprocessing;
 pub mod notebook;
+// Re-exported as `notebook::protocol`.
 #[cfg(feature = "multiprocessing")]
 pub mod os;
+mod protocol;
 #[cfg(feature = "multiprocessing")]
 pub mod threading;
 

@@ -530,6 +530,7 @@ impl Engine for EvcxrEngine {
             ..pump::CellReport::default()
         };
         self.interrupter.begin(self.cells);
+        self.send_to_runtime(&runtime_control::encode_cell(cell.0));
         let input = RefCell::new(input);
         let fences = self.fences.clone();
         // evcxr does not export its request type, so the closure's argument type

@@ -91,6 +91,8 @@ struct Pump {
     open: Option<OpenBundle>,
     /// A value marker was seen; the next block opens a marked bundle.
     value_marked: bool,
+    /// The cell the relay said the lines come from (a process it started).
+    origin: Option<CellId>,
 }
 
 impl Pump {
@@ -100,6 +102,7 @@ impl Pump {
             report,
             open: None,
             value_marked: false,
+            origin: None,
         }
     }
 
@@ -156,6 +159,11 @@ impl Pump {
         if full == markers::CELL_END {
             return self.cell_end();
         }
+        if let Some(payload) = full.strip_prefix(crate::origins::FROM) {
+            self.close_bundle();
+            self.origin = crate::origins::parse_from(payload).map(CellId);
+            return;
+        }
         if let Some(text) = full.strip_prefix(markers::STDERR_LINE) {
             lock(&self.report).recent_stderr.push(text.to_owned());
             self.stream(StreamKind::Stderr, text.to_owned());
@@ -208,7 +216,7 @@ impl Pump {
     fn close_bundle(&mut self) {
         self.value_marked = false;
         if let Some(open) = self.open.take() {
-            let cell = lock(&self.report).cell;
+            let cell = self.origin.or(lock(&self.report).cell);
             self.publisher.publish(
                 cell,
                 Output::Display {
@@ -255,7 +263,7 @@ impl Pump {
     /// Any other output closes the open bundle first, keeping the order.
     fn publish(&mut self, output: Output) {
         self.close_bundle();
-        let cell = lock(&self.report).cell;
+        let cell = self.origin.or(lock(&self.report).cell);
         self.publisher.publish(cell, output);
     }
 

@@ -19,7 +19,11 @@
 mod display;
 mod input;
 mod progress;
-pub mod protocol;
+/// The line protocol cells speak to the kernel (defined once, at the bottom
+/// of the crate, where `sys` may use it too).
+pub mod protocol {
+    pub use crate::protocol::*;
+}
 mod runtime;
 pub mod show;
 

@@ -70,6 +70,19 @@ pub(crate) fn may_have_children() -> Result<()> {
     Ok(())
 }
 
+/// In the kernel's runtime, says on stdout which process was just forked, so
+/// its output goes under the cell that started it. Written straight to the
+/// descriptor: the caller holds stdout's lock, with its buffer flushed.
+fn announce_fork(child: i32) {
+    if !crate::sys::globals::in_runtime() {
+        return;
+    }
+    let line = format!("{}{child}\n", crate::protocol::FORKED);
+    // SAFETY: writes a buffer we own to fd 1; a short or failed write only
+    // loses the tag, never output.
+    unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
+}
+
 fn fork_with(
     new: Option<NewChild>,
     shown_as: &str,
@@ -96,6 +109,7 @@ fn fork_with(
     // runs `child` and then `_exit`s.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Parent { child: pid } => {
+            announce_fork(pid.as_raw());
             if let Some(recorder) = recorder.as_mut() {
                 recorder.record_start(pid.as_raw(), shown_as, group);
             }

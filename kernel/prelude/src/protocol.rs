@@ -21,10 +21,14 @@ pub const UPDATE_DISPLAY: &str = "\u{1e}FK:update-display:";
 /// Printed by the prelude's display traits just before they show a cell's
 /// final value: the evcxr blocks that follow are the value, not a display.
 pub const VALUE: &str = "\u{1e}FK:value";
-/// Printed once by [`install_runtime`](super::install_runtime): from here on
+/// Printed once by [`install_runtime`](crate::notebook::install_runtime): from here on
 /// the kernel's output relay takes evcxr's display blocks out of the stream
 /// (before, evcxr's own start-up evaluation must get its block back).
 pub const RELAY_BLOCKS: &str = "\u{1e}FK:relay-blocks";
+/// Followed by a process id: written by the prelude in the kernel's runtime
+/// right after it forked that process, so the kernel can put the process's
+/// output under the cell that started it.
+pub const FORKED: &str = "\u{1e}FK:forked:";
 /// `clear_output()`; followed by `:wait` to clear only when new output arrives.
 pub const CLEAR_OUTPUT: &str = "\u{1e}FK:clear_output";
 /// Followed by an escaped panic message, from the panic hook on the cell's thread.
