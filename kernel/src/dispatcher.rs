@@ -30,6 +30,10 @@ use tokio::sync::watch;
 /// How long a completion or inspection waits for a free engine before the
 /// quick completer answers instead: JupyterLab drops replies after 1 s.
 const ENGINE_ANSWER_LIMIT: Duration = Duration::from_millis(600);
+/// When the quick completer knows nothing either (paths like
+/// `std::collections::Hash`), a late answer of the engine still serves
+/// clients that wait longer than JupyterLab (consoles, VS Code, tests).
+const ENGINE_LATE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The ROUTER socket a reply goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,17 +221,30 @@ impl Shared {
     /// Completions from the engine when it is free and quick, else from the
     /// quick completer (also when the engine found nothing).
     async fn completions(&self, code: &str, cursor: usize) -> Completions {
-        if let Some(answer) = self.engine.complete(code, cursor)
-            && let Ok(Ok(found)) = tokio::time::timeout(ENGINE_ANSWER_LIMIT, answer).await
-            && !found.matches.is_empty()
-        {
-            return found;
-        }
-        let quick = self.quick().complete(code, cursor);
-        Completions {
-            matches: quick.matches,
-            start: quick.start,
-            end: quick.end,
+        let quick = || {
+            let quick = self.quick().complete(code, cursor);
+            Completions {
+                matches: quick.matches,
+                start: quick.start,
+                end: quick.end,
+            }
+        };
+        let Some(mut answer) = self.engine.complete(code, cursor) else {
+            return quick();
+        };
+        match tokio::time::timeout(ENGINE_ANSWER_LIMIT, &mut answer).await {
+            Ok(Ok(found)) if !found.matches.is_empty() => found,
+            Ok(_) => quick(),
+            Err(_) => {
+                let quick = quick();
+                if !quick.matches.is_empty() {
+                    return quick;
+                }
+                match tokio::time::timeout(ENGINE_LATE_LIMIT, answer).await {
+                    Ok(Ok(found)) => found,
+                    _ => quick,
+                }
+            }
         }
     }
 

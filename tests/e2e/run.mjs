@@ -489,7 +489,7 @@ async function firstTabInAFreshNotebook(page, base, binary, root) {
   await screenshot(page, 'completion.png').catch((e) => log(`no screenshot: ${e.message}`));
 }
 
-async function interruptAndRestart(page, base) {
+async function interruptAndRestart(page, base, binary) {
   // Always opened afresh: the completion check left the page on about:blank.
   await check('fixture: opens and runs (for the interrupt and restart checks)', async () => {
     await openNotebook(page, base, FIXTURE);
@@ -525,7 +525,13 @@ async function interruptAndRestart(page, base) {
   });
   await screenshot(page, 'interrupt.png').catch((e) => log(`no screenshot: ${e.message}`));
 
-  await check('restart: Kernel > Restart Kernel, then a new cell runs', async () => {
+  await check('restart without a warm engine: the status says Starting, the cell shows only its own output', async () => {
+    // No pool, so no warm spare: the restarted kernel's engine starts cold.
+    try {
+      execFileSync(binary, ['pool', 'stop'], { stdio: 'ignore' });
+    } catch {
+      // No pool was running.
+    }
     await menu(page, 'Kernel', 'kernelmenu:restart');
     await page.waitForSelector('.jp-Dialog', { timeout: 10_000 });
     await page.click('.jp-Dialog .jp-mod-accept');
@@ -534,17 +540,23 @@ async function interruptAndRestart(page, base) {
     await waitFor('the kernel to be idle after the restart', KERNEL_READY_MS, async () =>
       (await notebookState(page)).status === 'idle');
     const added = await addCellAndRun(page, '21 * 2');
+    const startedAt = Date.now();
+    await waitFor('the status to say the engine is starting', 60_000, async () =>
+      (await notebookState(page)).status === 'starting', 100);
+    await screenshot(page, 'engine-starting.png').catch((e) => log(`no screenshot: ${e.message}`));
     const state = await waitFor('the new cell to run', CELL_MS, async () => {
       const s = await notebookState(page);
       const cell = s.cells[added];
       return cell && /^\[\d+\]:$/.test(cell.prompt) && s.status === 'idle' ? s : false;
     });
+    const took = ((Date.now() - startedAt) / 1000).toFixed(1);
     const cell = state.cells[added];
     if (cell.prompt !== '[1]:') throw new Error(`the new cell ran as ${cell.prompt}, not [1]: the kernel did not restart`);
-    if (!cell.outputs.some((o) => o.text.trim() === '42')) {
-      throw new Error(`the new cell shows ${JSON.stringify(cell.outputs)}, not 42`);
+    const texts = cell.outputs.map((o) => o.text.trim());
+    if (texts.length !== 1 || texts[0] !== '42') {
+      throw new Error(`the new cell shows ${JSON.stringify(cell.outputs)}, not just 42`);
     }
-    return `new cell ${cell.prompt} -> 42`;
+    return `Starting shown, then [1] -> 42 after ${took} s`;
   });
   await screenshot(page, 'restart.png').catch((e) => log(`no screenshot: ${e.message}`));
 }
@@ -865,7 +877,7 @@ async function main() {
   await firstTabInAFreshNotebook(page, base, binary, root);
   await page.goto('about:blank');
   await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
-  await interruptAndRestart(page, base);
+  await interruptAndRestart(page, base, binary);
   await page.goto('about:blank');
   await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
   await pictures(page, base);

@@ -229,22 +229,28 @@ impl Pump {
 
     /// The cell's code returned: the open bundle is its value if it ends in an expression.
     fn cell_end(&mut self) {
-        let (expects_value, cell) = {
+        self.value_marked = false;
+        let open = self.open.take();
+        // One critical section: the engine takes the report as soon as it
+        // sees the cell is no longer running, so the value must be in it then.
+        let shown = {
             let mut report = lock(&self.report);
             report.running = false;
-            (std::mem::take(&mut report.expects_value), report.cell)
+            let expects_value = std::mem::take(&mut report.expects_value);
+            match open {
+                Some(open) if expects_value => {
+                    report.value = Some(open.bundle);
+                    None
+                }
+                other => other.map(|open| (report.cell, open)),
+            }
         };
-        self.value_marked = false;
-        match self.open.take() {
-            Some(open) if expects_value => lock(&self.report).value = Some(open.bundle),
-            Some(open) => self.publisher.publish(
-                cell,
-                Output::Display {
-                    bundle: open.bundle,
-                    id: None,
-                },
-            ),
-            None => {}
+        if let Some((cell, open)) = shown {
+            let output = Output::Display {
+                bundle: open.bundle,
+                id: None,
+            };
+            self.publisher.publish(cell, output);
         }
     }
 
