@@ -41,6 +41,12 @@ pub fn serve_inherited(start: StartEngine, pooled: bool) -> ! {
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
             }
         })),
+        on_claim_received: Some(Box::new(move || {
+            if pooled {
+                // A spare starts at the lowest priority; its kernel's cells do not.
+                crate::priority::restore_tree(std::process::id() as i32);
+            }
+        })),
         on_disconnect: Some(Box::new(|| {
             // The kernel is gone: the cell may be running, so end what it
             // started from here, then leave.

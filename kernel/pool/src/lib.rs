@@ -31,6 +31,7 @@ pub mod client;
 pub mod host;
 pub mod messages;
 pub mod place;
+pub mod priority;
 pub mod server;
 mod spawn;
 

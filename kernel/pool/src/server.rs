@@ -33,7 +33,8 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a spare died without becoming ready, wait this long before the next.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
-/// After a handover, wait at least this long before making the next spare,
+/// Where spares cannot start at the lowest priority ([`crate::priority`]):
+/// after a handover, wait at least this long before making the next spare,
 /// and then until the machine is idle enough (or [`SPARE_DELAY_MAX`] passed):
 /// a new kernel's first cells get the CPU to themselves.
 const SPARE_DELAY: Duration = Duration::from_secs(5);
@@ -241,11 +242,14 @@ impl Pool {
             .last_failure
             .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
         let idle = self.cpu.idle_share();
-        let just_handed = self.last_handover.is_some_and(|at| {
-            let since = at.elapsed();
-            since < SPARE_DELAY
-                || (since < SPARE_DELAY_MAX && idle.is_some_and(|i| i < IDLE_ENOUGH))
-        });
+        // A spare at the lowest priority takes only CPU nobody else wants:
+        // it is started at once.
+        let just_handed = !crate::priority::can_restore()
+            && self.last_handover.is_some_and(|at| {
+                let since = at.elapsed();
+                since < SPARE_DELAY
+                    || (since < SPARE_DELAY_MAX && idle.is_some_and(|i| i < IDLE_ENOUGH))
+            });
         if self.spare.is_none() && !starting && !backing_off && !just_handed {
             match Host::start(&self.options, &self.next_env) {
                 Ok(host) => self.spare = Some(host),

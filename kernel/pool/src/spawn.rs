@@ -27,8 +27,10 @@ pub(crate) struct Spawned {
 
 /// Starts `exe engine-host` with `env` as its whole environment and `env.cwd`
 /// as its directory. With `pooled`, it dies with the calling thread (the pool)
-/// until a kernel claims it.
+/// until a kernel claims it, and starts at the lowest CPU priority when the
+/// claiming kernel can give it normal priority back ([`crate::priority`]).
 pub(crate) fn spawn_host(exe: &Path, env: &EngineEnv, pooled: bool) -> std::io::Result<Spawned> {
+    let low_priority = pooled && crate::priority::can_restore();
     let (ours, theirs) = UnixStream::pair()?;
     let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // Above the fds the child is given, so that the dup2s below cannot clobber one another.
@@ -61,6 +63,9 @@ pub(crate) fn spawn_host(exe: &Path, env: &EngineEnv, pooled: bool) -> std::io::
             }
             if pooled {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
+            if low_priority {
+                crate::priority::lower_this_process();
             }
             Ok(())
         });

@@ -39,8 +39,11 @@ pub struct ServeOptions {
     pub warm_up_first: bool,
     /// Called once the engine is ready.
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
-    /// Called when a kernel claims the engine.
+    /// Called when a kernel claims the engine, on the serving thread, in turn.
     pub on_claim: Option<Box<dyn FnMut() + Send>>,
+    /// Called the moment a kernel's claim arrives, on the reader thread, even
+    /// while the engine still starts (a spare gets its priority back).
+    pub on_claim_received: Option<Box<dyn FnOnce() + Send>>,
     /// Called on the reader thread when the kernel's end of the socket
     /// closes, even while a cell runs (an engine host ends itself and its
     /// processes there). Without it, the engine is interrupted and shut down.
@@ -94,6 +97,7 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
         requests: requests_tx,
         inputs: inputs_tx,
         on_disconnect: options.on_disconnect.take(),
+        on_claim_received: options.on_claim_received.take(),
     };
     if let Err(error) = std::thread::Builder::new()
         .name("engine-requests".into())
@@ -242,6 +246,7 @@ struct Reader {
     requests: Sender<EngineRequest>,
     inputs: Sender<Option<String>>,
     on_disconnect: Option<Box<dyn FnOnce() + Send>>,
+    on_claim_received: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Reader {
@@ -284,9 +289,17 @@ impl Reader {
         false
     }
 
-    fn serve_requests(&self) {
+    fn serve_requests(&mut self) {
         loop {
             match wire::recv::<EngineRequest>(&self.socket) {
+                Ok(Some(claim @ EngineRequest::Claim { .. })) => {
+                    if let Some(received) = self.on_claim_received.take() {
+                        received();
+                    }
+                    if self.requests.send(claim).is_err() {
+                        return;
+                    }
+                }
                 Ok(Some(EngineRequest::Interrupt)) => {
                     if let Some(interrupter) = self.interrupter.get() {
                         interrupter.interrupt();

@@ -245,8 +245,15 @@ impl EvcxrEngine {
 
     /// Runs set-up code, turning failures into a message.
     fn setup(&mut self, code: &str) -> Result<(), String> {
+        // Settled like a cell: its end must not be taken for the next cell's.
+        pump::lock(&self.report).running = true;
         let result = self.context.execute(code);
-        self.fence();
+        if result.is_ok() {
+            self.wait_for_cell_end();
+        } else {
+            self.fence();
+        }
+        pump::lock(&self.report).running = false;
         result.map(drop).map_err(|error| match error {
             evcxr::Error::CompilationErrors(errors) => errors
                 .iter()
