@@ -135,6 +135,8 @@ pub struct Shared {
     /// busy on its behalf while other requests are answered, and `starting`
     /// while the engine it waits for starts.
     running: Mutex<Option<Message>>,
+    /// The running cell's status says `starting` (changed under `running`'s lock).
+    starting_shown: AtomicBool,
     history: Mutex<History>,
     shutdown: watch::Sender<Shutdown>,
 }
@@ -153,6 +155,7 @@ impl Shared {
             quick: Mutex::new(quick),
             awaiting_input: AtomicBool::new(false),
             running: Mutex::new(None),
+            starting_shown: AtomicBool::new(false),
             history: Mutex::new(History::default()),
             shutdown: watch::channel(Shutdown::No).0,
         })
@@ -166,10 +169,18 @@ impl Shared {
         let Some(request) = running.as_ref() else {
             return;
         };
+        // Only changes are shown: a cell that began after the engine was
+        // ready is busy already.
         match state {
-            EngineState::Starting { .. } => outbox.status(request, ExecutionState::Starting),
+            EngineState::Starting { .. } => {
+                if !self.starting_shown.swap(true, Ordering::SeqCst) {
+                    outbox.status(request, ExecutionState::Starting);
+                }
+            }
             EngineState::Ready | EngineState::Failed(_) => {
-                outbox.status(request, ExecutionState::Busy)
+                if self.starting_shown.swap(false, Ordering::SeqCst) {
+                    outbox.status(request, ExecutionState::Busy);
+                }
             }
             EngineState::Stopped => {}
         }
@@ -439,7 +450,11 @@ impl Executor {
             *running = Some(request.clone());
         }
         let flow = self.run_cell(request, execute).await;
-        *self.shared.running() = None;
+        {
+            let mut running = self.shared.running();
+            *running = None;
+            self.shared.starting_shown.store(false, Ordering::SeqCst);
+        }
         self.outbox.status(request, ExecutionState::Idle);
         flow
     }
@@ -474,10 +489,11 @@ impl Executor {
             // Under the lock the engine's observer takes too: its `busy`
             // cannot come before this.
             let running = self.shared.running();
-            if matches!(
+            let still = matches!(
                 *self.shared.engine.state().borrow(),
                 EngineState::Starting { .. }
-            ) {
+            );
+            if still && !self.shared.starting_shown.swap(true, Ordering::SeqCst) {
                 self.outbox.status(request, ExecutionState::Starting);
             }
             drop(running);
