@@ -164,14 +164,17 @@ impl Shared {
     /// Shows the engine's start as the kernel's status while a cell waits
     /// for it: `starting`, then `busy` again once it is ready. (Not as output:
     /// nothing the user's code did not print enters a cell's outputs.)
-    pub fn show_engine_state(&self, outbox: &Outbox, state: &EngineState) {
+    pub fn show_engine_state(&self, outbox: &Outbox) {
+        // Read under the lock the executor takes to begin a cell, and from
+        // the watch the client updates before it calls its observer: the
+        // state seen here is never older than the one shown.
         let running = self.running();
         let Some(request) = running.as_ref() else {
             return;
         };
         // Only changes are shown: a cell that began after the engine was
         // ready is busy already.
-        match state {
+        match *self.engine.state().borrow() {
             EngineState::Starting { .. } => {
                 if !self.starting_shown.swap(true, Ordering::SeqCst) {
                     outbox.status(request, ExecutionState::Starting);
@@ -190,9 +193,9 @@ impl Shared {
     /// [`Shared::show_engine_state`]).
     pub fn watch_engine(self: &Arc<Shared>, outbox: Outbox) {
         let shared = Arc::downgrade(self);
-        self.engine.observe(Arc::new(move |state| {
+        self.engine.observe(Arc::new(move |_| {
             if let Some(shared) = shared.upgrade() {
-                shared.show_engine_state(&outbox, state);
+                shared.show_engine_state(&outbox);
             }
         }));
     }
@@ -319,9 +322,10 @@ impl ShellWorker {
             // Frontends track one state: while a cell runs, it is still busy
             // (or waits for the engine to start).
             if let Some(running) = self.shared.running().as_ref() {
-                let state = match *self.shared.engine.state().borrow() {
-                    EngineState::Starting { .. } => ExecutionState::Starting,
-                    _ => ExecutionState::Busy,
+                let state = if self.shared.starting_shown.load(Ordering::SeqCst) {
+                    ExecutionState::Starting
+                } else {
+                    ExecutionState::Busy
                 };
                 self.outbox.status(running, state);
             }
@@ -481,23 +485,8 @@ impl Executor {
             cell,
             request: Box::new(request.clone()),
         });
-        let engine_starts = matches!(
-            *self.shared.engine.state().borrow(),
-            EngineState::Starting { .. }
-        );
-        if engine_starts {
-            // Under the lock the engine's observer takes too: its `busy`
-            // cannot come before this.
-            let running = self.shared.running();
-            let still = matches!(
-                *self.shared.engine.state().borrow(),
-                EngineState::Starting { .. }
-            );
-            if still && !self.shared.starting_shown.swap(true, Ordering::SeqCst) {
-                self.outbox.status(request, ExecutionState::Starting);
-            }
-            drop(running);
-        }
+        // A cell that waits for the engine to start says so.
+        self.shared.show_engine_state(&self.outbox);
         let result = match take_cell_limit(&execute.code) {
             Err(error) => Err(CellError::Engine(error.to_string())),
             Ok((limit, code)) => {

@@ -26,22 +26,12 @@ pub async fn orphaned() {
     loop {
         tokio::time::sleep(POLL).await;
         let reparented = nix::unistd::getppid() != original;
-        if reparented || !alive(named) {
+        if reparented || ferrokernel_engine::procs::exited(named) {
             tracing::warn!(
                 parent = named,
                 "the kernel's parent process is gone; shutting down"
             );
             return;
         }
-    }
-}
-
-/// Whether `pid` exists (a zombie counts as gone).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
     }
 }
