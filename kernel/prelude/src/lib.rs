@@ -47,6 +47,8 @@ pub mod concurrent;
 pub mod interrupt;
 #[cfg(feature = "multiprocessing")]
 pub mod multiprocessing;
+#[cfg(feature = "comm")]
+pub mod comm;
 pub mod notebook;
 // Re-exported as `notebook::protocol`.
 #[cfg(feature = "multiprocessing")]

@@ -29,6 +29,9 @@ pub const RELAY_BLOCKS: &str = "\u{1e}FK:relay-blocks";
 /// right after it forked that process, so the kernel can put the process's
 /// output under the cell that started it.
 pub const FORKED: &str = "\u{1e}FK:forked:";
+/// Followed by a comm message as one line of JSON (`comm::CommMessage`):
+/// a widget opened, changed or closed in the runtime.
+pub const COMM: &str = "\u{1e}FK:comm:";
 /// `clear_output()`; followed by `:wait` to clear only when new output arrives.
 pub const CLEAR_OUTPUT: &str = "\u{1e}FK:clear_output";
 /// Followed by an escaped panic message, from the panic hook on the cell's thread.
