@@ -5,22 +5,30 @@
 //! (completions then come from the [`QuickCompleter`], which is always
 //! ready). Cells go to the [`Executor`], which runs them one after another.
 //! Control requests ([`Control`]) are handled as they arrive: that is how
-//! interrupts and shutdowns get through. Stdin carries the frontend's answers
-//! to a cell's `input()`.
+//! interrupts and shutdowns get through, and subshells are made. Stdin
+//! carries the frontend's answers to a cell's `input()`.
+//!
+//! Comm messages are answered by the shell worker at once, like everything
+//! but cells: a slider moved while a cell runs reaches the runtime then, on
+//! the main shell as on a subshell.
 
+use crate::comms::CommTable;
 use crate::engine_client::{EngineClient, EngineState, InputNeeded};
 use crate::history::History;
 use crate::info;
 use crate::iopub::{IopubEvent, mime_bundle};
 use crate::output_limit::{OutputLimiter, take_cell_limit};
 use crate::quick_complete::QuickCompleter;
+use crate::subshells::Shells;
 use ferrokernel_engine::completeness::{self, Completeness as Verdict};
-use ferrokernel_engine::{CellError, CellId, Completions};
+use ferrokernel_engine::{CellError, CellId, CommMessage, Completions};
 use ferrokernel_protocol::{
-    CommClose, CommInfoReply, CompleteReply, Completeness, Content, ErrorInfo, ExecuteInput,
-    ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, InputRequest, InspectReply,
-    IsCompleteReply, Message, ReplyStatus, ShutdownReply, Status, StatusReply,
+    CommClose, CommInfo, CommInfoReply, CommOpen, CompleteReply, Completeness, Content,
+    CreateSubshellReply, DeleteSubshellReply, ErrorInfo, ExecuteInput, ExecuteReply,
+    ExecuteRequest, ExecuteResult, ExecutionState, InputRequest, InspectReply, IsCompleteReply,
+    ListSubshellReply, Message, ReplyStatus, ShutdownReply, Status, StatusReply,
 };
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -94,7 +102,7 @@ impl Outbox {
         &self.session
     }
 
-    fn reply(&self, channel: Channel, request: &Message, content: impl Into<Content>) {
+    pub(crate) fn reply(&self, channel: Channel, request: &Message, content: impl Into<Content>) {
         let message = request.child(content, &self.session);
         // A closed channel means the transport is gone (shutdown); nothing to do.
         let _ = self.replies.send(Reply { channel, message });
@@ -114,7 +122,7 @@ impl Outbox {
         ))));
     }
 
-    fn status(&self, request: &Message, state: ExecutionState) {
+    pub(crate) fn status(&self, request: &Message, state: ExecutionState) {
         self.publish(
             request,
             Status {
@@ -139,17 +147,21 @@ pub struct Shared {
     starting_shown: AtomicBool,
     history: Mutex<History>,
     shutdown: watch::Sender<Shutdown>,
+    comms: CommTable,
 }
 
 impl Shared {
     /// Shared state around `engine`, whose output passes through `limiter`;
-    /// `quick` answers completions when the engine cannot.
+    /// `quick` answers completions when the engine cannot; `comms` are the
+    /// comms the runtime opened (kept by the iopub task).
     pub fn new(
         engine: EngineClient,
         limiter: Arc<OutputLimiter>,
         quick: QuickCompleter,
+        comms: CommTable,
     ) -> Arc<Shared> {
         Arc::new(Shared {
+            comms,
             engine,
             limiter,
             quick: Mutex::new(quick),
@@ -385,24 +397,42 @@ impl ShellWorker {
                 };
                 self.outbox.reply(Channel::Shell, request, reply);
             }
-            Content::CommInfoRequest(_) => {
+            Content::CommInfoRequest(info) => {
+                let target = info.target_name.as_deref();
+                if target == Some(WIDGET_TARGET) {
+                    // The widget manager asks this when it connects.
+                    self.shared.engine.send_comm(CommMessage::WidgetManager);
+                }
+                let comms = self.shared.comms.list(target);
                 let reply = CommInfoReply {
                     status: ReplyStatus::Ok,
-                    comms: Default::default(),
+                    comms: comms
+                        .into_iter()
+                        .map(|(id, target_name)| (id, CommInfo { target_name }))
+                        .collect(),
                 };
                 self.outbox.reply(Channel::Shell, request, reply);
             }
-            Content::CommOpen(open) => {
-                // No comm targets exist: close it, as ipykernel does for unknown targets.
-                tracing::info!(target = %open.target_name, "no such comm target");
-                let close = CommClose {
-                    comm_id: open.comm_id.clone(),
-                    data: Default::default(),
-                };
-                self.outbox.publish(request, close);
+            Content::CommOpen(open) => self.refuse_comm(request, open),
+            Content::CommMsg(message) => {
+                if self.shared.comms.is_open(&message.comm_id) {
+                    self.shared.engine.send_comm(CommMessage::Msg {
+                        comm_id: message.comm_id.clone(),
+                        data: message.data.clone(),
+                    });
+                } else {
+                    tracing::warn!(comm_id = %message.comm_id, "comm_msg for no open comm: ignored");
+                }
             }
-            Content::CommMsg(_) | Content::CommClose(_) => {
-                tracing::info!(msg_type = %request.header.msg_type, "ignored: no comms are open");
+            Content::CommClose(close) => {
+                if self.shared.comms.closed(&close.comm_id) {
+                    self.shared.engine.send_comm(CommMessage::Close {
+                        comm_id: close.comm_id.clone(),
+                        data: close.data.clone(),
+                    });
+                } else {
+                    tracing::warn!(comm_id = %close.comm_id, "comm_close for no open comm: ignored");
+                }
             }
             Content::ShutdownRequest(shutdown) => {
                 shutdown_reply(&self.outbox, Channel::Shell, request, shutdown.restart);
@@ -412,6 +442,29 @@ impl ShellWorker {
         }
     }
 }
+
+impl ShellWorker {
+    /// A comm the frontend opens: the kernel has no targets for those (widgets
+    /// are opened by the runtime), so it is closed, as ipykernel closes comms
+    /// for unknown targets. The widget manager's control comm says that
+    /// widgets can be shown.
+    fn refuse_comm(&self, request: &Message, open: &CommOpen) {
+        if open.target_name == WIDGET_CONTROL_TARGET {
+            self.shared.engine.send_comm(CommMessage::WidgetManager);
+        }
+        tracing::info!(target = %open.target_name, "no such comm target");
+        let close = CommClose {
+            comm_id: open.comm_id.clone(),
+            data: Default::default(),
+        };
+        self.outbox.publish(request, close);
+    }
+}
+
+/// The comm target of ipywidgets' widgets.
+const WIDGET_TARGET: &str = "jupyter.widget";
+/// The comm target ipywidgets' manager opens to restore widgets.
+const WIDGET_CONTROL_TARGET: &str = "jupyter.widget.control";
 
 /// Runs cells one after another.
 pub struct Executor {
@@ -434,15 +487,32 @@ impl Executor {
 
     /// Runs the cells from `queue` until it closes.
     pub async fn run(mut self, mut queue: UnboundedReceiver<Message>) {
-        while let Some(request) = queue.recv().await {
+        let mut waiting = VecDeque::new();
+        loop {
+            let request = match waiting.pop_front() {
+                Some(request) => request,
+                None => match queue.recv().await {
+                    Some(request) => request,
+                    None => return,
+                },
+            };
             let Content::ExecuteRequest(execute) = &request.content else {
                 continue;
             };
             if let Flow::AbortQueued = self.execute(&request, execute).await {
-                // Like ipykernel: cells queued behind a failure are not run.
+                // Like ipykernel: cells queued behind a failure are not run,
+                // those of the same shell (another subshell's cells still are).
                 while let Ok(queued) = queue.try_recv() {
-                    self.abort(&queued);
+                    waiting.push_back(queued);
                 }
+                let shell = &request.header.subshell_id;
+                waiting.retain(|queued: &Message| {
+                    let same_shell = &queued.header.subshell_id == shell;
+                    if same_shell {
+                        self.abort(queued);
+                    }
+                    !same_shell
+                });
             }
         }
     }
@@ -620,12 +690,17 @@ fn unknown_request(outbox: &Outbox, channel: Channel, request: &Message, msg_typ
 pub struct Control {
     outbox: Outbox,
     shared: Arc<Shared>,
+    shells: Arc<Shells>,
 }
 
 impl Control {
-    /// A control handler answering through `outbox`.
-    pub fn new(outbox: Outbox, shared: Arc<Shared>) -> Control {
-        Control { outbox, shared }
+    /// A control handler answering through `outbox`, making subshells in `shells`.
+    pub fn new(outbox: Outbox, shared: Arc<Shared>, shells: Arc<Shells>) -> Control {
+        Control {
+            outbox,
+            shared,
+            shells,
+        }
     }
 
     /// Handles one request; says whether the kernel should shut down.
@@ -654,6 +729,39 @@ impl Control {
                 outcome = Shutdown::Yes {
                     restart: shutdown.restart,
                 };
+            }
+            Content::CreateSubshellRequest(_) => {
+                let reply = CreateSubshellReply {
+                    status: ReplyStatus::Ok,
+                    subshell_id: self.shells.create(),
+                };
+                self.outbox.reply(Channel::Control, request, reply);
+            }
+            Content::DeleteSubshellRequest(delete) => {
+                let reply = if self.shells.delete(&delete.subshell_id) {
+                    StatusReply {
+                        status: ReplyStatus::Ok,
+                        error: None,
+                    }
+                } else {
+                    StatusReply {
+                        status: ReplyStatus::Error,
+                        error: Some(ErrorInfo {
+                            ename: "SubshellNotFound".to_owned(),
+                            evalue: format!("no subshell with id {}", delete.subshell_id),
+                            traceback: Vec::new(),
+                        }),
+                    }
+                };
+                self.outbox
+                    .reply(Channel::Control, request, DeleteSubshellReply(reply));
+            }
+            Content::ListSubshellRequest(_) => {
+                let reply = ListSubshellReply {
+                    status: ReplyStatus::Ok,
+                    subshell_id: self.shells.list(),
+                };
+                self.outbox.reply(Channel::Control, request, reply);
             }
             other => unknown_request(&self.outbox, Channel::Control, request, other.msg_type()),
         }

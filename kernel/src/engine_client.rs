@@ -13,7 +13,9 @@ use ferrokernel_engine::conversation::{
     Connection, EngineEnv, EngineEvent, EngineRequest, EngineSource, PROTOCOL_VERSION, RequestId,
     wire,
 };
-use ferrokernel_engine::{CellError, CellId, Completions, InputPrompt, MimeBundle, Publisher};
+use ferrokernel_engine::{
+    CellError, CellId, CommMessage, Completions, InputPrompt, MimeBundle, Publisher,
+};
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -220,11 +222,23 @@ impl EngineClient {
 
     /// Interrupts the running cell.
     pub fn interrupt(&self) {
+        self.send_if_connected(EngineRequest::Interrupt);
+    }
+
+    /// Passes a comm message from the frontend to the runtime at once, also
+    /// while a cell runs. Without a connected engine it is dropped: the
+    /// widgets it is for are gone with their runtime.
+    pub fn send_comm(&self, message: CommMessage) {
+        self.send_if_connected(EngineRequest::Comm { message });
+    }
+
+    /// Sends to a connected engine only (what is about the engine of now).
+    fn send_if_connected(&self, request: EngineRequest) {
         let link = lock(&self.shared.link);
         if let Some(writer) = &link.writer
-            && let Err(error) = wire::send(writer, &EngineRequest::Interrupt)
+            && let Err(error) = wire::send(writer, &request)
         {
-            tracing::warn!(%error, "could not send the interrupt to the engine");
+            tracing::warn!(%error, ?request, "could not send to the engine");
         }
     }
 

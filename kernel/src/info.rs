@@ -68,5 +68,6 @@ pub fn kernel_info() -> KernelInfoReply {
             },
         ],
         debugger: false,
+        supported_features: vec!["kernel subshells".to_owned()],
     }
 }

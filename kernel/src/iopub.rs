@@ -10,9 +10,11 @@
 //! in its final state, in its place: what they keep is the bar at its end, as
 //! a person watching would last have seen it.
 
-use ferrokernel_engine::{CellId, MimeBundle, Output, Publisher, StreamKind};
+use crate::comms::CommTable;
+use ferrokernel_engine::{CellId, CommMessage, MimeBundle, Output, Publisher, StreamKind};
 use ferrokernel_protocol::{
-    ClearOutput, Content, DisplayData, Message, Stream, StreamName, UpdateDisplayData,
+    ClearOutput, CommClose, CommMsg, CommOpen, Content, DisplayData, Message, Stream, StreamName,
+    UpdateDisplayData,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
@@ -80,12 +82,15 @@ pub struct IopubAssembler {
     pending: Option<Pending>,
     /// For a headless cell: outputs held since its first display with an id.
     held: Option<(CellId, Vec<Output>)>,
+    /// Open comms, as the runtime opens and closes them.
+    comms: CommTable,
 }
 
 impl IopubAssembler {
-    /// An assembler for messages of `session`.
-    pub fn new(session: &str) -> IopubAssembler {
+    /// An assembler for messages of `session`, keeping `comms` up to date.
+    pub fn new(session: &str, comms: CommTable) -> IopubAssembler {
         IopubAssembler {
+            comms,
             session: session.to_owned(),
             parents: BTreeMap::new(),
             order: VecDeque::new(),
@@ -137,6 +142,11 @@ impl IopubAssembler {
             }
             IopubEvent::Output { from, output } => {
                 let cell = from.or(self.last);
+                if let Output::Comm(message) = output {
+                    // Widgets are not cell output: never held back.
+                    self.comm(cell, message, &mut ready);
+                    return ready;
+                }
                 let starts_hold = self.held.is_none()
                     && matches!(&output, Output::Display { id: Some(_), .. })
                     && self.headless(cell);
@@ -212,7 +222,55 @@ impl IopubAssembler {
                 let update = UpdateDisplayData(display_data(bundle, Some(id)));
                 ready.push(self.child(cell, update));
             }
+            Output::Comm(message) => self.comm(cell, message, ready),
         }
+    }
+
+    /// A comm message of the runtime, under `cell`'s request.
+    fn comm(&mut self, cell: Option<CellId>, message: CommMessage, ready: &mut Vec<Message>) {
+        // After the text printed before it: an Output widget's capture
+        // must not take what came earlier.
+        ready.extend(self.flush());
+        let published = match message {
+            CommMessage::Open {
+                comm_id,
+                target_name,
+                data,
+                metadata,
+            } => {
+                self.comms.opened(&comm_id, &target_name);
+                let open = CommOpen {
+                    comm_id,
+                    target_name,
+                    target_module: None,
+                    data,
+                };
+                let mut message = self.child(cell, open);
+                message.metadata = metadata;
+                message
+            }
+            CommMessage::Msg { comm_id, data } => self.child(cell, CommMsg { comm_id, data }),
+            CommMessage::Close { comm_id, data } => {
+                self.comms.closed(&comm_id);
+                self.child(cell, CommClose { comm_id, data })
+            }
+            CommMessage::Capture { comm_id, active } => {
+                // The Output widget shows the messages whose parent is `msg_id`.
+                let msg_id = match (active, self.parent(cell)) {
+                    (true, Some(parent)) => parent.header.msg_id.clone(),
+                    _ => String::new(),
+                };
+                let data = serde_json::json!({
+                    "method": "update",
+                    "state": {"msg_id": msg_id},
+                    "buffer_paths": [],
+                });
+                let data = data.as_object().cloned().unwrap_or_default();
+                self.child(cell, CommMsg { comm_id, data })
+            }
+            CommMessage::WidgetManager => return,
+        };
+        ready.push(published);
     }
 
     /// The pending stream text as one message, if any.
@@ -221,12 +279,15 @@ impl IopubAssembler {
         Some(self.child(cell, Stream { name, text }))
     }
 
+    /// The request of `cell` (or of the last cell, if it was forgotten).
+    fn parent(&self, cell: Option<CellId>) -> Option<&Message> {
+        cell.and_then(|cell| self.parents.get(&cell))
+            .or_else(|| self.last.and_then(|last| self.parents.get(&last)))
+    }
+
     /// A message under `cell`'s request (or the last cell's, if it was forgotten).
     fn child(&self, cell: Option<CellId>, content: impl Into<Content>) -> Message {
-        let parent = cell
-            .and_then(|cell| self.parents.get(&cell))
-            .or_else(|| self.last.and_then(|last| self.parents.get(&last)));
-        match parent {
+        match self.parent(cell) {
             Some(parent) => parent.child(content, &self.session),
             None => Message::new(content, &self.session),
         }
@@ -303,7 +364,7 @@ mod tests {
 
     #[test]
     fn consecutive_stream_text_is_joined_and_flushed_before_other_messages() {
-        let mut assembler = IopubAssembler::new("kernel");
+        let mut assembler = IopubAssembler::new("kernel", CommTable::default());
         let request = Message::new(ExecuteRequest::default(), "client");
         assert!(assembler.push(cell(1, &request)).is_empty());
         assert!(assembler.push(text(StreamKind::Stdout, "a\n")).is_empty());
@@ -327,7 +388,7 @@ mod tests {
 
     #[test]
     fn big_output_is_sent_at_once_and_intact() {
-        let mut assembler = IopubAssembler::new("kernel");
+        let mut assembler = IopubAssembler::new("kernel", CommTable::default());
         let line = "x".repeat(5 * 1024 * 1024) + "\n";
         let sent = assembler.push(text(StreamKind::Stdout, &line));
         match &sent[..] {
@@ -381,12 +442,18 @@ mod tests {
             "client",
         );
         assert_eq!(
-            events(&mut IopubAssembler::new("kernel"), headless),
+            events(
+                &mut IopubAssembler::new("kernel", CommTable::default()),
+                headless
+            ),
             ["display \"2/2\"", "stream \"working\\n\"", "status"]
         );
         let interactive = Message::new(ExecuteRequest::default(), "client");
         assert_eq!(
-            events(&mut IopubAssembler::new("kernel"), interactive),
+            events(
+                &mut IopubAssembler::new("kernel", CommTable::default()),
+                interactive
+            ),
             [
                 "display \"0/2\"",
                 "stream \"working\\n\"",
@@ -399,7 +466,7 @@ mod tests {
 
     #[test]
     fn late_output_goes_under_its_own_cell_while_another_runs() {
-        let mut assembler = IopubAssembler::new("kernel");
+        let mut assembler = IopubAssembler::new("kernel", CommTable::default());
         let first = Message::new(ExecuteRequest::default(), "client");
         let second = Message::new(ExecuteRequest::default(), "client");
         assembler.push(cell(1, &first));
@@ -433,5 +500,55 @@ mod tests {
         let converted = mime_bundle(bundle);
         assert_eq!(converted["application/json"]["a"], 1);
         assert!(converted["text/plain"].is_string());
+    }
+
+    #[test]
+    fn comms_open_in_the_table_and_capture_points_at_the_cells_request() {
+        let comms = CommTable::default();
+        let mut assembler = IopubAssembler::new("kernel", comms.clone());
+        let request = Message::new(ExecuteRequest::default(), "client");
+        assembler.push(cell(1, &request));
+        let metadata = serde_json::json!({"version": "2.1.0"});
+        let open = CommMessage::Open {
+            comm_id: "w1".into(),
+            target_name: "jupyter.widget".into(),
+            data: Default::default(),
+            metadata: metadata.as_object().cloned().unwrap_or_default(),
+        };
+        let from = Some(CellId(1));
+        let sent = assembler.push(IopubEvent::Output {
+            from,
+            output: Output::Comm(open),
+        });
+        assert_eq!(sent[0].header.msg_type, "comm_open");
+        assert_eq!(
+            sent[0].metadata.get("version"),
+            Some(&serde_json::json!("2.1.0"))
+        );
+        assert!(comms.is_open("w1"));
+        let capture = CommMessage::Capture {
+            comm_id: "w1".into(),
+            active: true,
+        };
+        let sent = assembler.push(IopubEvent::Output {
+            from,
+            output: Output::Comm(capture),
+        });
+        let Content::CommMsg(update) = &sent[0].content else {
+            panic!("not a comm_msg: {sent:?}");
+        };
+        assert_eq!(
+            update.data["state"]["msg_id"],
+            request.header.msg_id.as_str()
+        );
+        let close = CommMessage::Close {
+            comm_id: "w1".into(),
+            data: Default::default(),
+        };
+        assembler.push(IopubEvent::Output {
+            from,
+            output: Output::Comm(close),
+        });
+        assert!(!comms.is_open("w1"));
     }
 }

@@ -11,6 +11,7 @@
 //! - [`pin`] and [`doctor`]: the toolchain a kernelspec records so that any launcher
 //!   finds it, and `ferrokernel doctor`'s checks of a set-up.
 
+pub mod comms;
 pub mod dispatcher;
 pub mod doctor;
 pub mod engine_client;
@@ -23,5 +24,6 @@ pub mod output_limit;
 pub mod parent;
 pub mod pin;
 pub mod quick_complete;
+pub mod subshells;
 
 pub mod transport;

@@ -1,10 +1,12 @@
 //! The five zeromq sockets of a Jupyter kernel, and the tasks that serve them.
 
-use crate::dispatcher::{Channel, Control, Executor, Outbox, Reply, Shared, ShellWorker, Shutdown};
+use crate::comms::CommTable;
+use crate::dispatcher::{Channel, Control, Executor, Outbox, Reply, Shared, Shutdown};
 use crate::engine_client::EngineClient;
 use crate::iopub::{IopubAssembler, IopubEvent, IopubPublisher, STREAM_FLUSH_INTERVAL};
 use crate::output_limit::{Limit, OutputLimiter};
 use crate::quick_complete::QuickCompleter;
+use crate::subshells::Shells;
 use bytes::Bytes;
 use ferrokernel_engine::conversation::{EngineEnv, EngineSource};
 use ferrokernel_protocol::{ConnectionInfo, Message, Signer, Status};
@@ -91,7 +93,6 @@ pub async fn serve(
 
     let (replies_tx, replies_rx) = mpsc::unbounded_channel::<Reply>();
     let (iopub_tx, iopub_rx) = mpsc::unbounded_channel::<IopubEvent>();
-    let (shell_queue_tx, shell_queue_rx) = mpsc::unbounded_channel::<Message>();
     let (cells_tx, cells_rx) = mpsc::unbounded_channel::<Message>();
 
     // Engine output passes the kernel's output limit (`FERROKERNEL_OUTPUT_LIMIT`).
@@ -101,7 +102,8 @@ pub async fn serve(
     );
     let engine = EngineClient::start(source, env, limiter.clone());
     let quick = QuickCompleter::new(ferrokernel_engine::prelude_sources());
-    let shared = Shared::new(engine, limiter, quick);
+    let comms = CommTable::default();
+    let shared = Shared::new(engine, limiter, quick, comms.clone());
     let outbox = Outbox::new(&session, replies_tx, iopub_tx);
     shared.watch_engine(outbox.clone());
     outbox.publish_orphan(Status::starting());
@@ -111,7 +113,12 @@ pub async fn serve(
     let (stdin_send, mut stdin_recv) = stdin.split();
 
     tokio::spawn(heartbeat_loop(heartbeat));
-    tokio::spawn(iopub_loop(iopub, iopub_rx, session.clone(), signer.clone()));
+    tokio::spawn(iopub_loop(
+        iopub,
+        iopub_rx,
+        IopubAssembler::new(&session, comms),
+        signer.clone(),
+    ));
     tokio::spawn(send_replies(
         replies_rx,
         signer.clone(),
@@ -119,9 +126,7 @@ pub async fn serve(
         control_send,
         stdin_send,
     ));
-    tokio::spawn(
-        ShellWorker::new(outbox.clone(), Arc::clone(&shared), cells_tx).run(shell_queue_rx),
-    );
+    let (shells, shell_queue_tx) = Shells::start(outbox.clone(), Arc::clone(&shared), cells_tx);
     tokio::spawn(Executor::new(outbox.clone(), Arc::clone(&shared)).run(cells_rx));
 
     let shell_signer = signer.clone();
@@ -138,7 +143,7 @@ pub async fn serve(
         }
     });
 
-    let control_handler = Arc::new(Control::new(outbox.clone(), Arc::clone(&shared)));
+    let control_handler = Arc::new(Control::new(outbox.clone(), Arc::clone(&shared), shells));
     let stdin_handler = Arc::clone(&control_handler);
     let stdin_signer = signer.clone();
     tokio::spawn(async move {
@@ -229,10 +234,9 @@ async fn heartbeat_loop(mut socket: RepSocket) {
 async fn iopub_loop(
     mut socket: PubSocket,
     mut events: UnboundedReceiver<IopubEvent>,
-    session: String,
+    mut assembler: IopubAssembler,
     signer: Signer,
 ) {
-    let mut assembler = IopubAssembler::new(&session);
     loop {
         let event = if assembler.has_pending() {
             match tokio::time::timeout(STREAM_FLUSH_INTERVAL, events.recv()).await {
@@ -287,5 +291,5 @@ async fn send_replies<S: SocketSend>(
 
 /// A session id for the kernel's messages.
 fn uuid_like() -> String {
-    ferrokernel_protocol::Header::new("", "").msg_id
+    ferrokernel_protocol::new_id()
 }

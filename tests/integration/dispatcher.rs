@@ -1,17 +1,19 @@
 //! The dispatcher with the fake engine: no sockets, no compiler.
 
-use ferrokernel::dispatcher::{
-    Channel, Control, Executor, Outbox, Reply, Shared, ShellWorker, Shutdown,
-};
+use ferrokernel::comms::CommTable;
+use ferrokernel::dispatcher::{Channel, Control, Executor, Outbox, Reply, Shared, Shutdown};
 use ferrokernel::engine_client::{EngineClient, EngineState};
 use ferrokernel::iopub::{IopubAssembler, IopubEvent, IopubPublisher};
 use ferrokernel::output_limit::{Limit, OutputLimiter};
 use ferrokernel::quick_complete::QuickCompleter;
+use ferrokernel::subshells::Shells;
 use ferrokernel_engine::conversation::{EngineEnv, InProcessSource, StartEngine};
 use ferrokernel_engine::fake::FakeEngine;
 use ferrokernel_protocol::{
-    CommOpen, Content, ExecuteRequest, HistAccess, HistoryEntry, HistoryRequest, InputReply,
-    InterruptRequest, IsCompleteRequest, KernelInfoRequest, Message, ReplyStatus, ShutdownRequest,
+    CommClose, CommInfoRequest, CommMsg, CommOpen, Content, CreateSubshellRequest,
+    DeleteSubshellRequest, ExecuteRequest, HistAccess, HistoryEntry, HistoryRequest, InputReply,
+    InterruptRequest, IsCompleteRequest, KernelInfoRequest, ListSubshellRequest, Message,
+    ReplyStatus, ShutdownRequest,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,9 +37,11 @@ async fn start_slowly(start_ms: u64) -> Harness {
     let (replies_tx, replies) = mpsc::unbounded_channel();
     let (events_tx, mut events) = mpsc::unbounded_channel::<IopubEvent>();
     let (iopub_tx, iopub) = mpsc::unbounded_channel();
+    let comms = CommTable::default();
+    let assembler_comms = comms.clone();
     // Assemble iopub messages as the transport would, flushing stream text at once.
     tokio::spawn(async move {
-        let mut assembler = IopubAssembler::new("kernel");
+        let mut assembler = IopubAssembler::new("kernel", assembler_comms);
         while let Some(event) = events.recv().await {
             for message in assembler.push(event).into_iter().chain(assembler.flush()) {
                 let _ = iopub_tx.send(message);
@@ -57,7 +61,7 @@ async fn start_slowly(start_ms: u64) -> Harness {
     let engine = EngineClient::start(source, EngineEnv::current(), limiter.clone());
     let quick = QuickCompleter::new(["pub fn cpu_count() -> usize { 1 }"]);
     let mut state = engine.state();
-    let shared = Shared::new(engine, limiter, quick);
+    let shared = Shared::new(engine, limiter, quick, comms);
     if start_ms == 0 {
         let ready = state.wait_for(|s| *s == EngineState::Ready);
         tokio::time::timeout(Duration::from_secs(10), ready)
@@ -67,13 +71,12 @@ async fn start_slowly(start_ms: u64) -> Harness {
     }
     let outbox = Outbox::new("kernel", replies_tx, events_tx);
     shared.watch_engine(outbox.clone());
-    let (shell, queue) = mpsc::unbounded_channel();
     let (cells, cell_queue) = mpsc::unbounded_channel();
-    tokio::spawn(ShellWorker::new(outbox.clone(), Arc::clone(&shared), cells).run(queue));
+    let (shells, shell) = Shells::start(outbox.clone(), Arc::clone(&shared), cells);
     tokio::spawn(Executor::new(outbox.clone(), Arc::clone(&shared)).run(cell_queue));
     Harness {
         shell,
-        control: Control::new(outbox, shared),
+        control: Control::new(outbox, shared, shells),
         replies,
         iopub,
     }
@@ -312,6 +315,7 @@ async fn history_is_complete_comms_unknown_and_shutdown() {
     let open = request(CommOpen {
         comm_id: "c1".into(),
         target_name: "nothing".into(),
+        target_module: None,
         data: Default::default(),
     });
     kernel.shell.send(open.clone()).expect("queued");
@@ -415,4 +419,155 @@ async fn while_the_engine_starts_the_status_says_so_and_the_cell_shows_only_its_
             "Idle"
         ]
     );
+}
+
+fn update(comm_id: &str, value: serde_json::Value) -> Message {
+    let data =
+        serde_json::json!({"method": "update", "state": {"value": value}, "buffer_paths": []});
+    request(CommMsg {
+        comm_id: comm_id.to_owned(),
+        data: data.as_object().cloned().unwrap_or_default(),
+    })
+}
+
+/// Output text of `messages`.
+fn printed(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::Stream(stream) => Some(stream.text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn comms_open_in_the_runtime_and_updates_reach_a_running_cell() {
+    let mut kernel = start().await;
+    let open = execute("comm_open:w1");
+    kernel.shell.send(open.clone()).expect("queued");
+    let iopub = kernel.iopub_until_idle(&open).await;
+    let opened = iopub
+        .iter()
+        .find(|m| m.header.msg_type == "comm_open")
+        .expect("a comm_open under the cell");
+    assert_eq!(opened.metadata["version"], "2.1.0");
+    kernel.reply().await;
+
+    let info = request(CommInfoRequest {
+        target_name: Some("jupyter.widget".into()),
+    });
+    kernel.shell.send(info).expect("queued");
+    let Content::CommInfoReply(info) = kernel.reply().await.message.content else {
+        panic!("not a comm_info_reply");
+    };
+    assert_eq!(info.comms["w1"].target_name, "jupyter.widget");
+
+    // An update sent while a cell sleeps is what that cell reads after.
+    let cell = execute("sleep:600\ncomm_value:w1");
+    kernel.shell.send(cell.clone()).expect("queued");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    kernel.shell.send(update("w1", 7.into())).expect("queued");
+    // An unknown comm and a close of one that is not open change nothing.
+    kernel.shell.send(update("nope", 9.into())).expect("queued");
+    let close = request(CommClose {
+        comm_id: "nope".into(),
+        data: Default::default(),
+    });
+    kernel.shell.send(close).expect("queued");
+    let iopub = kernel.iopub_until_idle(&cell).await;
+    assert_eq!(printed(&iopub), "w1=7\n");
+    kernel.reply().await;
+
+    let close = request(CommClose {
+        comm_id: "w1".into(),
+        data: Default::default(),
+    });
+    kernel.shell.send(close).expect("queued");
+    kernel
+        .shell
+        .send(request(CommInfoRequest::default()))
+        .expect("queued");
+    let Content::CommInfoReply(info) = kernel.reply().await.message.content else {
+        panic!("not a comm_info_reply");
+    };
+    assert!(info.comms.is_empty(), "{info:?}");
+}
+
+#[tokio::test]
+async fn subshells_are_made_listed_deleted_and_answer_while_the_main_shell_runs() {
+    let mut kernel = start().await;
+    kernel.control.handle(&request(CreateSubshellRequest {}));
+    let Content::CreateSubshellReply(created) = kernel.reply().await.message.content else {
+        panic!("not a create_subshell_reply");
+    };
+    let id = created.subshell_id;
+    kernel.control.handle(&request(ListSubshellRequest {}));
+    let Content::ListSubshellReply(list) = kernel.reply().await.message.content else {
+        panic!("not a list_subshell_reply");
+    };
+    assert_eq!(list.subshell_id, vec![id.clone()]);
+
+    // The main shell runs a long cell; the subshell answers meanwhile, with
+    // its id in the reply's parent and its own busy/idle.
+    let long = execute("sleep:1500\nprint:main done");
+    kernel.shell.send(long.clone()).expect("queued");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut info = request(KernelInfoRequest {});
+    info.header.subshell_id = Some(id.clone());
+    let asked = std::time::Instant::now();
+    kernel.shell.send(info.clone()).expect("queued");
+    let reply = kernel.reply().await;
+    assert!(asked.elapsed() < Duration::from_millis(1000));
+    assert_eq!(reply.message.header.msg_type, "kernel_info_reply");
+    assert_eq!(
+        reply.message.header.subshell_id.as_deref(),
+        Some(id.as_str())
+    );
+    let statuses = kernel.iopub_until_idle(&info).await;
+    assert_eq!(types(&statuses), ["status", "status"]);
+
+    // A cell on the subshell runs when the engine is free, after the main one.
+    let mut second = execute("print:from the subshell");
+    second.header.subshell_id = Some(id.clone());
+    kernel.shell.send(second.clone()).expect("queued");
+    let first_reply = kernel.reply().await;
+    assert_eq!(
+        first_reply.message.parent_header.map(|h| h.msg_id),
+        Some(long.header.msg_id.clone())
+    );
+    let iopub = kernel.iopub_until_idle(&second).await;
+    assert_eq!(printed(&iopub), "from the subshell\n");
+    kernel.reply().await;
+
+    // An unknown subshell: busy, an error reply, idle.
+    let mut lost = request(KernelInfoRequest {});
+    lost.header.subshell_id = Some("no-such".into());
+    kernel.shell.send(lost.clone()).expect("queued");
+    let reply = kernel.reply().await;
+    assert_eq!(reply.message.header.msg_type, "kernel_info_reply");
+    let encoded = String::from_utf8(reply.message.content.encode()).expect("utf-8");
+    assert!(encoded.contains("SubshellNotFound"), "{encoded}");
+    assert_eq!(
+        types(&kernel.iopub_until_idle(&lost).await),
+        ["status", "status"]
+    );
+
+    kernel.control.handle(&request(DeleteSubshellRequest {
+        subshell_id: id.clone(),
+    }));
+    assert_eq!(
+        kernel.reply().await.message.header.msg_type,
+        "delete_subshell_reply"
+    );
+    kernel
+        .control
+        .handle(&request(DeleteSubshellRequest { subshell_id: id }));
+    let again = kernel.reply().await.message.content.encode();
+    assert!(String::from_utf8_lossy(&again).contains("\"error\""));
+    kernel.control.handle(&request(ListSubshellRequest {}));
+    let Content::ListSubshellReply(list) = kernel.reply().await.message.content else {
+        panic!("not a list_subshell_reply");
+    };
+    assert!(list.subshell_id.is_empty());
 }

@@ -16,6 +16,8 @@
 //! - `rich_output`: evcxr display blocks and displays with ids where they were
 //!   printed, and the cell's value as its result; progress bars (over pools
 //!   and `as_completed` too) and the process timeline as SVG;
+//! - `widgets`: Jupyter widgets opened by cells, moved by the frontend (also
+//!   while a cell runs, on the main shell and on a subshell), and subshells;
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
@@ -30,3 +32,4 @@ mod protocol;
 mod recovery;
 mod rich_output;
 mod support;
+mod widgets;

@@ -270,6 +270,7 @@ async fn every_shell_request_type_is_answered() {
         .send_shell(CommOpen {
             comm_id: "c1".into(),
             target_name: "jupyter.widget".into(),
+            target_module: None,
             data: Default::default(),
         })
         .await;

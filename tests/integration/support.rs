@@ -224,6 +224,18 @@ impl Kernel {
         message
     }
 
+    /// Sends `content` on shell for the subshell `subshell_id`.
+    pub(crate) async fn send_shell_in(
+        &mut self,
+        subshell_id: &str,
+        content: impl Into<Content>,
+    ) -> Message {
+        let mut message = self.request(content);
+        message.header.subshell_id = Some(subshell_id.to_owned());
+        Kernel::send_on(&mut self.shell, &message, &self.signer).await;
+        message
+    }
+
     /// Sends raw frames on shell (for forged and malformed messages).
     pub(crate) async fn send_shell_frames(&mut self, frames: Vec<Vec<u8>>) {
         self.shell.send(to_zmq(frames)).await.expect("send");

@@ -7,14 +7,19 @@
 //! `pid` (prints this process's id), `cwd` (prints the directory cells run in),
 //! `env:NAME` (prints the variable as cells see it), `later:MS:TEXT` (a
 //! thread the cell leaves behind prints TEXT after MS milliseconds, under the
-//! cell). Anything else is ignored.
+//! cell), `comm_open:ID` (opens a widget-like comm `ID` whose state is
+//! `{"value": 0}`), `comm_value:ID` (prints the value the frontend last set on
+//! it; `update` and `request_state` messages are handled as a widget would).
+//! Anything else is ignored.
 
 use crate::{
-    CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
-    Output, Publisher, StreamKind,
+    CellError, CellId, CommInbox, CommMessage, Completions, Engine, InputPrompt, InputReader,
+    Interrupt, MimeBundle, Output, Publisher, StreamKind,
 };
-use std::sync::Arc;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The scripted engine.
@@ -28,6 +33,49 @@ pub struct FakeEngine {
     cwd: Option<std::path::PathBuf>,
     /// The cell running, whose output this is.
     cell: Option<CellId>,
+    comms: Arc<FakeComms>,
+}
+
+/// The fake's widgets: a `value` per comm id.
+struct FakeComms {
+    publisher: Arc<dyn Publisher>,
+    values: Mutex<HashMap<String, Value>>,
+}
+
+impl FakeComms {
+    fn values(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CommInbox for FakeComms {
+    fn deliver(&self, message: &CommMessage) {
+        let CommMessage::Msg { comm_id, data } = message else {
+            return;
+        };
+        let mut values = self.values();
+        let Some(value) = values.get_mut(comm_id) else {
+            return;
+        };
+        match data.get("method").and_then(Value::as_str) {
+            Some("update") => {
+                if let Some(new) = data.get("state").and_then(|s| s.get("value")) {
+                    *value = new.clone();
+                }
+            }
+            Some("request_state") => {
+                let state = json!({"method": "update", "state": {"value": value}});
+                self.publisher.publish(
+                    None,
+                    Output::Comm(CommMessage::Msg {
+                        comm_id: comm_id.clone(),
+                        data: state.as_object().cloned().unwrap_or_default(),
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 #[derive(Default)]
@@ -44,8 +92,13 @@ impl Interrupt for FakeInterrupt {
 impl FakeEngine {
     /// A fake engine publishing to `publisher`.
     pub fn new(publisher: Arc<dyn Publisher>) -> FakeEngine {
+        let comms = Arc::new(FakeComms {
+            publisher: Arc::clone(&publisher),
+            values: Mutex::default(),
+        });
         FakeEngine {
             publisher,
+            comms,
             interrupted: Arc::default(),
             executed: Vec::new(),
             environment: Default::default(),
@@ -150,6 +203,23 @@ impl Engine for FakeEngine {
                         publisher.publish(Some(cell), Output::Stream { stream, text });
                     });
                 }
+                "comm_open" => {
+                    self.comms.values().insert(arg.to_owned(), json!(0));
+                    let state = json!({"state": {"value": 0}, "buffer_paths": []});
+                    let metadata = json!({"version": "2.1.0"});
+                    let open = CommMessage::Open {
+                        comm_id: arg.to_owned(),
+                        target_name: "jupyter.widget".to_owned(),
+                        data: state.as_object().cloned().unwrap_or_default(),
+                        metadata: metadata.as_object().cloned().unwrap_or_else(Map::new),
+                    };
+                    self.publisher.publish(self.cell, Output::Comm(open));
+                }
+                "comm_value" => {
+                    let value = self.comms.values().get(arg).cloned();
+                    let value = value.map_or_else(|| "no such comm".to_owned(), |v| v.to_string());
+                    self.stream(StreamKind::Stdout, &format!("{arg}={value}"));
+                }
                 "pid" => self.stream(StreamKind::Stdout, &format!("pid {}", std::process::id())),
                 "cwd" => {
                     let cwd = self.cwd.clone().or_else(|| std::env::current_dir().ok());
@@ -206,6 +276,10 @@ impl Engine for FakeEngine {
 
     fn interrupter(&self) -> Arc<dyn Interrupt> {
         self.interrupted.clone()
+    }
+
+    fn comm_inbox(&self) -> Option<Arc<dyn CommInbox>> {
+        Some(Arc::clone(&self.comms) as Arc<dyn CommInbox>)
     }
 
     fn shutdown(&mut self) {}

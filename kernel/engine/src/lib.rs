@@ -18,6 +18,7 @@ mod origins;
 mod prelude_source;
 pub mod procs;
 pub mod runtime;
+mod runtime_comms;
 mod runtime_control;
 pub mod toolchain;
 mod workdir;
@@ -26,6 +27,7 @@ pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
 };
+pub use ferrokernel_prelude::comm::CommMessage;
 pub use prelude_source::{rust_sources as prelude_sources, unpacked_dir as prelude_dir};
 pub use toolchain::{Toolchain, ToolchainError};
 pub use workdir::{Workdir, WorkdirError};
@@ -76,6 +78,8 @@ pub enum Output {
         /// Wait for new output before clearing.
         wait: bool,
     },
+    /// A comm message from the runtime (a widget opened, changed, closed).
+    Comm(CommMessage),
 }
 
 /// Which cell a request ran, as the kernel numbers them: output is published
@@ -136,6 +140,13 @@ pub trait Interrupt: Send + Sync {
     fn interrupt(&self);
 }
 
+/// Takes the frontend's comm messages to the runtime, from any thread, also
+/// while a cell runs (so the cell sees a slider moved a moment ago).
+pub trait CommInbox: Send + Sync {
+    /// Passes `message` on; a runtime that cannot take it now loses it (logged).
+    fn deliver(&self, message: &CommMessage);
+}
+
 /// What runs cells. One engine serves one kernel, on one thread.
 pub trait Engine {
     /// Runs `cell` and returns the value of its final expression, if it has one.
@@ -162,6 +173,12 @@ pub trait Engine {
 
     /// A handle that interrupts this engine's running cell from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupt>;
+
+    /// A handle that takes comm messages to the runtime from another thread;
+    /// `None` for an engine without comms.
+    fn comm_inbox(&self) -> Option<Arc<dyn CommInbox>> {
+        None
+    }
 
     /// Ends every process this engine started. Called before the kernel exits.
     fn shutdown(&mut self);

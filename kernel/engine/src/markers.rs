@@ -6,8 +6,8 @@
 //! program output does not contain.
 
 pub(crate) use ferrokernel_prelude::notebook::protocol::{
-    BEGIN_CONTENT, CLEAR_OUTPUT, DISPLAY, DISPLAY_WITH_ID, END_CONTENT, PANIC_MESSAGE, PREFIX,
-    RELAY_BLOCKS, UPDATE_DISPLAY, VALUE, escape, unescape,
+    BEGIN_CONTENT, CLEAR_OUTPUT, COMM, DISPLAY, DISPLAY_WITH_ID, END_CONTENT, PANIC_MESSAGE,
+    PREFIX, RELAY_BLOCKS, UPDATE_DISPLAY, VALUE, escape, unescape,
 };
 
 /// Followed by a line the cell wrote to stderr (the relay merges both streams).

@@ -41,14 +41,14 @@
 //! kernel (`input`, `display_html`, ...); it is all that remains without the
 //! default `multiprocessing` feature.
 
+#[cfg(feature = "comm")]
+pub mod comm;
 #[cfg(feature = "multiprocessing")]
 pub mod concurrent;
 #[cfg(feature = "multiprocessing")]
 pub mod interrupt;
 #[cfg(feature = "multiprocessing")]
 pub mod multiprocessing;
-#[cfg(feature = "comm")]
-pub mod comm;
 pub mod notebook;
 // Re-exported as `notebook::protocol`.
 #[cfg(feature = "multiprocessing")]

@@ -145,6 +145,9 @@ pub struct KernelInfoReply {
     /// Whether the kernel implements the debug protocol (it does not). Optional in the spec.
     #[serde(default)]
     pub debugger: bool,
+    /// Optional protocol features the kernel offers (`"kernel subshells"`).
+    #[serde(default)]
+    pub supported_features: Vec<String>,
 }
 
 /// `complete_request`: what could follow the cursor.
@@ -320,6 +323,9 @@ pub struct CommOpen {
     pub comm_id: String,
     /// The handler it asks for.
     pub target_name: String,
+    /// Where the target is defined, if the sender says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_module: Option<String>,
     /// Initial data.
     #[serde(default)]
     pub data: Map<String, Value>,
@@ -500,6 +506,44 @@ pub struct ClearOutput {
     pub wait: bool,
 }
 
+/// `create_subshell_request` (JEP 91), on control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CreateSubshellRequest {}
+
+/// `create_subshell_reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSubshellReply {
+    /// Always ok.
+    pub status: ReplyStatus,
+    /// The new subshell's id.
+    pub subshell_id: String,
+}
+
+/// `delete_subshell_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteSubshellRequest {
+    /// Which subshell.
+    pub subshell_id: String,
+}
+
+/// `delete_subshell_reply`: ok, or an error for an unknown id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeleteSubshellReply(pub StatusReply);
+
+/// `list_subshell_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ListSubshellRequest {}
+
+/// `list_subshell_reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListSubshellReply {
+    /// Always ok.
+    pub status: ReplyStatus,
+    /// The ids of the subshells (not the main shell).
+    pub subshell_id: Vec<String>,
+}
+
 /// A message type this crate does not model, kept as raw JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownContent {
@@ -584,6 +628,12 @@ contents! {
     CommMsg(CommMsg) = "comm_msg",
     CommClose(CommClose) = "comm_close",
     ShutdownRequest(ShutdownRequest) = "shutdown_request",
+    CreateSubshellRequest(CreateSubshellRequest) = "create_subshell_request",
+    CreateSubshellReply(CreateSubshellReply) = "create_subshell_reply",
+    DeleteSubshellRequest(DeleteSubshellRequest) = "delete_subshell_request",
+    DeleteSubshellReply(DeleteSubshellReply) = "delete_subshell_reply",
+    ListSubshellRequest(ListSubshellRequest) = "list_subshell_request",
+    ListSubshellReply(ListSubshellReply) = "list_subshell_reply",
     ShutdownReply(ShutdownReply) = "shutdown_reply",
     InterruptRequest(InterruptRequest) = "interrupt_request",
     InterruptReply(StatusReply) = "interrupt_reply",
@@ -609,14 +659,21 @@ impl Content {
     /// An error reply for a request this kernel does not handle: `foo_request`
     /// is answered by `foo_reply` with status error. `None` for non-requests.
     pub fn unknown_request_reply(msg_type: &str) -> Option<Content> {
+        let error = ErrorInfo {
+            ename: "UnknownMessageType".to_owned(),
+            evalue: format!("ferrokernel does not handle {msg_type}"),
+            traceback: Vec::new(),
+        };
+        Content::error_reply(msg_type, error)
+    }
+
+    /// The reply to a `foo_request` that failed with `error`: `foo_reply`
+    /// with status error. `None` for non-requests.
+    pub fn error_reply(msg_type: &str, error: ErrorInfo) -> Option<Content> {
         let stem = msg_type.strip_suffix("_request")?;
         let reply = StatusReply {
             status: ReplyStatus::Error,
-            error: Some(ErrorInfo {
-                ename: "UnknownMessageType".to_owned(),
-                evalue: format!("ferrokernel does not handle {msg_type}"),
-                traceback: Vec::new(),
-            }),
+            error: Some(error),
         };
         Some(Content::Unknown(UnknownContent {
             msg_type: format!("{stem}_reply"),

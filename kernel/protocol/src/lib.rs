@@ -14,6 +14,6 @@ mod wire;
 pub use connection::{ConnectionInfo, Transport};
 pub use content::*;
 pub use error::ProtocolError;
-pub use header::{Header, PROTOCOL_VERSION};
+pub use header::{Header, PROTOCOL_VERSION, new_id};
 pub use signer::Signer;
 pub use wire::{DELIMITER, Message};

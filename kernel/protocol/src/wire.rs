@@ -40,11 +40,16 @@ impl Message {
         }
     }
 
-    /// A message caused by `self`: same routing identities, `self`'s header as parent.
+    /// A message caused by `self`: same routing identities, `self`'s header as
+    /// parent, and the same subshell.
     pub fn child(&self, content: impl Into<Content>, session: &str) -> Message {
         let mut message = Message::new(content, session);
         message.identities.clone_from(&self.identities);
         message.parent_header = Some(self.header.clone());
+        message
+            .header
+            .subshell_id
+            .clone_from(&self.header.subshell_id);
         message
     }
 

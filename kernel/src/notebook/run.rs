@@ -195,6 +195,8 @@ impl Publisher for Collector {
                 self.update_display(from, &id, data(bundle))
             }
             EngineOutput::ClearOutput { .. } => *self.lock(from) = Collected::default(),
+            // Widgets live in a frontend; a written notebook keeps their views.
+            EngineOutput::Comm(_) => {}
         }
     }
 }

@@ -1,11 +1,11 @@
 //! What a kernel and its engine say to each other.
 
 use super::EngineEnv;
-use crate::{CellError, CellId, Completions, InputPrompt, MimeBundle, Output};
+use crate::{CellError, CellId, CommMessage, Completions, InputPrompt, MimeBundle, Output};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes shape; both sides must agree (`Hello`).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Pairs an answer with its request: completions and cells may be in flight
 /// at once.
@@ -63,6 +63,12 @@ pub enum EngineRequest {
     },
     /// Interrupt the running cell (handled at once, even while a cell runs).
     Interrupt,
+    /// A comm message from the frontend for the runtime (handled at once,
+    /// even while a cell runs).
+    Comm {
+        /// The message.
+        message: CommMessage,
+    },
     /// The answer to [`EngineEvent::InputRequest`] (`None`: no input possible).
     InputReply {
         /// The line typed.

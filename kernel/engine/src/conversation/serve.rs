@@ -9,7 +9,7 @@
 
 use super::wire::{self, WireError};
 use super::{EngineEnv, EngineEvent, EngineRequest, PROTOCOL_VERSION};
-use crate::{CellError, Engine, InputPrompt, Interrupt, Output, Publisher};
+use crate::{CellError, CommInbox, Engine, InputPrompt, Interrupt, Output, Publisher};
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,13 +87,13 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
             return;
         }
     };
-    let interrupter: Arc<OnceLock<Arc<dyn Interrupt>>> = Arc::default();
+    let handles: Arc<OnceLock<Handles>> = Arc::default();
     let (requests_tx, requests) = std::sync::mpsc::channel();
     let (inputs_tx, inputs) = std::sync::mpsc::channel();
     let reader = Reader {
         socket,
         outlet: Arc::clone(&outlet),
-        interrupter: Arc::clone(&interrupter),
+        handles: Arc::clone(&handles),
         requests: requests_tx,
         inputs: inputs_tx,
         on_disconnect: options.on_disconnect.take(),
@@ -122,7 +122,10 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
         Err(panic) => return start_failed(&outlet, panic_message(&panic), requests),
     };
     tracing::info!(elapsed = ?started.elapsed(), "engine ready");
-    let _ = interrupter.set(engine.interrupter());
+    let _ = handles.set(Handles {
+        interrupter: engine.interrupter(),
+        comms: engine.comm_inbox(),
+    });
 
     // A kernel already waiting gets the engine now; the warm-up is for the next one.
     let mut pending = match requests.try_recv() {
@@ -231,6 +234,7 @@ impl Session<'_> {
             // Answered by the reader.
             EngineRequest::Hello { .. }
             | EngineRequest::Interrupt
+            | EngineRequest::Comm { .. }
             | EngineRequest::InputReply { .. }
             | EngineRequest::Unknown => {}
         }
@@ -238,11 +242,17 @@ impl Session<'_> {
     }
 }
 
+/// What the reader uses while the engine is busy: set once the engine started.
+struct Handles {
+    interrupter: Arc<dyn Interrupt>,
+    comms: Option<Arc<dyn CommInbox>>,
+}
+
 /// Reads the kernel's messages as they come.
 struct Reader {
     socket: UnixStream,
     outlet: Arc<Outlet>,
-    interrupter: Arc<OnceLock<Arc<dyn Interrupt>>>,
+    handles: Arc<OnceLock<Handles>>,
     requests: Sender<EngineRequest>,
     inputs: Sender<Option<String>>,
     on_disconnect: Option<Box<dyn FnOnce() + Send>>,
@@ -259,8 +269,8 @@ impl Reader {
             None => {
                 // A cell may be running for nobody: stop it, then let the
                 // engine shut down (the closed queue ends the serve loop).
-                if let Some(interrupter) = self.interrupter.get() {
-                    interrupter.interrupt();
+                if let Some(handles) = self.handles.get() {
+                    handles.interrupter.interrupt();
                 }
                 let _ = self.inputs.send(None);
             }
@@ -301,8 +311,16 @@ impl Reader {
                     }
                 }
                 Ok(Some(EngineRequest::Interrupt)) => {
-                    if let Some(interrupter) = self.interrupter.get() {
-                        interrupter.interrupt();
+                    if let Some(handles) = self.handles.get() {
+                        handles.interrupter.interrupt();
+                    }
+                }
+                Ok(Some(EngineRequest::Comm { message })) => {
+                    match self.handles.get().and_then(|h| h.comms.as_ref()) {
+                        Some(comms) => comms.deliver(&message),
+                        None => {
+                            tracing::info!("a comm message before the engine is ready: dropped")
+                        }
                     }
                 }
                 Ok(Some(EngineRequest::InputReply { answer })) => {

@@ -12,11 +12,12 @@ use crate::memory::{self, Death, MemoryLimit};
 use crate::{
     CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
     Output, Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs,
-    runtime_control,
+    runtime_comms, runtime_control,
 };
 use crossbeam_channel::Sender;
 use interrupt::{InterruptHandle, Interrupter};
 use pump::SharedReport;
+use runtime_comms::RuntimeComms;
 use setup::{DisplaySettings, Show};
 use std::cell::RefCell;
 use std::io::Write;
@@ -80,6 +81,10 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
         path: PathBuf::from("a pipe to the runtime"),
         source,
     })?;
+    let (comms, comms_fd) = runtime_control::create().map_err(|source| PrepareError::Io {
+        path: PathBuf::from("a comm pipe to the runtime"),
+        source,
+    })?;
     let config_dir = cache_root.join("evcxr-config");
     std::fs::create_dir_all(&config_dir).map_err(|source| PrepareError::Io {
         path: config_dir.clone(),
@@ -95,6 +100,7 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
         std::env::set_var("EVCXR_TMPDIR", workdir.path());
         std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
         std::env::set_var(runtime_control::CONTROL_FD_VAR, control_fd.to_string());
+        std::env::set_var(runtime_comms::COMM_FD_VAR, comms_fd.to_string());
         if let Some(path) = library_path {
             std::env::set_var("LD_LIBRARY_PATH", path);
         }
@@ -103,6 +109,7 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
         _workdir: workdir,
         prelude,
         control: std::fs::File::from(control),
+        comms: Arc::new(RuntimeComms::new(comms)),
     })
 }
 
@@ -114,6 +121,7 @@ pub struct Prepared {
     _workdir: Workdir,
     prelude: PathBuf,
     control: std::fs::File,
+    comms: Arc<RuntimeComms>,
 }
 
 impl Prepared {
@@ -630,6 +638,10 @@ impl Engine for EvcxrEngine {
 
     fn interrupter(&self) -> Arc<dyn Interrupt> {
         Arc::new(InterruptHandle(Arc::clone(&self.interrupter)))
+    }
+
+    fn comm_inbox(&self) -> Option<Arc<dyn crate::CommInbox>> {
+        Some(Arc::clone(&self.prepared.comms) as Arc<dyn crate::CommInbox>)
     }
 
     /// Ends the runtime and everything it started — and nothing else: under

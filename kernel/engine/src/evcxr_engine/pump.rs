@@ -187,6 +187,11 @@ impl Pump {
         } else if let Some(payload) = full.strip_prefix(markers::UPDATE_DISPLAY) {
             let (id, bundle) = markers::parse_display_id(payload);
             self.publish(Output::UpdateDisplay { bundle, id });
+        } else if let Some(json) = full.strip_prefix(markers::COMM) {
+            match crate::CommMessage::from_line(json) {
+                Ok(message) => self.publish(Output::Comm(message)),
+                Err(error) => tracing::warn!(%error, "a comm line that does not parse"),
+            }
         } else if let Some(rest) = full.strip_prefix(markers::CLEAR_OUTPUT) {
             self.publish(Output::ClearOutput {
                 wait: rest == ":wait",
