@@ -104,10 +104,16 @@ mod tests {
             metadata: Map::new(),
         };
         let line = open.to_line();
-        assert!(!line.contains('\n') && line.starts_with(r#"{"op":"open""#), "{line}");
+        assert!(
+            !line.contains('\n') && line.starts_with(r#"{"op":"open""#),
+            "{line}"
+        );
         assert_eq!(CommMessage::from_line(&line).ok(), Some(open));
         let manager = CommMessage::WidgetManager.to_line();
-        assert_eq!(CommMessage::from_line(&manager).ok(), Some(CommMessage::WidgetManager));
+        assert_eq!(
+            CommMessage::from_line(&manager).ok(),
+            Some(CommMessage::WidgetManager)
+        );
         assert!(CommMessage::from_line(r#"{"op":"msg"}"#).is_err());
     }
 }
