@@ -145,7 +145,15 @@ fn an_int_slider_opens_with_every_attribute_after_its_layout_and_style() {
 #[test]
 fn every_widget_opens_with_its_model() {
     let comms = recording();
-    let cases: Vec<(AnyWidget, &str, &str, Option<&str>, Vec<(&str, Value)>)> = vec![
+    /// A widget, its model, view and style model, and some attributes.
+    type Case = (
+        AnyWidget,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        Vec<(&'static str, Value)>,
+    );
+    let cases: Vec<Case> = vec![
         (
             FloatSlider::new(0.5).into(),
             "FloatSliderModel",
