@@ -39,7 +39,8 @@
 //!
 //! [`notebook`] is what a ferrokernel notebook's cells use to talk to the
 //! kernel (`input`, `display_html`, ...); it is all that remains without the
-//! default `multiprocessing` feature.
+//! default `multiprocessing` feature. [`widgets`] are Jupyter widgets
+//! (ipywidgets' sliders, buttons, progress bars, ...) for cells.
 
 #[cfg(feature = "comm")]
 pub mod comm;
@@ -56,6 +57,8 @@ pub mod os;
 mod protocol;
 #[cfg(feature = "multiprocessing")]
 pub mod threading;
+#[cfg(feature = "widgets")]
+pub mod widgets;
 
 #[cfg(feature = "multiprocessing")]
 mod codec;

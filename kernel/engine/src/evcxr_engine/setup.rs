@@ -27,7 +27,9 @@ pub(super) fn context_setup(prelude_dir: &Path, multiprocessing: bool) -> String
         prelude_dir.display().to_string()
     );
     if multiprocessing {
-        code.push_str("use ferrokernel_prelude::{concurrent, multiprocessing, os, threading};\n");
+        code.push_str(
+            "use ferrokernel_prelude::{concurrent, multiprocessing, os, threading, widgets};\n",
+        );
     }
     code.push_str(
         "use ferrokernel_prelude::notebook::{\n    \
@@ -143,9 +145,9 @@ mod tests {
     fn set_up_is_one_cell_with_the_linker_pinned_first() {
         let code = context_setup(Path::new("/p"), true);
         assert!(code.starts_with(":linker system\n:dep ferrokernel-prelude = { path = \"/p\" }\n"));
-        assert!(
-            code.contains("use ferrokernel_prelude::{concurrent, multiprocessing, os, threading};")
-        );
+        assert!(code.contains(
+            "use ferrokernel_prelude::{concurrent, multiprocessing, os, threading, widgets};"
+        ));
         assert!(code.contains("show::Debug as FerrokernelShow;"));
         assert!(code.trim_end().ends_with(RUNTIME_SETUP));
         let bare = context_setup(Path::new("/p"), false);

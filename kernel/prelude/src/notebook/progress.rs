@@ -2,6 +2,8 @@
 //!
 //! In a notebook the bar is one display, redrawn in place (a display id and
 //! its updates, at most ten a second) with HTML and a `text/plain` fallback;
+//! when the frontend has the widget manager (JupyterLab with
+//! `jupyterlab_widgets`), it is an `IntProgress` widget and a `Label` instead;
 //! in a plain program it is a line on stderr, redrawn in place on a terminal
 //! and written once, when done, otherwise. The pictures are drawn by small
 //! pure functions from a [`Snapshot`] of the bar.
@@ -166,6 +168,9 @@ impl<I> Drop for Progress<I> {
 enum Surface {
     /// A display in the notebook, redrawn through its id.
     Notebook(Option<DisplayHandle>),
+    /// An `IntProgress` widget and a `Label` beside it (shown at the first draw).
+    #[cfg(feature = "widgets")]
+    Widget(Option<(crate::widgets::IntProgress, crate::widgets::Label)>),
     /// A line on a terminal's stderr, redrawn with `\r`.
     Terminal,
     /// Stderr that is not a terminal: only the final state is written.
@@ -181,7 +186,11 @@ struct Bar {
 
 impl Bar {
     fn new() -> Bar {
-        let surface = if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
+        let in_runtime = std::env::var_os("EVCXR_IS_RUNTIME").is_some();
+        let widget = if in_runtime { widget_surface() } else { None };
+        let surface = if let Some(widget) = widget {
+            widget
+        } else if in_runtime {
             Surface::Notebook(None)
         } else if std::io::stderr().is_terminal() {
             Surface::Terminal
@@ -211,6 +220,8 @@ impl Bar {
                     None => *handle = Some(DisplayHandle::show(&bundle)),
                 }
             }
+            #[cfg(feature = "widgets")]
+            Surface::Widget(shown) => draw_widget(shown, snapshot),
             Surface::Terminal => {
                 let end = if snapshot.end.is_some() { "\n" } else { "" };
                 let _ = write!(std::io::stderr(), "\r{text}\x1b[K{end}");
@@ -221,6 +232,63 @@ impl Bar {
             Surface::Log => {}
         }
     }
+}
+
+/// The widget surface, when the frontend can show widgets.
+#[cfg(feature = "widgets")]
+fn widget_surface() -> Option<Surface> {
+    crate::widgets::frontend_has_manager().then_some(Surface::Widget(None))
+}
+
+/// Without widgets, never.
+#[cfg(not(feature = "widgets"))]
+fn widget_surface() -> Option<Surface> {
+    None
+}
+
+/// Draws the bar as widgets: the `IntProgress` filled to done/total (its
+/// style tells how it ended), the `Label` with the counts and times.
+#[cfg(feature = "widgets")]
+fn draw_widget(
+    shown: &mut Option<(crate::widgets::IntProgress, crate::widgets::Label)>,
+    snapshot: &Snapshot,
+) {
+    use crate::widgets::{HBox, IntProgress, Label};
+    let (bar, caption) = shown.get_or_insert_with(|| {
+        let bar = IntProgress::new(0).description(snapshot.label.clone().unwrap_or_default());
+        let caption = Label::new("");
+        HBox::new([bar.clone().into(), caption.clone().into()]).display();
+        (bar, caption)
+    });
+    let done = i64::try_from(snapshot.done).unwrap_or(i64::MAX);
+    let total = snapshot
+        .total
+        .map_or(done, |t| i64::try_from(t).unwrap_or(i64::MAX));
+    bar.set_max(total.max(1));
+    bar.set_value(if total == 0 { 1 } else { done });
+    bar.set_bar_style(widget_style(snapshot));
+    caption.set_value(widget_caption(snapshot));
+}
+
+/// The bar's style: success when complete, warning when stopped, danger when failed.
+#[cfg_attr(not(feature = "widgets"), allow(dead_code))]
+pub(crate) fn widget_style(snapshot: &Snapshot) -> &'static str {
+    match snapshot.end {
+        Some(End::Complete) => "success",
+        Some(End::Stopped) => "warning",
+        Some(End::Failed) => "danger",
+        None => "",
+    }
+}
+
+/// What the label beside a widget bar says: `42/100 [00:01<00:02, 35.2 it/s]`.
+#[cfg_attr(not(feature = "widgets"), allow(dead_code))]
+pub(crate) fn widget_caption(snapshot: &Snapshot) -> String {
+    let counts = match snapshot.total {
+        Some(total) => format!("{}/{total}", snapshot.done),
+        None => format!("{} it", snapshot.done),
+    };
+    format!("{counts} [{}]{}", snapshot.timing(), snapshot.ending())
 }
 
 /// How a bar ended.
@@ -435,6 +503,26 @@ mod tests {
             " 50%|██████████          | 5/10 [1:00:00, 720.00 s/it] (stopped)"
         );
         assert!(text(&at(1, Some(10), 1.0, Some(End::Failed))).ends_with("(failed)"));
+    }
+
+    #[test]
+    fn widget_bars_say_counts_times_and_how_they_ended() {
+        let mut snapshot = Snapshot {
+            done: 42,
+            total: Some(100),
+            elapsed: Duration::from_secs(1),
+            label: Some("work".into()),
+            end: None,
+        };
+        assert_eq!(widget_caption(&snapshot), "42/100 [00:01<00:01, 42.0 it/s]");
+        assert_eq!(widget_style(&snapshot), "");
+        snapshot.end = Some(End::Failed);
+        snapshot.total = None;
+        assert_eq!(
+            widget_caption(&snapshot),
+            "42 it [00:01, 42.0 it/s] (failed)"
+        );
+        assert_eq!(widget_style(&snapshot), "danger");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub fn install_runtime() {
         // Before any cell runs: it publishes its address in the environment.
         crate::sys::timeline::init();
     }
+    // The one reader of the frontend's widget messages.
+    #[cfg(feature = "widgets")]
+    crate::widgets::start_reader();
     {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();

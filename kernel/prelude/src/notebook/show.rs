@@ -26,15 +26,24 @@ use std::io::Write;
 /// after the [`protocol::VALUE`] marker that tells the kernel the block is the
 /// value and not a display printed just before it.
 fn send_text_plain(text: &str) {
+    send_bundle(&[("text/plain", text)]);
+}
+
+/// Prints (MIME type, content) pairs as the cell's value: evcxr blocks, one
+/// per type, after the [`protocol::VALUE`] marker (what widgets use).
+#[cfg_attr(not(feature = "widgets"), allow(dead_code))]
+pub(crate) fn send_bundle(bundle: &[(&str, &str)]) {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let _ = writeln!(
-        out,
-        "{}\n{} text/plain\n{text}\n{}",
-        protocol::VALUE,
-        protocol::BEGIN_CONTENT,
-        protocol::END_CONTENT
-    );
+    let _ = writeln!(out, "{}", protocol::VALUE);
+    for (mime, content) in bundle {
+        let _ = writeln!(
+            out,
+            "{} {mime}\n{content}\n{}",
+            protocol::BEGIN_CONTENT,
+            protocol::END_CONTENT
+        );
+    }
     let _ = out.flush();
 }
 

@@ -94,6 +94,10 @@ fn fork_with(
     // Hold stdout and stderr across the fork: no other thread can be halfway
     // through a print, so the child does not inherit a lock that nobody will
     // release, and nothing buffered is printed twice.
+    // Widgets' state first (their lock comes before stdout's, see
+    // `widgets::comms`): no thread is halfway through a widget.
+    #[cfg(feature = "widgets")]
+    let widgets = crate::sys::globals::globals().widgets.wire();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut out = stdout.lock();
@@ -134,6 +138,8 @@ fn fork_with(
                 recorder.forget_in_child();
             }
             drop((out, err));
+            #[cfg(feature = "widgets")]
+            drop(widgets);
             reset_crash_signals();
             die_with_parent(parent);
             let code = match std::panic::catch_unwind(AssertUnwindSafe(child)) {

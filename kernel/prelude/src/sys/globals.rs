@@ -58,6 +58,10 @@ pub(crate) struct Globals {
     pub(crate) authkey: OnceLock<[u8; 32]>,
     /// The write end of the shared-memory tracker's pipe (see `sys::tracker`).
     pub(crate) shm_tracker: OnceLock<i32>,
+    /// The widgets: registry, comm reader and the lock of their state (see
+    /// `widgets::comms`).
+    #[cfg(feature = "widgets")]
+    pub(crate) widgets: crate::widgets::Comms,
 }
 
 /// This copy's pointer to the process's `Globals`; an atomic so that a signal
