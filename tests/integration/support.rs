@@ -254,6 +254,26 @@ impl Kernel {
         Kernel::recv(&mut self.shell, &self.signer, REQUEST).await
     }
 
+    /// The next shell reply as its `msg_type` and raw JSON content (for
+    /// error replies, which have the reply's type but not its fields).
+    pub(crate) async fn shell_reply_json(&mut self) -> (String, serde_json::Value) {
+        let received = tokio::time::timeout(REQUEST, self.shell.recv())
+            .await
+            .expect("a reply before the timeout")
+            .expect("receive");
+        let frames: Vec<Bytes> = received.into_vec();
+        let at = frames
+            .iter()
+            .position(|f| f.as_ref() == ferrokernel_protocol::DELIMITER)
+            .expect("a delimiter");
+        let json = |i: usize| -> serde_json::Value {
+            serde_json::from_slice(&frames[at + i]).expect("JSON frames")
+        };
+        let header = json(2);
+        let msg_type = header["msg_type"].as_str().unwrap_or_default().to_owned();
+        (msg_type, json(5))
+    }
+
     pub(crate) async fn shell_reply_within(&mut self, timeout: Duration) -> Message {
         Kernel::recv(&mut self.shell, &self.signer, timeout).await
     }

@@ -204,6 +204,8 @@ async fn a_slider_opens_shows_and_follows_the_frontend_also_while_a_cell_runs() 
         .send_shell(update("no-such-comm", json!({"value": 3})))
         .await;
     kernel.send_shell(KernelInfoRequest {}).await;
+    let answered = kernel.shell_reply().await;
+    assert_eq!(answered.header.msg_type, "kernel_info_reply");
     let (iopub, _) = run(&mut kernel, "slider.value()").await;
     assert_eq!(result_text(&iopub).as_deref(), Some("17"));
 
@@ -293,17 +295,15 @@ async fn subshells_answer_while_the_main_shell_runs_and_unknown_ids_get_errors()
         .await;
     let statuses = kernel.iopub_until_idle(&lost, FIRST_CELL).await;
     assert_eq!(statuses.len(), 2, "{statuses:?}");
-    loop {
-        let reply = kernel.shell_reply().await;
-        if is_reply_to(&reply, &lost) {
-            let text = String::from_utf8_lossy(&reply.content.encode()).into_owned();
-            assert!(
-                text.contains("\"status\":\"error\"") && text.contains("SubshellNotFound"),
-                "{text}"
-            );
-            break;
+    // After the two cells' replies, the error reply (not a kernel_info_reply's fields).
+    let (content, _) = loop {
+        let (msg_type, content) = kernel.shell_reply_json().await;
+        if msg_type == "kernel_info_reply" {
+            break (content, msg_type);
         }
-    }
+    };
+    assert_eq!(content["status"], "error");
+    assert_eq!(content["ename"], "SubshellNotFound");
 
     let deleted = kernel
         .control_request(DeleteSubshellRequest {
