@@ -3,21 +3,28 @@
 
 mod deps;
 mod diagnostics;
+mod display;
+mod environment;
 mod final_value;
 mod interrupt;
+mod library_path;
+mod oom;
 mod pump;
 mod setup;
+mod warm_up;
 
-use crate::memory::{self, Death, MemoryLimit};
+pub use environment::{PrepareError, Prepared, prepare_environment};
+
+use crate::memory::{self, MemoryLimit};
 use crate::{
     CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
-    Output, Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs,
-    runtime_control,
+    Output, Publisher, StreamKind, markers, procs, runtime_control,
 };
 use crossbeam_channel::Sender;
+use display::DisplaySettings;
 use interrupt::{InterruptHandle, Interrupter};
+use oom::{Cause, with_sentence};
 use pump::SharedReport;
-use setup::{DisplaySettings, Show};
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,102 +74,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// Prepares the process environment for evcxr: its work directory (a persistent
-/// slot, so dependency builds survive restarts), a private config directory (so a
-/// user's own evcxr set-up does not leak in) and the unpacked prelude.
-///
-/// # Safety
-/// Sets environment variables, so it must run while the process has one thread
-/// (first thing in `main`, right after [`crate::runtime::hook`]).
-pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, PrepareError> {
-    let workdir = Workdir::acquire(cache_root)?;
-    let (control, control_fd) = runtime_control::create().map_err(|source| PrepareError::Io {
-        path: PathBuf::from("a pipe to the runtime"),
-        source,
-    })?;
-    let config_dir = cache_root.join("evcxr-config");
-    std::fs::create_dir_all(&config_dir).map_err(|source| PrepareError::Io {
-        path: config_dir.clone(),
-        source,
-    })?;
-    let prelude = prelude_source::unpack(cache_root).map_err(|source| PrepareError::Io {
-        path: cache_root.to_owned(),
-        source,
-    })?;
-    let library_path = runtime_library_path();
-    // SAFETY: the caller guarantees the process is single-threaded.
-    unsafe {
-        std::env::set_var("EVCXR_TMPDIR", workdir.path());
-        std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
-        std::env::set_var(runtime_control::CONTROL_FD_VAR, control_fd.to_string());
-        if let Some(path) = library_path {
-            std::env::set_var("LD_LIBRARY_PATH", path);
-        }
-    }
-    Ok(Prepared {
-        _workdir: workdir,
-        prelude,
-        control: std::fs::File::from(control),
-    })
-}
-
-/// What [`prepare_environment`] made ready for one engine: its locked work
-/// directory, the unpacked prelude, and the pipe to its runtime.
-#[derive(Debug)]
-pub struct Prepared {
-    /// Held for its lock: no other engine builds in this directory.
-    _workdir: Workdir,
-    prelude: PathBuf,
-    control: std::fs::File,
-}
-
-impl Prepared {
-    /// The prelude crate's directory.
-    pub fn prelude(&self) -> &Path {
-        &self.prelude
-    }
-}
-
-/// `LD_LIBRARY_PATH` with the toolchain's target libraries first.
-///
-/// Cells are shared objects linked against the toolchain's `libstd-*.so` and
-/// found through a relative RUNPATH computed for the `deps/` directory; evcxr
-/// loads a copy one directory up, so when the cache and the toolchain share a
-/// path prefix (both under `$HOME`) that RUNPATH misses. Naming the library
-/// directory outright makes loading independent of where the cache lives.
-fn runtime_library_path() -> Option<std::ffi::OsString> {
-    let output = std::process::Command::new("rustc")
-        .args(["--print", "target-libdir"])
-        .output()
-        .ok()?;
-    let libdir = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    if !output.status.success() || libdir.is_empty() {
-        return None;
-    }
-    let mut paths = vec![PathBuf::from(libdir)];
-    if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
-        paths.extend(std::env::split_paths(&existing));
-    }
-    std::env::join_paths(paths).ok()
-}
-
-/// Why the environment could not be prepared.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum PrepareError {
-    /// No work directory.
-    #[error(transparent)]
-    Workdir(#[from] WorkdirError),
-    /// The cache directory is not writable.
-    #[error("cannot write {path}: {source}")]
-    Io {
-        /// Where.
-        path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-}
-
 /// The evcxr engine. Lives on one thread (evcxr's context is not `Send`).
 pub struct EvcxrEngine {
     context: evcxr::CommandContext,
@@ -184,12 +95,6 @@ pub struct EvcxrEngine {
     memory_limit: Option<MemoryLimit>,
     /// The system's count of OOM kills when the cell began.
     oom_kills_before: Option<u64>,
-}
-
-/// Why the runtime died.
-enum Cause {
-    OutOfMemory(String),
-    Crash(String),
 }
 
 impl EvcxrEngine {
@@ -264,36 +169,6 @@ impl EvcxrEngine {
         })
     }
 
-    /// After a cell ran: follows its `:fmt`/`:types` into the display trait in
-    /// scope, and re-applies the set-up a `:clear` removed.
-    fn after_commands(&mut self, code: &str) {
-        let before = Show::for_settings(&self.display_settings);
-        if self.display_settings.follow(code) {
-            if let Err(error) = self.apply_setup() {
-                tracing::error!(%error, "could not set the context up again after :clear");
-            }
-            return;
-        }
-        let now = Show::for_settings(&self.display_settings);
-        if now != before
-            && let Err(error) = self.setup(&now.use_line())
-        {
-            tracing::error!(%error, "could not change the display trait");
-        }
-    }
-
-    /// The cell as evcxr should see it: a final place expression borrowed, so
-    /// the display trait shows it in one compile (see [`final_value`]).
-    fn prepared_cell<'a>(&self, code: &'a str) -> std::borrow::Cow<'a, str> {
-        if Show::for_settings(&self.display_settings) == Show::Off {
-            return code.into();
-        }
-        match final_value::borrow_final_place(code) {
-            Some(rewritten) => rewritten.into(),
-            None => code.into(),
-        }
-    }
-
     /// Writes control records to the runtime (see [`runtime_control`]).
     fn send_to_runtime(&mut self, records: &[u8]) {
         if let Err(error) = self.prepared.control.write_all(records) {
@@ -357,40 +232,6 @@ impl EvcxrEngine {
             );
             procs::kill_all(&started);
         }
-    }
-
-    /// Why the runtime with `pid` died, from evcxr's report, the runtime's
-    /// last stderr lines and the OOM counters.
-    fn cause_of_death(&self, report: &str, last_stderr: &[String], pid: i32) -> Cause {
-        let limit = match self.memory_limit {
-            Some(limit) => format!(": it may use {limit} ({})", memory::LIMIT_VARIABLE),
-            None => String::new(),
-        };
-        if memory::allocation_failed(report) || memory::allocation_failed(&last_stderr.join("\n")) {
-            return Cause::OutOfMemory(format!("the cell ran out of memory{limit}"));
-        }
-        let death = Death::from_report(report);
-        if death == Death::Signal(libc::SIGKILL) {
-            let in_cgroup = memory::runtime_cgroup(pid)
-                .and_then(|dir| memory::cgroup_oom_kills(&dir))
-                .is_some_and(|kills| kills > 0);
-            if in_cgroup {
-                return Cause::OutOfMemory(format!(
-                    "the cell ran out of memory{limit}, so the kernel's OOM killer ended the Rust runtime"
-                ));
-            }
-            let killed_more = matches!(
-                (self.oom_kills_before, memory::system_oom_kills()),
-                (Some(before), Some(now)) if now > before
-            );
-            if killed_more {
-                return Cause::OutOfMemory(
-                    "the kernel's OOM killer ended the Rust runtime: the machine ran out of memory"
-                        .to_owned(),
-                );
-            }
-        }
-        Cause::Crash(death.sentence())
     }
 
     /// After evcxr restarted the runtime: publish what it printed before dying and
@@ -648,23 +489,7 @@ impl Engine for EvcxrEngine {
     }
 
     fn warm_up(&mut self) {
-        // The first untyped `let` has rust-analyzer infer the standard
-        // library's types (seconds); the first top-level `?` makes evcxr retry
-        // once. The value is moved away, so no variable is left behind.
-        let value = if self.context_setup.contains("multiprocessing") {
-            "(multiprocessing::cpu_count(), String::new())"
-        } else {
-            "String::new()"
-        };
-        let cell = format!(
-            "let ferrokernel_warm_up = {value}; drop(ferrokernel_warm_up); Ok::<(), String>(())?;"
-        );
-        if let Err(error) = self.setup(&cell) {
-            tracing::warn!(%error, "the warm-up cell failed");
-        }
-        let code = "let ferrokernel_warm_up = String::new(); ferrokernel_warm_up.";
-        let _ = self.context.completions(code, code.len());
-        let _ = self.context.hover_at(code, code.len() - 1);
+        self.warm_up_context();
     }
 
     fn set_environment(
@@ -694,17 +519,6 @@ fn fence(fences: &Sender<Sender<()>>) {
     if fences.send(done_tx).is_ok() {
         let _ = done_rx.recv_timeout(Duration::from_secs(5));
     }
-}
-
-/// What the runtime printed before it died, its last line (evcxr's status)
-/// replaced by `sentence`.
-fn with_sentence(detail: &str, sentence: &str) -> String {
-    let mut lines: Vec<&str> = detail
-        .lines()
-        .filter(|line| !line.contains("terminated with status: "))
-        .collect();
-    lines.push(sentence);
-    lines.join("\n")
 }
 
 /// Whether a cell's value is `()` — what a trailing `for` loop or block
