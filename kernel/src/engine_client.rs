@@ -19,6 +19,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The result of running a cell.
@@ -312,11 +313,12 @@ impl EngineClient {
     fn converse(self, attempt: u32) {
         let connection = lock(&self.shared.source).connect(attempt);
         let reader = match connection
-            .map_err(|e| e.to_string())
+            .map_err(ConnectError::Source)
             .and_then(|c| self.handshake(c))
         {
             Ok(reader) => reader,
-            Err(reason) => {
+            Err(error) => {
+                let reason = error.to_string();
                 tracing::error!(%reason, "no engine");
                 return self.connection_ended(&EngineState::Failed(reason.clone()), &reason);
             }
@@ -340,9 +342,9 @@ impl EngineClient {
     }
 
     /// `Hello` and `Claim`; then the backlog goes out. Returns the reading end.
-    fn handshake(&self, connection: Connection) -> Result<UnixStream, String> {
+    fn handshake(&self, connection: Connection) -> Result<UnixStream, ConnectError> {
         let Connection { socket, child, .. } = connection;
-        let failed = |e: wire::WireError| format!("the engine did not answer: {e}");
+        let failed = ConnectError::NoAnswer;
         wire::send(
             &socket,
             &EngineRequest::Hello {
@@ -356,14 +358,14 @@ impl EngineClient {
         let pid = loop {
             match wire::recv::<EngineEvent>(&socket).map_err(failed)? {
                 Some(EngineEvent::Welcome { pid }) => break pid,
-                Some(EngineEvent::Refused { reason }) => return Err(reason),
+                Some(EngineEvent::Refused { reason }) => return Err(ConnectError::Refused(reason)),
                 Some(event) => earlier.push(event),
-                None => return Err("the engine closed the connection at once".to_owned()),
+                None => return Err(ConnectError::ClosedAtOnce),
             }
         };
         let env = self.shared.env.clone();
         wire::send(&socket, &EngineRequest::Claim { env }).map_err(failed)?;
-        let reader = socket.try_clone().map_err(|e| e.to_string())?;
+        let reader = socket.try_clone().map_err(ConnectError::Socket)?;
         let mut link = lock(&self.shared.link);
         for request in std::mem::take(&mut link.backlog) {
             wire::send(&socket, &request).map_err(failed)?;
@@ -500,6 +502,26 @@ impl EngineClient {
             }
         }
     }
+}
+
+/// Why a conversation with an engine did not begin.
+#[derive(Debug, Error)]
+enum ConnectError {
+    /// The source could not provide an engine.
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync>),
+    /// The engine did not answer the handshake.
+    #[error("the engine did not answer: {0}")]
+    NoAnswer(wire::WireError),
+    /// The engine refused the kernel, and said why.
+    #[error("{0}")]
+    Refused(String),
+    /// The engine closed the connection before its welcome.
+    #[error("the engine closed the connection at once")]
+    ClosedAtOnce,
+    /// The socket could not be cloned for reading.
+    #[error(transparent)]
+    Socket(std::io::Error),
 }
 
 /// How long the exit status of an engine whose socket closed is waited for.

@@ -24,7 +24,7 @@ mod workdir;
 
 pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
-    EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
+    EngineOptions, EvcxrEngine, PrepareError, Prepared, SetupError, StartError, prepare_environment,
 };
 pub use prelude_source::{rust_sources as prelude_sources, unpacked_dir as prelude_dir};
 pub use toolchain::{Toolchain, ToolchainError};

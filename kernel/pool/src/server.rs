@@ -320,8 +320,9 @@ impl Pool {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
         let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-        if let Err(reason) = check_peer(&stream) {
-            tracing::warn!(%reason, "refused a connection");
+        if let Err(refused) = check_peer(&stream) {
+            tracing::warn!(reason = %refused, "refused a connection");
+            let reason = refused.to_string();
             let _ = wire::send(&stream, &PoolReply::Refused { reason });
             return Flow::Go;
         }
@@ -462,17 +463,28 @@ fn cpu_times() -> Option<(u64, u64)> {
     Some((idle, fields.iter().sum()))
 }
 
+/// Why a connection was refused before its first request was read.
+#[derive(Debug, Error)]
+enum PeerRefused {
+    /// `SO_PEERCRED` failed.
+    #[error("cannot read the peer's credentials: {0}")]
+    Credentials(nix::Error),
+    /// Another user's process.
+    #[error("uid {peer} may not use the engine pool of uid {mine}")]
+    OtherUser { peer: u32, mine: u32 },
+}
+
 /// Only processes of the pool's own user are served.
-fn check_peer(stream: &UnixStream) -> Result<(), String> {
+fn check_peer(stream: &UnixStream) -> Result<(), PeerRefused> {
     let credentials =
         nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
-            .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+            .map_err(PeerRefused::Credentials)?;
     let mine = nix::unistd::getuid().as_raw();
     if credentials.uid() != mine {
-        return Err(format!(
-            "uid {} may not use the engine pool of uid {mine}",
-            credentials.uid()
-        ));
+        return Err(PeerRefused::OtherUser {
+            peer: credentials.uid(),
+            mine,
+        });
     }
     Ok(())
 }

@@ -45,7 +45,7 @@ pub enum StartError {
     Evcxr(String),
     /// The prelude did not build or load.
     #[error("the ferrokernel prelude failed to load: {0}")]
-    Prelude(String),
+    Prelude(SetupError),
     /// The prelude's source could not be unpacked.
     #[error("cannot unpack the prelude under {path}: {source}")]
     Unpack {
@@ -54,6 +54,23 @@ pub enum StartError {
         /// What went wrong.
         source: std::io::Error,
     },
+}
+
+/// Why an evaluation of the engine's own (the set-up, the display trait, the
+/// warm-up) failed: evcxr's error, with compile errors rendered in full.
+#[derive(Debug, Error)]
+#[error("{}", render_setup_error(.0))]
+pub struct SetupError(evcxr::Error);
+
+fn render_setup_error(error: &evcxr::Error) -> String {
+    match error {
+        evcxr::Error::CompilationErrors(errors) => errors
+            .iter()
+            .map(|e| e.rendered())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
 }
 
 /// How to start an [`EvcxrEngine`].
@@ -143,13 +160,13 @@ impl EvcxrEngine {
         Ok(engine)
     }
 
-    fn apply_setup(&mut self) -> Result<(), String> {
+    fn apply_setup(&mut self) -> Result<(), SetupError> {
         self.display_settings = DisplaySettings::default();
         self.setup(&self.context_setup.clone())
     }
 
-    /// Runs set-up code, turning failures into a message.
-    fn setup(&mut self, code: &str) -> Result<(), String> {
+    /// Runs set-up code; says why it failed.
+    fn setup(&mut self, code: &str) -> Result<(), SetupError> {
         // Settled like a cell: its end must not be taken for the next cell's.
         pump::lock(&self.report).running = true;
         let result = self.context.execute(code);
@@ -159,14 +176,7 @@ impl EvcxrEngine {
             self.fence();
         }
         pump::lock(&self.report).running = false;
-        result.map(drop).map_err(|error| match error {
-            evcxr::Error::CompilationErrors(errors) => errors
-                .iter()
-                .map(|e| e.rendered())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            other => other.to_string(),
-        })
+        result.map(drop).map_err(SetupError)
     }
 
     /// Writes control records to the runtime (see [`runtime_control`]).
@@ -464,9 +474,11 @@ impl Engine for EvcxrEngine {
     }
 
     fn reset(&mut self) -> Result<(), CellError> {
-        self.setup(":clear").map_err(CellError::Engine)?;
+        // A cell error travels to the kernel as text.
+        let engine_error = |error: SetupError| CellError::Engine(error.to_string());
+        self.setup(":clear").map_err(engine_error)?;
         self.refresh_runtime_pid();
-        self.apply_setup().map_err(CellError::Engine)
+        self.apply_setup().map_err(engine_error)
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupt> {
