@@ -249,14 +249,14 @@ impl EngineClient {
         let deadline = Instant::now() + limit;
         let mut state = self.state();
         while Instant::now() < deadline && *state.borrow_and_update() != EngineState::Stopped {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(SHUTDOWN_POLL);
         }
         if let Some(mut child) = child {
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(SHUTDOWN_POLL);
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -524,9 +524,15 @@ enum ConnectError {
     Socket(std::io::Error),
 }
 
-/// How long the exit status of an engine whose socket closed is waited for.
+/// How long the exit status of an engine whose socket closed is waited for:
+/// this many looks, [`EXIT_STATUS_POLL`] apart (half a second in all; the
+/// process is reaped a moment after its socket closes).
 const EXIT_STATUS_POLLS: u32 = 20;
+/// The pause between two looks at the exit status of an engine that went away.
 const EXIT_STATUS_POLL: Duration = Duration::from_millis(25);
+/// How often a shutdown looks whether the engine stopped and its process
+/// ended: short, since the kernel's shutdown reply waits for it.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {

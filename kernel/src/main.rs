@@ -297,6 +297,7 @@ fn fake_engine() -> Option<StartEngine> {
         .and_then(|v| v.parse::<u64>().ok())?;
     Some(Box::new(move |publisher, progress| {
         progress("starting the fake engine");
+        // The start time the test asked for.
         std::thread::sleep(std::time::Duration::from_millis(start_ms));
         Ok(Box::new(ferrokernel_engine::fake::FakeEngine::new(publisher)) as Box<dyn Engine>)
     }))

@@ -27,17 +27,23 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// How long the pool lives without requests and without engines in use.
+/// How long the pool lives without requests and without engines in use
+/// (sccache's server idles out after as long): it spans a pause between
+/// notebooks, and a pool nobody uses does not keep a spare engine's memory.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
-/// How long a peer may take to send its request.
+/// How long a peer may take to send its request: clients send it at once,
+/// and a silent one must not hold up the pool, which serves one at a time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
-/// After a spare died without becoming ready, wait this long before the next.
+/// After a spare died without becoming ready, wait this long before the next,
+/// so a spare that cannot start (a broken toolchain) is not retried in a loop.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// Where spares cannot start at the lowest priority ([`crate::priority`]):
 /// after a handover, wait at least this long before making the next spare,
 /// and then until the machine is idle enough (or [`SPARE_DELAY_MAX`] passed):
 /// a new kernel's first cells get the CPU to themselves.
 const SPARE_DELAY: Duration = Duration::from_secs(5);
+/// The longest a spare waits for an idle machine after a handover, so a
+/// busy machine still gets a warm engine.
 const SPARE_DELAY_MAX: Duration = Duration::from_secs(60);
 /// The idle CPU share (over the last poll tick) that counts as idle enough.
 const IDLE_ENOUGH: f64 = 0.5;

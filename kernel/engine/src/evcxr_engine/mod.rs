@@ -82,11 +82,16 @@ pub struct EngineOptions {
     pub interrupt_grace: Duration,
 }
 
+/// How long a cell may ignore an interrupt, by default: long enough for code
+/// that checks for interrupts now and then, short enough that a stuck cell
+/// is not waited for.
+const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             prelude: true,
-            interrupt_grace: Duration::from_secs(2),
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
         }
     }
 }
@@ -210,7 +215,7 @@ impl EvcxrEngine {
             if !pump::lock(&self.report).running || std::time::Instant::now() >= deadline {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(CELL_END_POLL);
         }
     }
 
@@ -524,12 +529,18 @@ impl Engine for EvcxrEngine {
 
 /// How long a finished cell's output may lag behind evcxr's notice of its end.
 const CELL_END_WAIT: Duration = Duration::from_secs(5);
+/// How often the end of a cell is looked for: the relay's mark usually comes
+/// within a millisecond, and every cell waits for it.
+const CELL_END_POLL: Duration = Duration::from_millis(1);
+/// How long a fence waits for the pump: it answers once it has published
+/// what it had, which is quick unless the publisher is stuck.
+const FENCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until the pump has published everything received so far.
 fn fence(fences: &Sender<Sender<()>>) {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     if fences.send(done_tx).is_ok() {
-        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        let _ = done_rx.recv_timeout(FENCE_WAIT);
     }
 }
 
