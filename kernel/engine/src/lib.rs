@@ -6,6 +6,7 @@
 //! to the [`Publisher`] the engine was created with.
 
 mod blocks;
+pub mod cell_commands;
 mod cell_error;
 pub mod completeness;
 pub mod conversation;

@@ -2,6 +2,7 @@
 //! into the display trait in scope, and final place expressions borrowed.
 
 use super::{EvcxrEngine, final_value};
+use crate::cell_commands::{self, CellCommand};
 
 /// The name under which the display trait is imported (see [`Show`]).
 const SHOW_NAME: &str = "FerrokernelShow";
@@ -91,35 +92,16 @@ impl Default for DisplaySettings {
     }
 }
 
-/// A cell's leading `:` commands, the way evcxr finds them: lines before the
-/// first line of Rust code (blank lines and `//` comments are skipped).
-pub(super) fn leading_commands(code: &str) -> Vec<(&str, Option<&str>)> {
-    let mut commands = Vec::new();
-    for line in code.lines() {
-        let trimmed = line.trim_start_matches(' ');
-        if let Some(command) = trimmed.strip_prefix(':') {
-            let (name, args) = match command.split_once(' ') {
-                Some((name, args)) => (name, Some(args.trim()).filter(|a| !a.is_empty())),
-                None => (command, None),
-            };
-            commands.push((name, args));
-        } else if !(line.starts_with("//") || line.trim().is_empty()) {
-            break;
-        }
-    }
-    commands
-}
-
 impl DisplaySettings {
     /// Follows the effect of a cell's commands on evcxr's settings; says whether
     /// the context was cleared (`:clear` forgets the set-up too).
     pub(super) fn follow(&mut self, code: &str) -> bool {
         let mut cleared = false;
-        for (name, args) in leading_commands(code) {
-            match name {
-                "fmt" => self.format = args.unwrap_or("{:?}").to_owned(),
-                "types" => self.types = !self.types,
-                "clear" => {
+        for command in cell_commands::leading_commands(code) {
+            match command {
+                CellCommand::Fmt(args) => self.format = args.unwrap_or("{:?}").to_owned(),
+                CellCommand::Types => self.types = !self.types,
+                CellCommand::Clear => {
                     *self = DisplaySettings::default();
                     cleared = true;
                 }
@@ -133,15 +115,6 @@ impl DisplaySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_are_read_until_the_first_line_of_code() {
-        let code = ":fmt {:#?}\n// note\n\n:types\nlet x = 1;\n:clear\n";
-        assert_eq!(
-            leading_commands(code),
-            vec![("fmt", Some("{:#?}")), ("types", None)]
-        );
-    }
 
     #[test]
     fn display_settings_follow_fmt_types_and_clear() {
