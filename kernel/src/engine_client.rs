@@ -21,6 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The result of running a cell.
@@ -262,14 +263,14 @@ impl EngineClient {
         let deadline = Instant::now() + limit;
         let mut state = self.state();
         while Instant::now() < deadline && *state.borrow_and_update() != EngineState::Stopped {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(SHUTDOWN_POLL);
         }
         if let Some(mut child) = child {
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(SHUTDOWN_POLL);
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -326,11 +327,12 @@ impl EngineClient {
     fn converse(self, attempt: u32) {
         let connection = lock(&self.shared.source).connect(attempt);
         let reader = match connection
-            .map_err(|e| e.to_string())
+            .map_err(ConnectError::Source)
             .and_then(|c| self.handshake(c))
         {
             Ok(reader) => reader,
-            Err(reason) => {
+            Err(error) => {
+                let reason = error.to_string();
                 tracing::error!(%reason, "no engine");
                 return self.connection_ended(&EngineState::Failed(reason.clone()), &reason);
             }
@@ -354,9 +356,9 @@ impl EngineClient {
     }
 
     /// `Hello` and `Claim`; then the backlog goes out. Returns the reading end.
-    fn handshake(&self, connection: Connection) -> Result<UnixStream, String> {
+    fn handshake(&self, connection: Connection) -> Result<UnixStream, ConnectError> {
         let Connection { socket, child, .. } = connection;
-        let failed = |e: wire::WireError| format!("the engine did not answer: {e}");
+        let failed = ConnectError::NoAnswer;
         wire::send(
             &socket,
             &EngineRequest::Hello {
@@ -370,14 +372,14 @@ impl EngineClient {
         let pid = loop {
             match wire::recv::<EngineEvent>(&socket).map_err(failed)? {
                 Some(EngineEvent::Welcome { pid }) => break pid,
-                Some(EngineEvent::Refused { reason }) => return Err(reason),
+                Some(EngineEvent::Refused { reason }) => return Err(ConnectError::Refused(reason)),
                 Some(event) => earlier.push(event),
-                None => return Err("the engine closed the connection at once".to_owned()),
+                None => return Err(ConnectError::ClosedAtOnce),
             }
         };
         let env = self.shared.env.clone();
         wire::send(&socket, &EngineRequest::Claim { env }).map_err(failed)?;
-        let reader = socket.try_clone().map_err(|e| e.to_string())?;
+        let reader = socket.try_clone().map_err(ConnectError::Socket)?;
         let mut link = lock(&self.shared.link);
         for request in std::mem::take(&mut link.backlog) {
             wire::send(&socket, &request).map_err(failed)?;
@@ -516,9 +518,35 @@ impl EngineClient {
     }
 }
 
-/// How long the exit status of an engine whose socket closed is waited for.
+/// Why a conversation with an engine did not begin.
+#[derive(Debug, Error)]
+enum ConnectError {
+    /// The source could not provide an engine.
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync>),
+    /// The engine did not answer the handshake.
+    #[error("the engine did not answer: {0}")]
+    NoAnswer(wire::WireError),
+    /// The engine refused the kernel, and said why.
+    #[error("{0}")]
+    Refused(String),
+    /// The engine closed the connection before its welcome.
+    #[error("the engine closed the connection at once")]
+    ClosedAtOnce,
+    /// The socket could not be cloned for reading.
+    #[error(transparent)]
+    Socket(std::io::Error),
+}
+
+/// How long the exit status of an engine whose socket closed is waited for:
+/// this many looks, [`EXIT_STATUS_POLL`] apart (half a second in all; the
+/// process is reaped a moment after its socket closes).
 const EXIT_STATUS_POLLS: u32 = 20;
+/// The pause between two looks at the exit status of an engine that went away.
 const EXIT_STATUS_POLL: Duration = Duration::from_millis(25);
+/// How often a shutdown looks whether the engine stopped and its process
+/// ended: short, since the kernel's shutdown reply waits for it.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {

@@ -155,11 +155,9 @@ pub fn start_pool(kernel_env: &EngineEnv) -> String {
             status.pid
         );
     }
-    let started = std::env::current_exe()
-        .map_err(|e| e.to_string())
-        .and_then(|exe| {
-            ferrokernel_pool::client::start_pool_with_env(&exe, kernel_env)
-                .map_err(|e| e.to_string())
+    let started: Result<(), Box<dyn std::error::Error>> =
+        std::env::current_exe().map_err(Into::into).and_then(|exe| {
+            ferrokernel_pool::client::start_pool_with_env(&exe, kernel_env).map_err(Into::into)
         });
     match started {
         Ok(()) => "Started the engine pool: it warms an engine for the next kernel \

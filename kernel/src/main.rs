@@ -1,12 +1,14 @@
 //! The `ferrokernel` command: the kernel Jupyter launches, and the tools around it.
 
 use clap::{Args, Parser, Subcommand};
+use cli_error::CliError;
 use ferrokernel::install::{self, Location};
 use ferrokernel::notebook;
 use ferrokernel_engine::conversation::{EngineEnv, InProcessSource, StartEngine};
-use ferrokernel_engine::{Engine, EngineOptions, EvcxrEngine, Prepared, Workdir};
+use ferrokernel_engine::{Engine, EngineOptions, EvcxrEngine, PrepareError, Prepared, Workdir};
 use ferrokernel_pool::client::HostSource;
 
+mod cli_error;
 mod pool;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -195,7 +197,7 @@ fn main() -> ExitCode {
                 no_pool,
             },
         ),
-        Command::Doctor { json } => ferrokernel::doctor::run(json),
+        Command::Doctor { json } => ferrokernel::doctor::run(json).map_err(CliError::from),
         Command::Run {
             notebooks,
             inplace,
@@ -209,15 +211,14 @@ fn main() -> ExitCode {
                 (false, None) => notebook::commands::Write::No,
             };
             let notebooks =
-                notebook::commands::plan_run(&notebooks, &write).map_err(|e| e.to_string());
+                notebook::commands::plan_run(&notebooks, &write).map_err(CliError::from);
             notebooks.and_then(|notebooks| {
                 let mut runner = notebook_runner(!quiet)?;
-                let ok = notebook::commands::run(&mut runner, &notebooks, &write, seconds(timeout))
-                    .map_err(|e| e.to_string());
+                let ok = notebook::commands::run(&mut runner, &notebooks, &write, seconds(timeout));
                 runner.shutdown();
                 match ok? {
                     true => Ok(()),
-                    false => Err("a cell failed".to_owned()),
+                    false => Err(CliError::CellFailed),
                 }
             })
         }
@@ -232,54 +233,51 @@ fn main() -> ExitCode {
                 timeout: seconds(timeout),
                 sanitize_with,
             };
-            let notebooks = notebook::commands::expand(&notebooks).map_err(|e| e.to_string());
+            let notebooks = notebook::commands::expand(&notebooks).map_err(CliError::from);
             notebooks.and_then(|notebooks| {
                 let mut runner = notebook_runner(false)?;
-                let tally = notebook::commands::test(&mut runner, &notebooks, &options)
-                    .map_err(|e| e.to_string());
+                let tally = notebook::commands::test(&mut runner, &notebooks, &options);
                 runner.shutdown();
                 match tally? {
                     tally if tally.failed == 0 => Ok(()),
-                    tally => Err(format!(
-                        "{} of {} cells failed",
-                        tally.failed,
-                        tally.failed + tally.passed
-                    )),
+                    tally => Err(CliError::CellsFailed {
+                        failed: tally.failed,
+                        total: tally.failed + tally.passed,
+                    }),
                 }
             })
         }
         Command::Uninstall { location, name } => install::uninstall(&location.location(), &name)
             .map(|dir| println!("Removed {}", dir.display()))
-            .map_err(|e| e.to_string()),
+            .map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ferrokernel: {message}");
+        Err(error) => {
+            eprintln!("ferrokernel: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Prepares evcxr's environment; must run while the process has one thread.
-fn prepare_engine() -> Result<Prepared, String> {
+fn prepare_engine() -> Result<Prepared, PrepareError> {
     let cache_root = Workdir::default_cache_root();
     // SAFETY: called from `main` before any thread is started.
-    unsafe { ferrokernel_engine::prepare_environment(&cache_root) }.map_err(|e| e.to_string())
+    unsafe { ferrokernel_engine::prepare_environment(&cache_root) }
 }
 
 /// The kernel: its cells run in an engine host, warm from the pool or started now.
-fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
+fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), CliError> {
     // SAFETY: before any thread starts.
     unsafe { ferrokernel::pin::apply_pinned_path() };
-    let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)
-        .map_err(|e| e.to_string())?;
-    let source = HostSource::for_this_kernel(no_pool).map_err(|e| e.to_string())?;
+    let connection = ferrokernel_protocol::ConnectionInfo::from_file(connection_file)?;
+    let source = HostSource::for_this_kernel(no_pool)?;
     ferrokernel::info::warm_up();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(CliError::Runtime)?;
     let env = source.env.clone();
     runtime
         .block_on(ferrokernel::transport::serve(
@@ -288,7 +286,7 @@ fn kernel(connection_file: &Path, no_pool: bool) -> Result<(), String> {
             env,
         ))
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(CliError::from)
 }
 
 /// `FERROKERNEL_FAKE_ENGINE=MS`: the scripted engine of the tests, which takes
@@ -299,6 +297,7 @@ fn fake_engine() -> Option<StartEngine> {
         .and_then(|v| v.parse::<u64>().ok())?;
     Some(Box::new(move |publisher, progress| {
         progress("starting the fake engine");
+        // The start time the test asked for.
         std::thread::sleep(std::time::Duration::from_millis(start_ms));
         Ok(Box::new(ferrokernel_engine::fake::FakeEngine::new(publisher)) as Box<dyn Engine>)
     }))
@@ -316,7 +315,7 @@ fn evcxr_engine() -> StartEngine {
 
 /// The engine host: serves one kernel's engine over the socket it inherited.
 /// `pooled`: started by the pool as a spare.
-fn engine_host(pooled: bool) -> Result<(), String> {
+fn engine_host(pooled: bool) -> Result<(), CliError> {
     let start = fake_engine().unwrap_or_else(evcxr_engine);
     ferrokernel_pool::host::serve_inherited(start, pooled)
 }
@@ -329,13 +328,11 @@ fn seconds(value: Option<f64>) -> Option<std::time::Duration> {
 
 /// The engine for `run` and `test`, in this process. Must start while the
 /// process has one thread.
-fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, String> {
+fn notebook_runner(echo: bool) -> Result<notebook::run::Runner, CliError> {
     let start = fake_engine().unwrap_or_else(evcxr_engine);
     eprintln!("Starting the Rust engine...");
     let runner = notebook::run::Runner::start(Box::new(InProcessSource::new(start)), echo);
-    runner
-        .wait_until_started()
-        .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
+    runner.wait_until_started()?;
     Ok(runner)
 }
 
@@ -359,9 +356,8 @@ fn install_kernelspec(
     name: &str,
     display_name: &str,
     choices: &InstallChoices,
-) -> Result<(), String> {
-    let toolchain =
-        install::ToolchainPin::find(choices.pin_toolchain).map_err(|e| e.to_string())?;
+) -> Result<(), CliError> {
+    let toolchain = install::ToolchainPin::find(choices.pin_toolchain)?;
     // The warm-up and the pool then run with what kernels will have.
     // SAFETY: single-threaded still (probing only ran child processes).
     unsafe { toolchain.apply_to_this_process() };
@@ -372,8 +368,7 @@ fn install_kernelspec(
         env: toolchain.vars.clone(),
         no_pool: choices.no_pool,
     };
-    let dir =
-        install::install(location, name, display_name, &options).map_err(|e| e.to_string())?;
+    let dir = install::install(location, name, display_name, &options)?;
     println!("Installed kernelspec {name} in {}", dir.display());
     print!("{}", toolchain.describe());
     let Some(start) = start else {
@@ -382,13 +377,11 @@ fn install_kernelspec(
     println!("Building the prelude so the first notebook starts fast...");
     let started = std::time::Instant::now();
     let mut runner = notebook::run::Runner::start(Box::new(InProcessSource::new(start)), true);
-    runner
-        .wait_until_started()
-        .map_err(|e| format!("the Rust engine cannot start: {e}"))?;
+    runner.wait_until_started()?;
     let warm = runner.run_cell("let warm = multiprocessing::cpu_count(); warm", None);
     runner.shutdown();
     if let Some(error) = warm.error {
-        return Err(format!("the warm-up cell failed: {error}"));
+        return Err(CliError::WarmUp(error));
     }
     println!("Ready in {:.1} s.", started.elapsed().as_secs_f64());
     if !choices.no_pool {

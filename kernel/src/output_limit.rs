@@ -16,6 +16,7 @@
 //! has a budget of its own; if it overflows, its summary comes when the next
 //! cell begins.
 
+use ferrokernel_engine::cell_commands::{self, CellCommand};
 use ferrokernel_engine::{CellId, Output, Publisher, StreamKind};
 use std::collections::VecDeque;
 use std::fmt;
@@ -26,8 +27,6 @@ use thiserror::Error;
 
 /// The kernel's limit, e.g. `5MB`, `20000 lines`, `5MB 20000 lines`, `off`.
 pub const LIMIT_VARIABLE: &str = "FERROKERNEL_OUTPUT_LIMIT";
-/// The command that sets one cell's limit (a leading line, like evcxr's).
-pub const CELL_COMMAND: &str = ":output_limit";
 
 /// How much text a cell may send the page. A measure that is not named is
 /// not limited: `5MB` alone means exactly 5 MB, however many lines.
@@ -160,26 +159,15 @@ impl fmt::Display for Limit {
 pub fn take_cell_limit(
     code: &str,
 ) -> Result<(Option<Limit>, std::borrow::Cow<'_, str>), LimitError> {
-    let mut offset = 0;
-    for line in code.split_inclusive('\n') {
-        let content = line.trim_end_matches(['\n', '\r']);
-        let trimmed = content.trim_start_matches(' ');
-        if let Some(rest) = trimmed.strip_prefix(CELL_COMMAND)
-            && (rest.is_empty() || rest.starts_with(' '))
-        {
+    for line in cell_commands::leading_lines(code) {
+        if let Some(CellCommand::OutputLimit(rest)) = line.command() {
             let limit = Limit::parse(rest)?;
             let mut rewritten = String::with_capacity(code.len());
-            rewritten.push_str(&code[..offset]);
-            rewritten.push_str(&line[content.len()..]);
-            rewritten.push_str(&code[offset + line.len()..]);
+            rewritten.push_str(&code[..line.start]);
+            rewritten.push_str(&line.line[line.text.len()..]);
+            rewritten.push_str(&code[line.start + line.line.len()..]);
             return Ok((Some(limit), rewritten.into()));
         }
-        let command_or_blank =
-            trimmed.starts_with(':') || content.starts_with("//") || content.trim().is_empty();
-        if !command_or_blank {
-            break;
-        }
-        offset += line.len();
     }
     Ok((None, code.into()))
 }

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-/// How often the parent is looked at.
+/// How often the parent is looked at: an orphaned kernel ends within a
+/// second, and each look is cheap.
 const POLL: Duration = Duration::from_secs(1);
 
 /// Resolves when the parent named in `JPY_PARENT_PID` has gone (or our own

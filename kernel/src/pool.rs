@@ -1,21 +1,19 @@
 //! `ferrokernel pool serve|status|stop`.
 
 use super::PoolCommand;
+use crate::cli_error::CliError;
 use ferrokernel_pool::client;
 use ferrokernel_pool::messages::PoolStatus;
 use ferrokernel_pool::place::Place;
 use ferrokernel_pool::server::{self, ServerError, ServerOptions};
 
-pub(super) fn command(command: PoolCommand) -> Result<(), String> {
-    let place = Place::for_this_build().map_err(|e| e.to_string())?;
+pub(super) fn command(command: PoolCommand) -> Result<(), CliError> {
+    let place = Place::for_this_build()?;
     match command {
         PoolCommand::Serve { daemon } => serve(&place, daemon),
         PoolCommand::Status { json } => match client::status(&place) {
             Ok(status) if json => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&status).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string_pretty(&status)?);
                 Ok(())
             }
             Ok(status) => {
@@ -33,7 +31,7 @@ pub(super) fn command(command: PoolCommand) -> Result<(), String> {
                 }
                 Ok(())
             }
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error.into()),
         },
         PoolCommand::Stop => match client::stop(&place) {
             Ok(()) => {
@@ -44,20 +42,20 @@ pub(super) fn command(command: PoolCommand) -> Result<(), String> {
                 println!("No engine pool runs.");
                 Ok(())
             }
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error.into()),
         },
     }
 }
 
-fn serve(place: &Place, daemon: bool) -> Result<(), String> {
+fn serve(place: &Place, daemon: bool) -> Result<(), CliError> {
     // Taken before daemonizing: the first spare gets the caller's environment
     // and directory.
-    let options = ServerOptions::for_this_process().map_err(|e| e.to_string())?;
+    let options = ServerOptions::for_this_process().map_err(CliError::ServerOptions)?;
     let listening = match server::listen(place) {
         Ok(listening) => listening,
         // Someone else started it first: as good as done.
         Err(ServerError::AlreadyRunning(_)) if daemon => return Ok(()),
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(error.into()),
     };
     if daemon {
         daemonize(place)?;
@@ -68,16 +66,19 @@ fn serve(place: &Place, daemon: bool) -> Result<(), String> {
 
 /// Leaves the caller: the parent returns at once (the socket already listens);
 /// the child, in a session of its own, logs to the pool's log file and goes on.
-fn daemonize(place: &Place) -> Result<(), String> {
+fn daemonize(place: &Place) -> Result<(), CliError> {
     use nix::unistd::{ForkResult, fork, setsid};
     let log = std::fs::File::options()
         .create(true)
         .append(true)
         .open(&place.log)
-        .map_err(|e| format!("cannot open {}: {e}", place.log.display()))?;
+        .map_err(|source| CliError::Log {
+            path: place.log.clone(),
+            source,
+        })?;
     // SAFETY: called from `main` before any thread is started, so the child
     // may run arbitrary code.
-    match unsafe { fork() }.map_err(|e| e.to_string())? {
+    match unsafe { fork() }.map_err(CliError::Fork)? {
         ForkResult::Parent { .. } => std::process::exit(0),
         ForkResult::Child => {
             let _ = setsid();

@@ -60,6 +60,14 @@ fn decode(socket: &str, message: ZmqMessage, signer: &Signer) -> Option<Message>
 
 /// How long the engine may take to end its processes when the kernel shuts down.
 const ENGINE_SHUTDOWN_LIMIT: Duration = Duration::from_secs(3);
+/// How long the shutdown reply and the final status get to leave before the
+/// process exits. A wait, not a drain: both also go out on iopub, and
+/// zeromq's PUB socket hands messages to a background fan-out task that has
+/// no flush to wait for.
+const FINAL_MESSAGES_GRACE: Duration = Duration::from_millis(100);
+/// The pause after a failed heartbeat receive, so a broken socket does not
+/// spin the kernel's only thread.
+const HEARTBEAT_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// Serves the kernel described by `connection`, with engines from `source`
 /// given `env`, until a shutdown request, SIGTERM, or the death of the
@@ -198,8 +206,7 @@ pub async fn serve(
     let engine = shared.engine().clone();
     let _ = tokio::task::spawn_blocking(move || engine.shutdown(ENGINE_SHUTDOWN_LIMIT)).await;
     end_all_processes();
-    // Give the reply and the final status a moment to leave.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(FINAL_MESSAGES_GRACE).await;
     Ok(outcome)
 }
 
@@ -225,7 +232,7 @@ async fn heartbeat_loop(mut socket: RepSocket) {
             }
             Err(error) => {
                 tracing::warn!(%error, "heartbeat receive failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(HEARTBEAT_RETRY_PAUSE).await;
             }
         }
     }

@@ -22,6 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// How often a waiting scripted cell looks for an interrupt: quick enough
+/// for the tests' interrupts to seem immediate.
+const INTERRUPT_POLL: Duration = Duration::from_millis(5);
+
 /// The scripted engine.
 pub struct FakeEngine {
     publisher: Arc<dyn Publisher>,
@@ -128,7 +132,7 @@ impl FakeEngine {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(INTERRUPT_POLL);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! to the [`Publisher`] the engine was created with.
 
 mod blocks;
+pub mod cell_commands;
 mod cell_error;
 pub mod completeness;
 pub mod conversation;
@@ -25,7 +26,7 @@ mod workdir;
 
 pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
 pub use evcxr_engine::{
-    EngineOptions, EvcxrEngine, PrepareError, Prepared, StartError, prepare_environment,
+    EngineOptions, EvcxrEngine, PrepareError, Prepared, SetupError, StartError, prepare_environment,
 };
 pub use ferrokernel_prelude::comm::CommMessage;
 pub use prelude_source::{rust_sources as prelude_sources, unpacked_dir as prelude_dir};

@@ -81,16 +81,9 @@ pub fn kill_group(leader: i32) {
     }
 }
 
-/// Whether `pid` has exited (gone, or a zombie nobody has reaped yet).
-pub fn exited(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
+/// Whether `pid` has exited (gone, or a zombie nobody has reaped yet): the
+/// prelude's check, one for both crates.
+pub use ferrokernel_prelude::procfs::gone as exited;
 
 /// Ends everything below `root`: each process, and the process group of each
 /// group leader among them (the runtime leads one holding the notebook's processes).

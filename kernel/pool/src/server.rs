@@ -27,17 +27,23 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// How long the pool lives without requests and without engines in use.
+/// How long the pool lives without requests and without engines in use
+/// (sccache's server idles out after as long): it spans a pause between
+/// notebooks, and a pool nobody uses does not keep a spare engine's memory.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(600);
-/// How long a peer may take to send its request.
+/// How long a peer may take to send its request: clients send it at once,
+/// and a silent one must not hold up the pool, which serves one at a time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
-/// After a spare died without becoming ready, wait this long before the next.
+/// After a spare died without becoming ready, wait this long before the next,
+/// so a spare that cannot start (a broken toolchain) is not retried in a loop.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// Where spares cannot start at the lowest priority ([`crate::priority`]):
 /// after a handover, wait at least this long before making the next spare,
 /// and then until the machine is idle enough (or [`SPARE_DELAY_MAX`] passed):
 /// a new kernel's first cells get the CPU to themselves.
 const SPARE_DELAY: Duration = Duration::from_secs(5);
+/// The longest a spare waits for an idle machine after a handover, so a
+/// busy machine still gets a warm engine.
 const SPARE_DELAY_MAX: Duration = Duration::from_secs(60);
 /// The idle CPU share (over the last poll tick) that counts as idle enough.
 const IDLE_ENOUGH: f64 = 0.5;
@@ -320,8 +326,9 @@ impl Pool {
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
         let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-        if let Err(reason) = check_peer(&stream) {
-            tracing::warn!(%reason, "refused a connection");
+        if let Err(refused) = check_peer(&stream) {
+            tracing::warn!(reason = %refused, "refused a connection");
+            let reason = refused.to_string();
             let _ = wire::send(&stream, &PoolReply::Refused { reason });
             return Flow::Go;
         }
@@ -462,17 +469,28 @@ fn cpu_times() -> Option<(u64, u64)> {
     Some((idle, fields.iter().sum()))
 }
 
+/// Why a connection was refused before its first request was read.
+#[derive(Debug, Error)]
+enum PeerRefused {
+    /// `SO_PEERCRED` failed.
+    #[error("cannot read the peer's credentials: {0}")]
+    Credentials(nix::Error),
+    /// Another user's process.
+    #[error("uid {peer} may not use the engine pool of uid {mine}")]
+    OtherUser { peer: u32, mine: u32 },
+}
+
 /// Only processes of the pool's own user are served.
-fn check_peer(stream: &UnixStream) -> Result<(), String> {
+fn check_peer(stream: &UnixStream) -> Result<(), PeerRefused> {
     let credentials =
         nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
-            .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+            .map_err(PeerRefused::Credentials)?;
     let mine = nix::unistd::getuid().as_raw();
     if credentials.uid() != mine {
-        return Err(format!(
-            "uid {} may not use the engine pool of uid {mine}",
-            credentials.uid()
-        ));
+        return Err(PeerRefused::OtherUser {
+            peer: credentials.uid(),
+            mine,
+        });
     }
     Ok(())
 }

@@ -54,6 +54,9 @@ pub mod notebook;
 // Re-exported as `notebook::protocol`.
 #[cfg(feature = "multiprocessing")]
 pub mod os;
+// The zombie check, shared with the engine crate.
+#[doc(hidden)]
+pub mod procfs;
 mod protocol;
 #[cfg(feature = "multiprocessing")]
 pub mod threading;

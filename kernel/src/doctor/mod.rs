@@ -14,6 +14,7 @@ use crate::info::VERSION;
 use ferrokernel_engine::toolchain::{Setting, Toolchain};
 use ferrokernel_engine::{ToolchainError, Workdir};
 use serde::Serialize;
+use thiserror::Error;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -156,12 +157,24 @@ pub fn examine() -> Report {
     }
 }
 
+/// Why `ferrokernel doctor` fails.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DoctorError {
+    /// The report could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// These checks found the set-up broken.
+    #[error("broken: {}", .0.join(", "))]
+    Broken(Vec<&'static str>),
+}
+
 /// `ferrokernel doctor [--json]`: prints the report; fails when something is broken.
-pub fn run(json: bool) -> Result<(), String> {
+pub fn run(json: bool) -> Result<(), DoctorError> {
     use std::io::Write;
     let report = examine();
     let text = if json {
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
         report.render()
     };
@@ -173,9 +186,10 @@ pub fn run(json: bool) -> Result<(), String> {
         .filter(|c| c.status == Status::Broken)
         .map(|c| c.name)
         .collect::<Vec<_>>();
-    match broken.as_slice() {
-        [] => Ok(()),
-        names => Err(format!("broken: {}", names.join(", "))),
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(DoctorError::Broken(broken))
     }
 }
 

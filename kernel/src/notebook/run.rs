@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// How often a runner looks whether its engine has started.
 const START_POLL: Duration = Duration::from_millis(20);
@@ -243,6 +244,14 @@ pub struct CellRun {
     pub elapsed: Duration,
 }
 
+/// The runner's engine did not start.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("the Rust engine cannot start: {reason}")]
+pub struct StartFailed {
+    /// Why, as the engine or its source said.
+    pub reason: String,
+}
+
 /// Runs cells one after another, counting executions like a kernel.
 pub struct Runner {
     engine: EngineClient,
@@ -270,13 +279,17 @@ impl Runner {
     }
 
     /// Waits until the engine has started (or failed to); says why it failed.
-    pub fn wait_until_started(&self) -> Result<(), String> {
+    pub fn wait_until_started(&self) -> Result<(), StartFailed> {
         use crate::engine_client::EngineState;
         let mut state = self.engine.state();
         loop {
             match &*state.borrow_and_update() {
                 EngineState::Ready => return Ok(()),
-                EngineState::Failed(reason) => return Err(reason.clone()),
+                EngineState::Failed(reason) => {
+                    return Err(StartFailed {
+                        reason: reason.clone(),
+                    });
+                }
                 EngineState::Starting { .. } | EngineState::Stopped => {}
             }
             std::thread::sleep(START_POLL);

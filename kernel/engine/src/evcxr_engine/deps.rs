@@ -8,6 +8,7 @@
 //! a manifest the user never wrote) becomes one error that marks the part of
 //! the line cargo refused.
 
+use crate::cell_commands::{self, CellCommand};
 use crate::{Diagnostic, DiagnosticLine, Label};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -123,29 +124,19 @@ fn table_keys(config: &str) -> Vec<Range<usize>> {
     keys
 }
 
-/// The leading command lines of a cell (evcxr runs those before the code).
-fn command_lines(code: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut offset = 0;
-    code.split_inclusive('\n')
-        .map(move |line| {
-            let start = offset;
-            offset += line.len();
-            (start, line.trim_end_matches(['\n', '\r']))
-        })
-        .take_while(|(_, line)| {
-            line.trim_start_matches(' ').starts_with(':')
-                || line.starts_with("//")
-                || line.trim().is_empty()
-        })
+/// The cell's leading `:dep` lines, each with where it starts in the cell and
+/// its place among the leading lines.
+fn dep_lines(code: &str) -> impl Iterator<Item = (usize, usize, DepLine<'_>)> {
+    cell_commands::leading_lines(code)
+        .enumerate()
+        .filter(|(_, line)| matches!(line.command(), Some(CellCommand::Dep(_))))
+        .filter_map(|(number, line)| Some((number, line.start, DepLine::parse(line.text)?)))
 }
 
 /// The cell with its `:dep` lines in today's spelling.
 pub(super) fn normalise(code: &str) -> Cow<'_, str> {
     let mut replacements = Vec::new();
-    for (start, line) in command_lines(code) {
-        let Some(dep) = DepLine::parse(line) else {
-            continue;
-        };
+    for (_, start, dep) in dep_lines(code) {
         let Some(config) = dep.config.clone() else {
             continue;
         };
@@ -169,10 +160,8 @@ pub(super) fn normalise(code: &str) -> Cow<'_, str> {
 
 /// Refuses a `:dep` with a key cargo would ignore (with a warning nobody sees).
 pub(super) fn check(code: &str) -> Result<(), Diagnostic> {
-    for (number, (_, line)) in command_lines(code).enumerate() {
-        let Some(dep) = DepLine::parse(line) else {
-            continue;
-        };
+    for (number, _, dep) in dep_lines(code) {
+        let line = dep.line;
         let Some(config) = dep.config.clone() else {
             continue;
         };

@@ -10,6 +10,7 @@
 //! literals, blocks, a cell without a final expression, code that does not
 //! parse) is left as it is.
 
+use crate::cell_commands;
 use ra_ap_syntax::ast;
 use ra_ap_syntax::{AstNode, Edition, SourceFile};
 
@@ -74,18 +75,20 @@ pub(super) fn ends_in_expression(code: &str) -> bool {
 /// evcxr's leading `:command` lines, blanked (same length, so offsets hold).
 fn mask_commands(code: &str) -> String {
     let mut masked = String::with_capacity(code.len());
-    let mut in_commands = true;
-    for line in code.split_inclusive('\n') {
-        let trimmed = line.trim_start_matches(' ');
-        if in_commands && trimmed.starts_with(':') {
-            masked.extend(line.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
-            continue;
+    let mut rest = 0;
+    for line in cell_commands::leading_lines(code) {
+        if line.command().is_some() {
+            masked.extend(
+                line.line
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' }),
+            );
+        } else {
+            masked.push_str(line.line);
         }
-        if !(line.starts_with("//") || line.trim().is_empty()) {
-            in_commands = false;
-        }
-        masked.push_str(line);
+        rest = line.start + line.line.len();
     }
+    masked.push_str(&code[rest..]);
     masked
 }
 

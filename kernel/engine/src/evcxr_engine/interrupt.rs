@@ -86,12 +86,16 @@ impl Interrupter {
     }
 }
 
+/// How often the watch looks whether the runtime died: a dead runtime's
+/// cell hangs until then, and each look reads one `/proc` file.
+const RUNTIME_WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
 /// While a cell runs, notices a runtime that died (abort, segfault, a signal):
 /// processes it left behind still hold its output pipe, and evcxr would wait
 /// for them forever, so they are ended.
 fn watch(interrupter: Weak<Interrupter>) {
     loop {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(RUNTIME_WATCH_INTERVAL);
         let Some(interrupter) = interrupter.upgrade() else {
             return;
         };

@@ -3,22 +3,28 @@
 
 mod deps;
 mod diagnostics;
+mod display;
+mod environment;
 mod final_value;
 mod interrupt;
+mod library_path;
+mod oom;
 mod pump;
 mod setup;
+mod warm_up;
 
-use crate::memory::{self, Death, MemoryLimit};
+pub use environment::{PrepareError, Prepared, prepare_environment};
+
+use crate::memory::{self, MemoryLimit};
 use crate::{
     CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
-    Output, Publisher, StreamKind, Workdir, WorkdirError, markers, prelude_source, procs,
-    runtime_comms, runtime_control,
+    Output, Publisher, StreamKind, markers, procs, runtime_control,
 };
 use crossbeam_channel::Sender;
+use display::DisplaySettings;
 use interrupt::{InterruptHandle, Interrupter};
+use oom::{Cause, with_sentence};
 use pump::SharedReport;
-use runtime_comms::RuntimeComms;
-use setup::{DisplaySettings, Show};
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,7 +45,7 @@ pub enum StartError {
     Evcxr(String),
     /// The prelude did not build or load.
     #[error("the ferrokernel prelude failed to load: {0}")]
-    Prelude(String),
+    Prelude(SetupError),
     /// The prelude's source could not be unpacked.
     #[error("cannot unpack the prelude under {path}: {source}")]
     Unpack {
@@ -48,6 +54,23 @@ pub enum StartError {
         /// What went wrong.
         source: std::io::Error,
     },
+}
+
+/// Why an evaluation of the engine's own (the set-up, the display trait, the
+/// warm-up) failed: evcxr's error, with compile errors rendered in full.
+#[derive(Debug, Error)]
+#[error("{}", render_setup_error(.0))]
+pub struct SetupError(evcxr::Error);
+
+fn render_setup_error(error: &evcxr::Error) -> String {
+    match error {
+        evcxr::Error::CompilationErrors(errors) => errors
+            .iter()
+            .map(|e| e.rendered())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
 }
 
 /// How to start an [`EvcxrEngine`].
@@ -59,116 +82,18 @@ pub struct EngineOptions {
     pub interrupt_grace: Duration,
 }
 
+/// How long a cell may ignore an interrupt, by default: long enough for code
+/// that checks for interrupts now and then, short enough that a stuck cell
+/// is not waited for.
+const DEFAULT_INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             prelude: true,
-            interrupt_grace: Duration::from_secs(2),
+            interrupt_grace: DEFAULT_INTERRUPT_GRACE,
         }
     }
-}
-
-/// Prepares the process environment for evcxr: its work directory (a persistent
-/// slot, so dependency builds survive restarts), a private config directory (so a
-/// user's own evcxr set-up does not leak in) and the unpacked prelude.
-///
-/// # Safety
-/// Sets environment variables, so it must run while the process has one thread
-/// (first thing in `main`, right after [`crate::runtime::hook`]).
-pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, PrepareError> {
-    let workdir = Workdir::acquire(cache_root)?;
-    let (control, control_fd) = runtime_control::create().map_err(|source| PrepareError::Io {
-        path: PathBuf::from("a pipe to the runtime"),
-        source,
-    })?;
-    let (comms, comms_fd) = runtime_control::create().map_err(|source| PrepareError::Io {
-        path: PathBuf::from("a comm pipe to the runtime"),
-        source,
-    })?;
-    let config_dir = cache_root.join("evcxr-config");
-    std::fs::create_dir_all(&config_dir).map_err(|source| PrepareError::Io {
-        path: config_dir.clone(),
-        source,
-    })?;
-    let prelude = prelude_source::unpack(cache_root).map_err(|source| PrepareError::Io {
-        path: cache_root.to_owned(),
-        source,
-    })?;
-    let library_path = runtime_library_path();
-    // SAFETY: the caller guarantees the process is single-threaded.
-    unsafe {
-        std::env::set_var("EVCXR_TMPDIR", workdir.path());
-        std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
-        std::env::set_var(runtime_control::CONTROL_FD_VAR, control_fd.to_string());
-        std::env::set_var(runtime_comms::COMM_FD_VAR, comms_fd.to_string());
-        if let Some(path) = library_path {
-            std::env::set_var("LD_LIBRARY_PATH", path);
-        }
-    }
-    Ok(Prepared {
-        _workdir: workdir,
-        prelude,
-        control: std::fs::File::from(control),
-        comms: Arc::new(RuntimeComms::new(comms)),
-    })
-}
-
-/// What [`prepare_environment`] made ready for one engine: its locked work
-/// directory, the unpacked prelude, and the pipe to its runtime.
-#[derive(Debug)]
-pub struct Prepared {
-    /// Held for its lock: no other engine builds in this directory.
-    _workdir: Workdir,
-    prelude: PathBuf,
-    control: std::fs::File,
-    comms: Arc<RuntimeComms>,
-}
-
-impl Prepared {
-    /// The prelude crate's directory.
-    pub fn prelude(&self) -> &Path {
-        &self.prelude
-    }
-}
-
-/// `LD_LIBRARY_PATH` with the toolchain's target libraries first.
-///
-/// Cells are shared objects linked against the toolchain's `libstd-*.so` and
-/// found through a relative RUNPATH computed for the `deps/` directory; evcxr
-/// loads a copy one directory up, so when the cache and the toolchain share a
-/// path prefix (both under `$HOME`) that RUNPATH misses. Naming the library
-/// directory outright makes loading independent of where the cache lives.
-fn runtime_library_path() -> Option<std::ffi::OsString> {
-    let output = std::process::Command::new("rustc")
-        .args(["--print", "target-libdir"])
-        .output()
-        .ok()?;
-    let libdir = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    if !output.status.success() || libdir.is_empty() {
-        return None;
-    }
-    let mut paths = vec![PathBuf::from(libdir)];
-    if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
-        paths.extend(std::env::split_paths(&existing));
-    }
-    std::env::join_paths(paths).ok()
-}
-
-/// Why the environment could not be prepared.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum PrepareError {
-    /// No work directory.
-    #[error(transparent)]
-    Workdir(#[from] WorkdirError),
-    /// The cache directory is not writable.
-    #[error("cannot write {path}: {source}")]
-    Io {
-        /// Where.
-        path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
 }
 
 /// The evcxr engine. Lives on one thread (evcxr's context is not `Send`).
@@ -192,12 +117,6 @@ pub struct EvcxrEngine {
     memory_limit: Option<MemoryLimit>,
     /// The system's count of OOM kills when the cell began.
     oom_kills_before: Option<u64>,
-}
-
-/// Why the runtime died.
-enum Cause {
-    OutOfMemory(String),
-    Crash(String),
 }
 
 impl EvcxrEngine {
@@ -246,13 +165,13 @@ impl EvcxrEngine {
         Ok(engine)
     }
 
-    fn apply_setup(&mut self) -> Result<(), String> {
+    fn apply_setup(&mut self) -> Result<(), SetupError> {
         self.display_settings = DisplaySettings::default();
         self.setup(&self.context_setup.clone())
     }
 
-    /// Runs set-up code, turning failures into a message.
-    fn setup(&mut self, code: &str) -> Result<(), String> {
+    /// Runs set-up code; says why it failed.
+    fn setup(&mut self, code: &str) -> Result<(), SetupError> {
         // Settled like a cell: its end must not be taken for the next cell's.
         pump::lock(&self.report).running = true;
         let result = self.context.execute(code);
@@ -262,44 +181,7 @@ impl EvcxrEngine {
             self.fence();
         }
         pump::lock(&self.report).running = false;
-        result.map(drop).map_err(|error| match error {
-            evcxr::Error::CompilationErrors(errors) => errors
-                .iter()
-                .map(|e| e.rendered())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            other => other.to_string(),
-        })
-    }
-
-    /// After a cell ran: follows its `:fmt`/`:types` into the display trait in
-    /// scope, and re-applies the set-up a `:clear` removed.
-    fn after_commands(&mut self, code: &str) {
-        let before = Show::for_settings(&self.display_settings);
-        if self.display_settings.follow(code) {
-            if let Err(error) = self.apply_setup() {
-                tracing::error!(%error, "could not set the context up again after :clear");
-            }
-            return;
-        }
-        let now = Show::for_settings(&self.display_settings);
-        if now != before
-            && let Err(error) = self.setup(&now.use_line())
-        {
-            tracing::error!(%error, "could not change the display trait");
-        }
-    }
-
-    /// The cell as evcxr should see it: a final place expression borrowed, so
-    /// the display trait shows it in one compile (see [`final_value`]).
-    fn prepared_cell<'a>(&self, code: &'a str) -> std::borrow::Cow<'a, str> {
-        if Show::for_settings(&self.display_settings) == Show::Off {
-            return code.into();
-        }
-        match final_value::borrow_final_place(code) {
-            Some(rewritten) => rewritten.into(),
-            None => code.into(),
-        }
+        result.map(drop).map_err(SetupError)
     }
 
     /// Writes control records to the runtime (see [`runtime_control`]).
@@ -333,7 +215,7 @@ impl EvcxrEngine {
             if !pump::lock(&self.report).running || std::time::Instant::now() >= deadline {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(CELL_END_POLL);
         }
     }
 
@@ -365,40 +247,6 @@ impl EvcxrEngine {
             );
             procs::kill_all(&started);
         }
-    }
-
-    /// Why the runtime with `pid` died, from evcxr's report, the runtime's
-    /// last stderr lines and the OOM counters.
-    fn cause_of_death(&self, report: &str, last_stderr: &[String], pid: i32) -> Cause {
-        let limit = match self.memory_limit {
-            Some(limit) => format!(": it may use {limit} ({})", memory::LIMIT_VARIABLE),
-            None => String::new(),
-        };
-        if memory::allocation_failed(report) || memory::allocation_failed(&last_stderr.join("\n")) {
-            return Cause::OutOfMemory(format!("the cell ran out of memory{limit}"));
-        }
-        let death = Death::from_report(report);
-        if death == Death::Signal(libc::SIGKILL) {
-            let in_cgroup = memory::runtime_cgroup(pid)
-                .and_then(|dir| memory::cgroup_oom_kills(&dir))
-                .is_some_and(|kills| kills > 0);
-            if in_cgroup {
-                return Cause::OutOfMemory(format!(
-                    "the cell ran out of memory{limit}, so the kernel's OOM killer ended the Rust runtime"
-                ));
-            }
-            let killed_more = matches!(
-                (self.oom_kills_before, memory::system_oom_kills()),
-                (Some(before), Some(now)) if now > before
-            );
-            if killed_more {
-                return Cause::OutOfMemory(
-                    "the kernel's OOM killer ended the Rust runtime: the machine ran out of memory"
-                        .to_owned(),
-                );
-            }
-        }
-        Cause::Crash(death.sentence())
     }
 
     /// After evcxr restarted the runtime: publish what it printed before dying and
@@ -631,9 +479,11 @@ impl Engine for EvcxrEngine {
     }
 
     fn reset(&mut self) -> Result<(), CellError> {
-        self.setup(":clear").map_err(CellError::Engine)?;
+        // A cell error travels to the kernel as text.
+        let engine_error = |error: SetupError| CellError::Engine(error.to_string());
+        self.setup(":clear").map_err(engine_error)?;
         self.refresh_runtime_pid();
-        self.apply_setup().map_err(CellError::Engine)
+        self.apply_setup().map_err(engine_error)
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupt> {
@@ -660,23 +510,7 @@ impl Engine for EvcxrEngine {
     }
 
     fn warm_up(&mut self) {
-        // The first untyped `let` has rust-analyzer infer the standard
-        // library's types (seconds); the first top-level `?` makes evcxr retry
-        // once. The value is moved away, so no variable is left behind.
-        let value = if self.context_setup.contains("multiprocessing") {
-            "(multiprocessing::cpu_count(), String::new())"
-        } else {
-            "String::new()"
-        };
-        let cell = format!(
-            "let ferrokernel_warm_up = {value}; drop(ferrokernel_warm_up); Ok::<(), String>(())?;"
-        );
-        if let Err(error) = self.setup(&cell) {
-            tracing::warn!(%error, "the warm-up cell failed");
-        }
-        let code = "let ferrokernel_warm_up = String::new(); ferrokernel_warm_up.";
-        let _ = self.context.completions(code, code.len());
-        let _ = self.context.hover_at(code, code.len() - 1);
+        self.warm_up_context();
     }
 
     fn set_environment(
@@ -699,24 +533,19 @@ impl Engine for EvcxrEngine {
 
 /// How long a finished cell's output may lag behind evcxr's notice of its end.
 const CELL_END_WAIT: Duration = Duration::from_secs(5);
+/// How often the end of a cell is looked for: the relay's mark usually comes
+/// within a millisecond, and every cell waits for it.
+const CELL_END_POLL: Duration = Duration::from_millis(1);
+/// How long a fence waits for the pump: it answers once it has published
+/// what it had, which is quick unless the publisher is stuck.
+const FENCE_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until the pump has published everything received so far.
 fn fence(fences: &Sender<Sender<()>>) {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     if fences.send(done_tx).is_ok() {
-        let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        let _ = done_rx.recv_timeout(FENCE_WAIT);
     }
-}
-
-/// What the runtime printed before it died, its last line (evcxr's status)
-/// replaced by `sentence`.
-fn with_sentence(detail: &str, sentence: &str) -> String {
-    let mut lines: Vec<&str> = detail
-        .lines()
-        .filter(|line| !line.contains("terminated with status: "))
-        .collect();
-    lines.push(sentence);
-    lines.join("\n")
 }
 
 /// Whether a cell's value is `()` — what a trailing `for` loop or block

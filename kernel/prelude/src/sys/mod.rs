@@ -12,7 +12,7 @@ pub(crate) mod fork;
 pub(crate) mod globals;
 pub(crate) mod mailbox;
 pub(crate) mod named_shm;
-pub(crate) mod procfs;
+pub(crate) use crate::procfs;
 pub(crate) mod ring;
 pub(crate) mod shm;
 pub(crate) mod shutdown;

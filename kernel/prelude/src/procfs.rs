@@ -5,9 +5,13 @@
 //! alive for ever. `/proc/<pid>/stat` tells: its state field, after the
 //! command name in parentheses (which may itself hold spaces and `)`, hence
 //! the last `)`), is `Z` for a zombie and `X` for one being reaped.
+//!
+//! At the bottom of the crate, outside `sys` and its `multiprocessing`
+//! feature, so the engine (which builds the prelude without it) uses the same
+//! check; not part of the cells' API.
 
 /// Whether process `pid` is gone: no such process, or a zombie nobody reaped yet.
-pub(crate) fn gone(pid: i32) -> bool {
+pub fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit(')')
