@@ -25,7 +25,7 @@ async fn kernel_info_describes_rust_and_arrives_before_the_engine_is_up() {
         panic!("not a kernel_info_reply");
     };
     assert_eq!(info.implementation, "ferrokernel");
-    assert_eq!(info.protocol_version, "5.3");
+    assert_eq!(info.protocol_version, "5.5");
     let language = &info.language_info;
     assert_eq!(
         (
