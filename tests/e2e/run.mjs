@@ -9,10 +9,14 @@
 // screenshot. Then, in a small fixture notebook: run a never-ending cell, press
 // the toolbar's stop button, check the cell ends in an error and the kernel is
 // idle again; restart the kernel from the Kernel menu and check a new cell runs.
-// Last, in a fixture of pictures: a progress bar is one <progress> redrawn in
+// Then, in a fixture of pictures: a progress bar is one <progress> redrawn in
 // place and ending at 100 %; multiprocessing::timeline() shows its SVG chart; a
 // 50 MB cell ends with head, summary line and tail, and the page still answers
-// and takes typing at once.
+// and takes typing at once. Last, widgets, in notebook 09 with a fresh kernel:
+// its sliders, button, progress bar and output area render as ipywidgets views;
+// dragging the workers slider changes what a next cell prints; a click on the
+// button fills the progress bar from 0 while the pool runs and puts the run's
+// report and timeline into the output area; interact re-runs on a key press.
 //
 // While notebooks/ holds no notebook, the fixture is also the notebook run.
 // Screenshots go to tests/e2e/screenshots/. Everything started here (JupyterLab,
@@ -23,7 +27,10 @@
 // Environment: FERROKERNEL_VENV (default <repo>/.venv), CHROMIUM (default
 // /usr/bin/chromium), FERROKERNEL_E2E_NOTEBOOK_TIMEOUT seconds per Run All
 // (default 900), FERROKERNEL_E2E_KEEP=1 keeps the temporary directory,
-// FERROKERNEL_E2E_NOTEBOOKS another folder of notebooks (default <repo>/notebooks).
+// FERROKERNEL_E2E_NOTEBOOKS another folder of notebooks (default <repo>/notebooks;
+// notebook 09 for the widget checks comes from there if the folder lacks it),
+// FERROKERNEL_E2E_SECTIONS a comma-separated subset of notebooks, completion,
+// interrupt, pictures, widgets to run while iterating (default: all of them).
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,6 +54,11 @@ const RUN_ALL_MS = Number(process.env.FERROKERNEL_E2E_NOTEBOOK_TIMEOUT ?? 900) *
 // The engine starts ~5 s after the kernel and each cell compiles: be generous.
 const KERNEL_READY_MS = 180_000;
 const CELL_MS = 180_000;
+const SECTIONS = ['notebooks', 'completion', 'interrupt', 'pictures', 'widgets'];
+const sections = new Set(process.env.FERROKERNEL_E2E_SECTIONS?.split(',').map((s) => s.trim()) ?? SECTIONS);
+for (const s of sections) {
+  if (!SECTIONS.includes(s)) throw new Error(`FERROKERNEL_E2E_SECTIONS: unknown section ${s} (known: ${SECTIONS.join(', ')})`);
+}
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -824,6 +836,225 @@ async function pictures(page, base) {
 }
 
 // ---------------------------------------------------------------------------
+// Widgets: notebook 09's knobs, button, progress bar and output area, used by hand
+
+const STEERING = '09_steering_a_pool.ipynb';
+// run_pool's twelve items: the progress widget's max.
+const STEERING_ITEMS = 12;
+// A run of 12 items of the largest window takes a few seconds on two cores:
+// long enough to watch the bar fill, short enough for CI.
+const RUN_MS = 120_000;
+
+/**
+ * The ipywidgets 8 views in the output area of code cell `index`, read from the
+ * DOM the widget manager draws (`.widget-hslider` with a noUiSlider handle and
+ * a readout, `button.jupyter-button`, `.widget-hprogress .progress-bar` whose
+ * width is the value, `.widget-output`), and the text/plain fallback if shown.
+ */
+function widgetViews(page, index) {
+  return page.evaluate(([panelSelector, i]) => {
+    const cell = document.querySelectorAll(`${panelSelector} .jp-Notebook .jp-Cell.jp-CodeCell`)[i];
+    const area = cell?.querySelector('.jp-OutputArea');
+    if (!area) return null;
+    const label = (w) => w.querySelector('.widget-label')?.textContent.trim() ?? '';
+    return {
+      sliders: [...area.querySelectorAll('.widget-hslider')].map((w) => ({
+        label: label(w),
+        readout: w.querySelector('.widget-readout')?.textContent.trim() ?? null,
+        valuenow: w.querySelector('.noUi-handle')?.getAttribute('aria-valuenow') ?? null,
+      })),
+      buttons: [...area.querySelectorAll('button.jupyter-button')].map((b) => b.textContent.trim()),
+      progress: [...area.querySelectorAll('.widget-hprogress')].map((w) => ({
+        label: label(w),
+        percent: parseFloat(w.querySelector('.progress-bar')?.style.width ?? 'NaN'),
+      })),
+      outputs: [...area.querySelectorAll('.widget-output')].map((w) => ({
+        text: w.textContent,
+        svgs: w.querySelectorAll('.jp-OutputArea-output[data-mime-type="image/svg+xml"] img').length,
+      })),
+      // Without the widget manager, JupyterLab shows the display's text/plain.
+      fallback: [...area.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/plain"]')]
+        .map((o) => o.textContent.slice(0, 120)),
+    };
+  }, [PANEL, index]);
+}
+
+/** The slider labelled `label` in code cell `index`: its handle and its track. */
+function sliderOf(page, index, label) {
+  return page.locator(`${PANEL} .jp-Notebook .jp-Cell.jp-CodeCell`).nth(index)
+    .locator('.widget-hslider', { has: page.locator('.widget-label', { hasText: new RegExp(`^${label}$`) }) });
+}
+
+/** Drags the noUiSlider handle of `slider` with the mouse to where `value` lies between `min` and `max`. */
+async function dragSlider(page, slider, value, min, max) {
+  const handle = await slider.locator('.noUi-handle').boundingBox();
+  const track = await slider.locator('.noUi-base').boundingBox();
+  if (!handle || !track) throw new Error('the slider has no handle or track on screen');
+  const y = handle.y + handle.height / 2;
+  await page.mouse.move(handle.x + handle.width / 2, y);
+  await page.mouse.down();
+  await page.mouse.move(track.x + (track.width * (value - min)) / (max - min), y, { steps: 12 });
+  await page.mouse.up();
+}
+
+/** Scrolls code cell `index` to the top of the notebook and takes a screenshot. */
+async function screenshotFromCell(page, index, file) {
+  await page.locator(`${PANEL} .jp-Notebook .jp-Cell.jp-CodeCell`).nth(index)
+    .evaluate((cell) => cell.scrollIntoView({ block: 'start' }));
+  await sleep(300);
+  await screenshot(page, file);
+}
+
+async function widgets(page, base) {
+  let knobs = -1;
+  let interactCell = -1;
+  await check(`widgets: ${STEERING} opens again with a fresh kernel, Run All without error`, async () => {
+    await openNotebook(page, base, STEERING);
+    await runAll(page, STEERING);
+    const saved = await saveAndRead(page, base, STEERING);
+    const errors = saved.cells.flatMap((c) => (c.outputs ?? []).filter((o) => o.output_type === 'error'));
+    if (errors.length) throw new Error(errors.map(outputText).join('; ').slice(0, 500));
+    const { cells } = await notebookState(page);
+    knobs = cells.findIndex((c) => c.source.includes('widgets::VBox::new('));
+    interactCell = cells.findIndex((c) => c.source.includes('widgets::interact('));
+    if (knobs < 0) throw new Error('no code cell makes the widgets::VBox of the knobs');
+    return `the knobs are code cell ${knobs + 1}, interact code cell ${interactCell + 1}`;
+  });
+  if (knobs < 0) return;
+
+  let initial = null;
+  await check('widgets: the sliders, button, progress bar and output area render as ipywidgets views, not text', async () => {
+    const views = await waitFor('the widget views to render', 30_000, async () => {
+      const v = await widgetViews(page, knobs);
+      return v?.sliders.length === 2 && v.buttons.length && v.progress.length && v.outputs.length ? v : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify(await widgetViews(page, knobs))}`);
+    });
+    const problems = [];
+    if (views.fallback.length) problems.push(`text/plain shown as well: ${views.fallback.join(' | ')}`);
+    const labels = views.sliders.map((s) => s.label);
+    if (labels.join('|') !== 'workers|work per item') problems.push(`sliders labelled ${JSON.stringify(labels)}`);
+    if (views.buttons.join('|') !== 'Run the pool') problems.push(`buttons ${JSON.stringify(views.buttons)}`);
+    if (views.progress.length !== 1 || views.progress[0].label !== 'items done') {
+      problems.push(`progress bars ${JSON.stringify(views.progress)}`);
+    }
+    for (const s of views.sliders) {
+      if (s.readout === null || Number(s.readout) !== Number(s.valuenow)) {
+        problems.push(`slider ${s.label}: readout ${s.readout}, handle at ${s.valuenow}`);
+      }
+    }
+    if (views.sliders[0]?.readout !== '2') problems.push(`workers starts at ${views.sliders[0]?.readout}, not 2`);
+    // The cell after the knobs ran the pool once: the bar shows its end.
+    if (views.progress[0]?.percent !== 100) problems.push(`the bar is at ${views.progress[0]?.percent} %, not 100 %`);
+    if (problems.length) throw new Error(problems.join('; '));
+    initial = views;
+    return views.sliders.map((s) => `${s.label} = ${s.readout}`).join(', ')
+      + `, button "${views.buttons[0]}", "${views.progress[0].label}" at ${views.progress[0].percent} %, one output area`;
+  });
+  if (!initial) return;
+
+  let workers = null;
+  await check('widgets: dragging the workers slider changes what the next cell prints', async () => {
+    const slider = sliderOf(page, knobs, 'workers');
+    await slider.scrollIntoViewIfNeeded();
+    await dragSlider(page, slider, 5, 1, 8);
+    workers = await waitFor('the readout to move off 2', 10_000, async () => {
+      const s = (await widgetViews(page, knobs)).sliders[0];
+      return s.readout !== '2' && s.readout === String(Number(s.valuenow)) ? s.readout : false;
+    });
+    const cell = await addCellAndRun(page, 'println!("{}", workers.value())');
+    await waitForCell(page, cell, 'the cell printing workers.value() to run');
+    const printed = (await outputsOf(page, cell)).map((t) => t.trim());
+    if (printed.length !== 1 || printed[0] !== workers) {
+      throw new Error(`the readout says ${workers}, the cell printed ${JSON.stringify(printed)}`);
+    }
+    return `dragged from 2 to ${workers}; workers.value() printed ${printed[0]}`;
+  });
+
+  let perItem = null;
+  await check('widgets: ArrowRight keys on the focused "work per item" handle move it by its step', async () => {
+    const slider = sliderOf(page, knobs, 'work per item');
+    await slider.locator('.noUi-handle').focus();
+    for (let i = 0; i < 16; i++) await page.keyboard.press('ArrowRight');
+    perItem = await waitFor('the readout to reach 2000000', 10_000, async () => {
+      const s = (await widgetViews(page, knobs)).sliders[1];
+      return s.readout === '2000000' && Number(s.valuenow) === 2_000_000 ? s.readout : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify((await widgetViews(page, knobs)).sliders[1])}`);
+    });
+    return `400000 + 16 steps of 100000 -> ${perItem} (the slider's max)`;
+  });
+
+  await check(`widgets: clicking "Run the pool" fills the progress bar from 0 to ${STEERING_ITEMS} while the pool runs, the report lands in the output area`, async () => {
+    const area = page.locator(`${PANEL} .jp-Notebook .jp-Cell.jp-CodeCell`).nth(knobs);
+    const samples = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const views = await widgetViews(page, knobs).catch(() => null);
+        const percent = views?.progress[0]?.percent;
+        if (percent !== undefined && samples.at(-1)?.percent !== percent) samples.push({ at: Date.now(), percent });
+        await sleep(25);
+      }
+    })();
+    let clickedAt = 0;
+    let views;
+    try {
+      await sleep(200); // the sampler's first value: the bar before the click
+      clickedAt = Date.now();
+      await area.locator('button.jupyter-button', { hasText: 'Run the pool' }).click();
+      // Done: the bar is full again after having been emptied, and the report is in.
+      views = await waitFor('the run to fill the bar and print its report', RUN_MS, async () => {
+        const v = await widgetViews(page, knobs);
+        const emptied = samples.some((s) => s.at >= clickedAt && s.percent === 0);
+        return emptied && v.progress[0].percent === 100 && v.outputs[0].text.includes(`${STEERING_ITEMS} items of`) ? v : false;
+      }, 100).catch(async (error) => {
+        const v = await widgetViews(page, knobs);
+        throw new Error(`${error.message}; bar samples ${JSON.stringify(samples.map((s) => s.percent))}, `
+          + `output area ${JSON.stringify(v?.outputs)}`);
+      });
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    const took = ((Date.now() - clickedAt) / 1000).toFixed(1);
+    const after = samples.filter((s) => s.at >= clickedAt);
+    const items = after.map((s) => Math.round((s.percent * STEERING_ITEMS) / 100));
+    const problems = [];
+    const zero = items.indexOf(0);
+    if (zero < 0) problems.push('the bar never showed 0 after the click');
+    const filling = items.slice(zero);
+    if (filling.some((n, i) => i && n < filling[i - 1])) problems.push(`the bar went back: ${items.join(' ')}`);
+    if (!filling.some((n) => n > 0 && n < STEERING_ITEMS)) {
+      problems.push(`no value between 0 and ${STEERING_ITEMS} was seen while it ran: ${items.join(' ')}`);
+    }
+    const report = views.outputs[0].text.trim().split('\n')[0];
+    const want = new RegExp(`^${workers} workers, ${STEERING_ITEMS} items of ${perItem} numbers: \\d+ primes in [\\d.]+ s$`);
+    if (!want.test(report)) problems.push(`the output area says ${JSON.stringify(report)}, not "${want.source}"`);
+    if (views.outputs[0].svgs !== 1) problems.push(`the output area shows ${views.outputs[0].svgs} timeline images, not 1`);
+    if (problems.length) throw new Error(problems.join('; '));
+    return `items done seen after the click: ${items.join(' ')} (full ${took} s after it); `
+      + `output area: "${report}" and the run's timeline`;
+  });
+  await screenshotFromCell(page, knobs, 'steering-a-pool.png').catch((e) => log(`no screenshot: ${e.message}`));
+
+  if (interactCell < 0) return;
+  await check('widgets: interact re-runs its closure when its slider moves, the new line replacing the last', async () => {
+    const slider = sliderOf(page, interactCell, 'workers');
+    await slider.locator('.noUi-handle').focus();
+    await page.keyboard.press('ArrowLeft');
+    const want = '3 workers: 4 rounds of items, the last with 3 busy';
+    const text = await waitFor(`the interact output to say "${want}"`, 30_000, async () => {
+      const v = await widgetViews(page, interactCell);
+      return v?.sliders[0]?.readout === '3' && v.outputs[0]?.text.trim() === want ? v.outputs[0].text.trim() : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify(await widgetViews(page, interactCell))}`);
+    });
+    return `ArrowLeft: 4 -> 3; the output area now holds only "${text}"`;
+  });
+}
+
+// ---------------------------------------------------------------------------
 
 async function main() {
   if (!fs.existsSync(path.join(venv, 'bin', 'jupyter'))) {
@@ -849,6 +1080,9 @@ async function main() {
   }
   fs.writeFileSync(path.join(root, FIXTURE), JSON.stringify(fixtureNotebook(), null, 1));
   fs.writeFileSync(path.join(root, PICTURES), JSON.stringify(picturesNotebook(), null, 1));
+  if (!fs.existsSync(path.join(root, STEERING))) {
+    fs.copyFileSync(path.join(repo, 'notebooks', STEERING), path.join(root, STEERING));
+  }
   fs.rmSync(screenshotsDir, { recursive: true, force: true });
 
   const { base, tail, binary } = await startJupyterLab(tmp, root);
@@ -865,22 +1099,31 @@ async function main() {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
 
-  const targets = real.length ? real : [FIXTURE];
-  for (const name of targets) {
-    const committed = real.length ? JSON.parse(fs.readFileSync(path.join(notebooksDir, name), 'utf8')) : null;
-    await checkNotebook(page, base, name, committed);
-    if (name !== FIXTURE) {
-      await page.goto('about:blank');
-      await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
+  const fresh = async () => {
+    await page.goto('about:blank');
+    await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
+  };
+  if (sections.has('notebooks')) {
+    const targets = real.length ? real : [FIXTURE];
+    for (const name of targets) {
+      const committed = real.length ? JSON.parse(fs.readFileSync(path.join(notebooksDir, name), 'utf8')) : null;
+      await checkNotebook(page, base, name, committed);
+      if (name !== FIXTURE) await fresh();
     }
   }
-  await firstTabInAFreshNotebook(page, base, binary, root);
-  await page.goto('about:blank');
-  await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
-  await interruptAndRestart(page, base, binary);
-  await page.goto('about:blank');
-  await shutDownSessions(base).catch((e) => log(`shutting down sessions: ${e.message}`));
-  await pictures(page, base);
+  if (sections.has('completion')) {
+    await firstTabInAFreshNotebook(page, base, binary, root);
+    await fresh();
+  }
+  if (sections.has('interrupt')) {
+    await interruptAndRestart(page, base, binary);
+    await fresh();
+  }
+  if (sections.has('pictures')) {
+    await pictures(page, base);
+    await fresh();
+  }
+  if (sections.has('widgets')) await widgets(page, base);
 
   if (results.some((r) => !r.ok)) {
     log(`JupyterLab log (last lines):\n${tail()}`);
