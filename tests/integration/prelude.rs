@@ -5,15 +5,7 @@ use crate::support::{Kernel, error_of, result_text, stream_text};
 use ferrokernel_protocol::{Content, ExecuteRequest, InterruptRequest, Message, ReplyStatus};
 use std::time::{Duration, Instant};
 
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
+use ferrokernel_engine::procs::exited as gone;
 
 fn eventually_gone(pid: i32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);

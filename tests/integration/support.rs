@@ -411,16 +411,5 @@ pub(crate) fn result_text(messages: &[Message]) -> Option<String> {
 
 /// Whether a process with this pid exists (and is not a zombie).
 pub(crate) fn alive(pid: i32) -> bool {
-    ferrokernel_engine::procs::info(pid).is_some_and(|_| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
-    })
+    !ferrokernel_engine::procs::exited(pid)
 }

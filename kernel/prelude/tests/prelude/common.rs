@@ -61,16 +61,7 @@ pub(crate) fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool)
     condition()
 }
 
-/// Whether process `pid` is gone (or a zombie nobody reaped yet).
-pub(crate) fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
+pub(crate) use ferrokernel_prelude::procfs::gone;
 
 /// A `python3` helper process running a script, its stdout read line by line.
 pub(crate) struct Python {
