@@ -77,6 +77,8 @@ struct Shared {
     /// Cells sent and not answered yet.
     cells_in_flight: AtomicUsize,
     shutting_down: AtomicBool,
+    /// Where the reader hands the socket once the engine answered `Recycle`.
+    recycled: Mutex<Option<std::sync::mpsc::Sender<UnixStream>>>,
 }
 
 /// The current connection.
@@ -126,6 +128,7 @@ impl EngineClient {
                 next_id: AtomicU64::new(1),
                 cells_in_flight: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                recycled: Mutex::default(),
             }),
         };
         client.connect_if_needed(&mut lock(&client.shared.link));
@@ -248,10 +251,15 @@ impl EngineClient {
         self.send(EngineRequest::InputReply { answer });
     }
 
-    /// Asks the engine to end its processes and itself; waits up to `limit`,
-    /// then kills an engine process of ours that is still there.
+    /// Gives an idle engine back to where it came from (the pool), which
+    /// makes it fresh for another kernel; else asks the engine to end its
+    /// processes and itself, waits up to `limit`, then kills an engine
+    /// process of ours that is still there.
     pub fn shutdown(&self, limit: Duration) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
+        if self.give_back() {
+            return;
+        }
         let child = {
             let mut link = lock(&self.shared.link);
             if let Some(writer) = &link.writer {
@@ -274,6 +282,57 @@ impl EngineClient {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Asks an idle engine to `Recycle` and gives its socket back to the
+    /// source; false when the engine is not taken back (busy, starting, or
+    /// not the pool's), so the caller shuts it down.
+    fn give_back(&self) -> bool {
+        if *self.shared.state.borrow() != EngineState::Ready
+            || self.shared.cells_in_flight.load(Ordering::SeqCst) > 0
+        {
+            return false;
+        }
+        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let pid = {
+            let link = lock(&self.shared.link);
+            let (Some(writer), Some(pid)) = (&link.writer, link.pid) else {
+                return false;
+            };
+            if !lock(&self.shared.source).takes_back(pid) {
+                return false;
+            }
+            *lock(&self.shared.recycled) = Some(answered_tx);
+            if wire::send(writer, &EngineRequest::Recycle).is_err() {
+                return false;
+            }
+            pid
+        };
+        let Ok(socket) = answered.recv_timeout(RECYCLE_ANSWER_LIMIT) else {
+            tracing::warn!(pid, "the engine did not answer Recycle; shutting it down");
+            return false;
+        };
+        // Given back or not, this kernel is done with it: an engine nobody
+        // took ends when the socket closes.
+        if let Err(error) = lock(&self.shared.source).give_back(socket, pid) {
+            tracing::warn!(pid, %error, "could not give the engine back");
+        }
+        true
+    }
+
+    /// The engine answered `Recycle`: what follows on the socket is the next
+    /// kernel's, so stop reading and hand the socket to [`Self::give_back`].
+    fn recycling(&self) {
+        let socket = {
+            let mut link = lock(&self.shared.link);
+            link.pid = None;
+            link.writer.take()
+        };
+        self.set_state(EngineState::Stopped);
+        let answer = lock(&self.shared.recycled).take();
+        if let (Some(socket), Some(answer)) = (socket, answer) {
+            let _ = answer.send(socket);
         }
     }
 
@@ -339,6 +398,7 @@ impl EngineClient {
         };
         let ended = loop {
             match wire::recv::<EngineEvent>(&reader) {
+                Ok(Some(EngineEvent::Recycling)) => return self.recycling(),
                 Ok(Some(event)) => self.handle(event),
                 Ok(None) => break None,
                 Err(wire::WireError::Decode(error)) => {
@@ -438,7 +498,10 @@ impl EngineClient {
                     let _ = reply.send(result);
                 }
             }
-            EngineEvent::Welcome { .. } | EngineEvent::Refused { .. } | EngineEvent::Unknown => {
+            EngineEvent::Welcome { .. }
+            | EngineEvent::Refused { .. }
+            | EngineEvent::Recycling
+            | EngineEvent::Unknown => {
                 tracing::warn!(?event, "unexpected event from the engine");
             }
         }
@@ -547,6 +610,9 @@ const EXIT_STATUS_POLL: Duration = Duration::from_millis(25);
 /// How often a shutdown looks whether the engine stopped and its process
 /// ended: short, since the kernel's shutdown reply waits for it.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+/// How long an engine may take to answer `Recycle`: its reader answers at
+/// once, so a slower one is stuck and is shut down instead.
+const RECYCLE_ANSWER_LIMIT: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -192,10 +192,11 @@ async fn a_killed_kernel_takes_its_pooled_engine_with_it() {
 
 #[tokio::test]
 async fn a_slow_start_shows_as_the_kernels_status_never_as_output() {
-    let pool = TestPool::new("slow", Some(2500));
     // Interactive (stdin allowed) and headless runners alike get only the
     // cell's own outputs; the wait shows as `starting`, then `busy` again.
     for allow_stdin in [true, false] {
+        // A pool of its own: the spare it makes after a handover would be ready.
+        let pool = TestPool::new(&format!("slow-{allow_stdin}"), Some(2500));
         let mut kernel = Kernel::start(&pool.env()).await;
         let request = ExecuteRequest {
             code: "print:hello".into(),
@@ -309,16 +310,8 @@ print(exactly(struct.unpack(">I", exactly(4))[0]).decode())
     serde_json::from_slice(&output.stdout).ok()
 }
 
-#[tokio::test]
-async fn a_restarted_kernel_gets_the_warm_spare_and_runs_prelude_cells() {
-    let pool = TestPool::new("restart", None);
-    let mut kernel = Kernel::start(&pool.env()).await;
-    let (_, reply) = kernel
-        .execute("let n = multiprocessing::cpu_count();")
-        .await;
-    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
-    let spare = pool.wait_for_ready_spare(FIRST_CELL);
-    // Kernel -> Restart: shutdown with restart, then a new kernel process.
+/// Kernel -> Restart: a shutdown with restart, then the kernel exits.
+async fn restart(mut kernel: Kernel) {
     kernel
         .control_request(ShutdownRequest { restart: true })
         .await;
@@ -326,7 +319,120 @@ async fn a_restarted_kernel_gets_the_warm_spare_and_runs_prelude_cells() {
         kernel.wait_exit(Duration::from_secs(10)).is_some(),
         "the kernel exits"
     );
-    drop(kernel);
+}
+
+impl TestPool {
+    /// Waits until the engine `host`, given back, is the ready spare.
+    fn wait_for_given_back(&self, host: i32, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status().expect("the pool runs");
+            if status
+                .spare
+                .as_ref()
+                .is_some_and(|s| s.pid == host && s.ready && s.given_back)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "engine {host} is not a ready spare again within {limit:?}: {status:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_kernels_engine_comes_back_fresh_for_the_next_kernel() {
+    let pool = TestPool::new("given-back", Some(0));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let host = engine_pid(&mut kernel).await;
+    let (iopub, _) = kernel.execute("set:SECRET=kept\nenv:SECRET").await;
+    assert_eq!(stream_text(&iopub, "stdout"), "SECRET=kept\n");
+    restart(kernel).await;
+    pool.wait_for_given_back(host, Duration::from_secs(10));
+    assert!(pool.status().expect("runs").given_back >= 1);
+
+    let mut next = Kernel::start(&pool.env()).await;
+    assert_eq!(engine_pid(&mut next).await, host, "the engine given back");
+    let (iopub, _) = next.execute("env:SECRET").await;
+    assert_eq!(
+        stream_text(&iopub, "stdout"),
+        "SECRET=\n",
+        "the next kernel sees what the last one set"
+    );
+    // It serves its new kernel as any engine does, and goes back again.
+    let (iopub, _) = next.execute("later:50:late\nprint:now").await;
+    assert_eq!(stream_text(&iopub, "stdout"), "now\n");
+    restart(next).await;
+    pool.wait_for_given_back(host, Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn an_engine_changed_by_a_dep_or_busy_at_the_end_is_not_given_to_another_kernel() {
+    let pool = TestPool::new("not-kept", Some(0));
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let changed = engine_pid(&mut kernel).await;
+    kernel.execute("dep").await;
+    restart(kernel).await;
+    assert!(
+        wait_until_gone(changed, Duration::from_secs(10)),
+        "an engine a :dep changed lives on"
+    );
+
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let busy = engine_pid(&mut kernel).await;
+    kernel
+        .send_shell(ExecuteRequest {
+            code: "print:spinning\nspin".into(),
+            ..ExecuteRequest::default()
+        })
+        .await;
+    while kernel.next_iopub().await.header.msg_type != "stream" {}
+    restart(kernel).await;
+    assert!(
+        wait_until_gone(busy, Duration::from_secs(10)),
+        "an engine running a cell at the end lives on"
+    );
+    let status = pool.status().expect("runs");
+    assert_eq!(status.given_back, 0, "{status:?}");
+}
+
+#[tokio::test]
+async fn a_restarted_kernel_gets_a_warm_engine_that_knows_nothing_of_the_old_kernel() {
+    let pool = TestPool::new("restart", None);
+    let mut kernel = Kernel::start(&pool.env()).await;
+    let (iopub, reply) = kernel
+        .execute(
+            "let secret = multiprocessing::cpu_count() + 41;\n\
+             fn helper() -> i32 { 1 }\n\
+             unsafe { std::env::set_var(\"FK_SECRET\", \"yes\") };\n\
+             let sleeper = std::process::Command::new(\"sleep\").arg(\"300\").spawn().expect(\"sleep\");\n\
+             println!(\"{} {}\", std::process::id(), sleeper.id());",
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        ferrokernel_protocol::ReplyStatus::Ok,
+        "{iopub:?}"
+    );
+    let text = stream_text(&iopub, "stdout");
+    let pids: Vec<i32> = text
+        .split_whitespace()
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    let (runtime, sleeper) = (pids[0], pids[1]);
+    let host = ferrokernel_engine::procs::info(runtime)
+        .expect("alive")
+        .ppid;
+    restart(kernel).await;
+    assert!(
+        wait_until_gone(sleeper, Duration::from_secs(10)),
+        "a process the old kernel's cell started lives on"
+    );
+    pool.wait_for_given_back(host, FIRST_CELL);
+
     let mut restarted = Kernel::start(&pool.env()).await;
     let (iopub, reply) = restarted
         .execute("println!(\"{}\", std::process::id()); multiprocessing::cpu_count() > 0")
@@ -337,12 +443,22 @@ async fn a_restarted_kernel_gets_the_warm_spare_and_runs_prelude_cells() {
         !iopub.iter().any(|m| m.header.msg_type == "display_data"),
         "a warm engine shows no start progress: {iopub:?}"
     );
-    // Its runtime is a child of the spare that was ready before it started.
-    let runtime: i32 = stream_text(&iopub, "stdout").trim().parse().expect("a pid");
-    let parent = ferrokernel_engine::procs::info(runtime)
-        .expect("alive")
-        .ppid;
-    assert_eq!(parent, spare);
+    let fresh: i32 = stream_text(&iopub, "stdout").trim().parse().expect("a pid");
+    assert_ne!(fresh, runtime, "a new runtime");
+    let parent = ferrokernel_engine::procs::info(fresh).expect("alive").ppid;
+    assert_eq!(parent, host, "the engine given back");
+    for old in ["secret", "helper()"] {
+        let (iopub, reply) = restarted.execute(old).await;
+        assert_eq!(
+            reply.status,
+            ferrokernel_protocol::ReplyStatus::Error,
+            "{old} is still known: {iopub:?}"
+        );
+    }
+    let (iopub, _) = restarted
+        .execute("std::env::var(\"FK_SECRET\").is_err()")
+        .await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("true"));
 }
 
 #[tokio::test]

@@ -9,8 +9,10 @@
 //! thread the cell leaves behind prints TEXT after MS milliseconds, under the
 //! cell), `comm_open:ID` (opens a widget-like comm `ID` whose state is
 //! `{"value": 0}`), `comm_value:ID` (prints the value the frontend last set on
-//! it; `update` and `request_state` messages are handled as a widget would).
-//! Anything else is ignored.
+//! it; `update` and `request_state` messages are handled as a widget would),
+//! `set:NAME=VALUE` (sets a variable that `env:NAME` prints, as a cell's
+//! `std::env::set_var` would), `dep` (changes the engine as a `:dep` does,
+//! so it cannot be recycled). Anything else is ignored.
 
 use crate::{
     CellError, CellId, CommInbox, CommMessage, Completions, Engine, InputPrompt, InputReader,
@@ -38,6 +40,8 @@ pub struct FakeEngine {
     /// The cell running, whose output this is.
     cell: Option<CellId>,
     comms: Arc<FakeComms>,
+    /// Whether a `dep` line ran.
+    changed: bool,
 }
 
 /// The fake's widgets: a `value` per comm id.
@@ -108,6 +112,7 @@ impl FakeEngine {
             environment: Default::default(),
             cwd: None,
             cell: None,
+            changed: false,
         }
     }
 
@@ -240,6 +245,12 @@ impl Engine for FakeEngine {
                         &format!("{arg}={}", value.unwrap_or_default()),
                     );
                 }
+                "set" => {
+                    let (name, value) = arg.split_once('=').unwrap_or((arg, ""));
+                    self.environment
+                        .insert(name.to_owned(), Some(value.to_owned()));
+                }
+                "dep" => self.changed = true,
                 "crash" => {
                     return Err(CellError::RuntimeCrashed {
                         detail: "Subprocess terminated with status: signal: 6 (SIGABRT)".into(),
@@ -275,6 +286,18 @@ impl Engine for FakeEngine {
 
     fn reset(&mut self) -> Result<(), CellError> {
         self.executed.clear();
+        Ok(())
+    }
+
+    fn recycle(&mut self) -> Result<(), crate::RecycleRefused> {
+        if self.changed {
+            return Err(crate::RecycleRefused::Changed("dep".to_owned()));
+        }
+        self.executed.clear();
+        self.environment.clear();
+        self.cwd = None;
+        self.cell = None;
+        self.comms.values().clear();
         Ok(())
     }
 

@@ -148,6 +148,21 @@ pub trait CommInbox: Send + Sync {
     fn deliver(&self, message: &CommMessage);
 }
 
+/// Why an engine cannot serve another kernel (see [`Engine::recycle`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecycleRefused {
+    /// This kind of engine is never reused.
+    #[error("this engine is not reused")]
+    Unsupported,
+    /// A cell changed what a fresh engine would not have.
+    #[error("a cell changed the engine itself ({0})")]
+    Changed(String),
+    /// Making it fresh failed.
+    #[error("could not make the engine fresh: {0}")]
+    Failed(String),
+}
+
 /// What runs cells. One engine serves one kernel, on one thread.
 pub trait Engine {
     /// Runs `cell` and returns the value of its final expression, if it has one.
@@ -171,6 +186,15 @@ pub trait Engine {
     /// Forgets every variable and definition, as a fresh kernel would start
     /// (used between notebooks; keeps what was compiled).
     fn reset(&mut self) -> Result<(), CellError>;
+
+    /// Makes the engine what a freshly started one is, for the next kernel:
+    /// ends every process it started, replaces the runtime, forgets variables,
+    /// definitions and the environment it took on, and keeps what was
+    /// compiled. Refused when that cannot be promised (a `:dep` changed what
+    /// every cell links): the engine is then thrown away.
+    fn recycle(&mut self) -> Result<(), RecycleRefused> {
+        Err(RecycleRefused::Unsupported)
+    }
 
     /// A handle that interrupts this engine's running cell from another thread.
     fn interrupter(&self) -> Arc<dyn Interrupt>;

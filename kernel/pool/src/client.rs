@@ -7,6 +7,7 @@ use crate::place::{Place, PlaceError};
 use crate::spawn::spawn_host;
 use crate::wire::{self, WireError};
 use ferrokernel_engine::conversation::{Connection, EngineSource};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,8 +120,8 @@ fn run_pool_daemon(mut command: std::process::Command) -> Result<(), PoolError> 
     }
 }
 
-/// Asks the pool (started if need be) for an engine host.
-fn from_pool(place: &Place, exe: &Path, env: &EngineEnv) -> Result<Connection, PoolError> {
+/// Asks the pool (started if need be) for an engine host; with its pid.
+fn from_pool(place: &Place, exe: &Path, env: &EngineEnv) -> Result<(Connection, i32), PoolError> {
     let stream = match connect(place) {
         Ok(stream) => stream,
         Err(PoolError::NotRunning(_)) => {
@@ -133,11 +134,12 @@ fn from_pool(place: &Place, exe: &Path, env: &EngineEnv) -> Result<Connection, P
     match wire::recv_with_fd::<PoolReply>(&stream)? {
         Some((PoolReply::Engine { pid, ready }, Some(fd))) => {
             tracing::info!(pid, ready, "engine from the pool");
-            Ok(Connection {
+            let connection = Connection {
                 socket: UnixStream::from(fd),
                 child: None,
                 ready,
-            })
+            };
+            Ok((connection, pid))
         }
         Some((PoolReply::Refused { reason }, _)) => Err(PoolError::Refused(reason)),
         other => Err(PoolError::Unexpected(format!(
@@ -157,6 +159,8 @@ pub struct HostSource {
     pub use_pool: bool,
     /// The kernel's environment.
     pub env: EngineEnv,
+    /// The engine host the pool handed us, which goes back to it.
+    pub from_pool: Option<i32>,
 }
 
 /// Why no engine host could be found.
@@ -181,6 +185,7 @@ impl HostSource {
             exe,
             use_pool: !(no_pool || disabled),
             env: EngineEnv::current(),
+            from_pool: None,
         })
     }
 }
@@ -197,12 +202,16 @@ impl EngineSource for HostSource {
                 .map_err(PoolError::from)
                 .and_then(|place| from_pool(&place, &self.exe, &self.env));
             match pooled {
-                Ok(connection) => return Ok(connection),
+                Ok((connection, pid)) => {
+                    self.from_pool = Some(pid);
+                    return Ok(connection);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "no engine from the pool; starting one of our own")
                 }
             }
         }
+        self.from_pool = None;
         let spawned = spawn_host(&self.exe, &self.env, false).map_err(HostError::Spawn)?;
         drop(spawned.status);
         Ok(Connection {
@@ -210,5 +219,36 @@ impl EngineSource for HostSource {
             child: Some(spawned.child),
             ready: false,
         })
+    }
+
+    fn takes_back(&self, pid: i32) -> bool {
+        self.from_pool == Some(pid)
+    }
+
+    fn give_back(
+        &mut self,
+        socket: UnixStream,
+        pid: i32,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if !self.takes_back(pid) {
+            return Err(format!("engine {pid} did not come from the pool").into());
+        }
+        self.from_pool = None;
+        let place = Place::for_this_build().map_err(PoolError::from)?;
+        give_back_to_pool(&place, &socket, pid)?;
+        tracing::info!(pid, "gave the engine back to the pool");
+        Ok(())
+    }
+}
+
+/// Gives the pool back the engine host `pid` it handed out, with our end of
+/// its socket (already asked to `Recycle`).
+fn give_back_to_pool(place: &Place, socket: &UnixStream, pid: i32) -> Result<(), PoolError> {
+    let stream = connect(place)?;
+    wire::send_with_fd(&stream, &PoolRequest::Return { pid }, socket.as_fd())?;
+    match wire::recv::<PoolReply>(&stream)? {
+        Some(PoolReply::Taken) => Ok(()),
+        Some(PoolReply::Refused { reason }) => Err(PoolError::Refused(reason)),
+        other => Err(PoolError::Unexpected(format!("{other:?}"))),
     }
 }

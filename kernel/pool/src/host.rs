@@ -3,11 +3,13 @@
 //! ([`ferrokernel_engine::conversation::serve`]).
 //!
 //! A spare of the pool warms its engine up before it says `Ready`; a host a
-//! kernel started for itself serves at once. When the kernel's socket ends —
-//! the kernel shut down or died, or the pool ended before anyone claimed the
-//! host — the host ends everything it started and exits, even mid-cell.
+//! kernel started for itself serves at once. A kernel that is done gives a
+//! pooled host back (`Recycle`): it makes its engine fresh, says `Ready` on
+//! the status pipe again, and waits for the next kernel. When the kernel's
+//! socket ends — the kernel died, or the pool ended before anyone claimed
+//! the host — the host ends everything it started and exits, even mid-cell.
 
-use crate::spawn::{READY, SOCKET_FD, STATUS_FD};
+use crate::spawn::{FRESH, READY, SOCKET_FD, STATUS_FD};
 use ferrokernel_engine::conversation::{ServeOptions, StartEngine, serve};
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -25,12 +27,13 @@ pub fn serve_inherited(start: StartEngine, pooled: bool) -> ! {
         )
     };
     // The pool reads the end of this pipe as the host's end, so it stays
-    // open here for the host's whole life; the copy says `READY`.
-    let mut status_copy = status.try_clone().ok();
+    // open here for the host's whole life; the copies say `READY` and `FRESH`.
+    let mut ready_copy = status.try_clone().ok();
+    let mut fresh_copy = status.try_clone().ok();
     let options = ServeOptions {
         warm_up_first: pooled,
         on_ready: Some(Box::new(move || {
-            if let Some(status) = status_copy.as_mut() {
+            if let Some(status) = ready_copy.as_mut() {
                 let _ = status.write_all(&[READY]);
             }
         })),
@@ -45,6 +48,20 @@ pub fn serve_inherited(start: StartEngine, pooled: bool) -> ! {
             if pooled {
                 // A spare starts at the lowest priority; its kernel's cells do not.
                 crate::priority::restore_tree(std::process::id() as i32);
+            }
+        })),
+        on_recycled: Some(Box::new(move || {
+            if pooled {
+                // A spare again: it dies with the pool, and waits at the
+                // lowest priority where its next kernel can undo that.
+                // SAFETY: prctl with PR_SET_PDEATHSIG takes integers, no pointers.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+                if crate::priority::can_restore() {
+                    crate::priority::lower_tree(std::process::id() as i32);
+                }
+            }
+            if let Some(status) = fresh_copy.as_mut() {
+                let _ = status.write_all(&[FRESH]);
             }
         })),
         on_disconnect: Some(Box::new(|| {

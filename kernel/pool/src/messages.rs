@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// From a kernel or the command line to the pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub enum PoolRequest {
     Acquire {
         /// The kernel's environment.
         env: EngineEnv,
+    },
+    /// A kernel that is done gives its engine back, its socket attached: the
+    /// engine makes itself fresh and becomes a spare. Answered by
+    /// [`PoolReply::Taken`] or [`PoolReply::Refused`].
+    Return {
+        /// The engine host's process id, as the pool handed it out.
+        pid: i32,
     },
     /// How the pool is doing.
     Status,
@@ -52,6 +59,8 @@ pub enum PoolReply {
         /// Whether it had finished starting when it was handed over.
         ready: bool,
     },
+    /// Answer to `Return`: the pool holds the engine now.
+    Taken,
     /// Answer to `Status`.
     Status(PoolStatus),
     /// Answer to `Stop`: the pool ends now.
@@ -71,8 +80,12 @@ pub struct PoolStatus {
     pub idle_secs: f64,
     /// After how many idle seconds without live engines it ends.
     pub idle_limit_secs: f64,
-    /// The spare engine, if one is kept.
+    /// The spare engine the next kernel gets, if one is kept.
     pub spare: Option<SpareStatus>,
+    /// How many spare engines are kept (the one above and engines given back).
+    pub spares: usize,
+    /// Engines kernels gave back to be used again, since the pool started.
+    pub given_back: u64,
     /// Engines handed to kernels that are still running.
     pub engines_in_use: usize,
     /// Engines handed out since the pool started.
@@ -84,8 +97,11 @@ pub struct PoolStatus {
 pub struct SpareStatus {
     /// Its host's process id.
     pub pid: i32,
-    /// Whether it has finished starting and warming up.
+    /// Whether it has finished starting and warming up (or, given back,
+    /// making itself fresh).
     pub ready: bool,
+    /// Whether a kernel used it before and gave it back.
+    pub given_back: bool,
     /// Seconds since it was started.
     pub age_secs: f64,
 }

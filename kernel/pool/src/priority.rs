@@ -34,6 +34,16 @@ pub(crate) fn lower_this_process() {
 
 /// Gives every thread of `root` and of the processes below it normal priority.
 pub fn restore_tree(root: i32) {
+    set_tree(root, 0);
+}
+
+/// Gives every thread of `root` and of the processes below it the lowest
+/// priority again (an engine given back to the pool becomes a spare).
+pub(crate) fn lower_tree(root: i32) {
+    set_tree(root, SPARE_NICE);
+}
+
+fn set_tree(root: i32, nice: i32) {
     let below = ferrokernel_engine::procs::descendants(root);
     for pid in std::iter::once(root).chain(below.iter().map(|p| p.pid)) {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -46,7 +56,7 @@ pub fn restore_tree(root: i32) {
                 .and_then(|t| t.parse::<u32>().ok())
             {
                 // SAFETY: as above; a thread that ended meanwhile just fails.
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 0) };
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
             }
         }
     }

@@ -6,15 +6,19 @@
 //! (still in use?). Requests are short and answered at once; a peer gets a few
 //! seconds to say hello before it is dropped.
 //!
-//! Spares are made one at a time, and not while a handed-out host is still
-//! starting, so on a small machine a new kernel's engine does not compete with
-//! the next spare for the CPU.
+//! Spares are made one at a time, at the lowest CPU priority where a kernel
+//! can undo that (else not while a handed-out host is still starting), so on
+//! a small machine a new kernel's engine does not compete with the next spare
+//! for the CPU. A kernel that is done (shut down, or restarted) gives its
+//! engine back: the engine makes itself fresh in about a second and is kept
+//! as a spare too, so kernels restarted one after another each find one
+//! ready ([`MAX_SPARES`]).
 
 use crate::messages::{
     EngineEnv, PROTOCOL_VERSION, PoolReply, PoolRequest, PoolStatus, SpareStatus,
 };
 use crate::place::Place;
-use crate::spawn::{READY, Spawned, spawn_host};
+use crate::spawn::{FRESH, READY, Spawned, spawn_host};
 use crate::wire;
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -47,6 +51,9 @@ const SPARE_DELAY: Duration = Duration::from_secs(5);
 const SPARE_DELAY_MAX: Duration = Duration::from_secs(60);
 /// The idle CPU share (over the last poll tick) that counts as idle enough.
 const IDLE_ENOUGH: f64 = 0.5;
+/// Spares kept at most: the one made in advance and one given back, so two
+/// restarts in a row both find an engine ready. Each holds ~0.6 GB.
+pub const MAX_SPARES: usize = 2;
 
 /// Why the pool could not run.
 #[derive(Debug, Error)]
@@ -138,6 +145,13 @@ struct Host {
     status: std::fs::File,
     started: Instant,
     ready: bool,
+    /// Whether a kernel used it and gave it back.
+    given_back: bool,
+    /// How often kernels gave it back, and how often it said `FRESH` since
+    /// (one for each, possibly before the pool handled the `Return`): it is
+    /// ready again when the two agree.
+    returns: u32,
+    fresh: u32,
     /// The engine-start variables it was started with.
     key: BTreeMap<String, String>,
 }
@@ -159,8 +173,17 @@ impl Host {
             status: std::fs::File::from(status),
             started: Instant::now(),
             ready: false,
+            given_back: false,
+            returns: 0,
+            fresh: 0,
             key: owned_key(env),
         })
+    }
+
+    /// Which spare goes first (lowest): a ready one, then one given back
+    /// (fresh within a second or so), then one starting from nothing.
+    fn rank(&self) -> (bool, bool) {
+        (!self.ready, !self.given_back)
     }
 
     /// Reads the status pipe after poll said it is readable; false when the host is gone.
@@ -170,6 +193,11 @@ impl Host {
             Ok(0) | Err(_) => false,
             Ok(n) => {
                 if buffer[..n].contains(&READY) {
+                    self.ready = true;
+                }
+                let fresh = buffer[..n].iter().filter(|b| **b == FRESH).count();
+                self.fresh += fresh as u32;
+                if self.given_back && self.fresh >= self.returns {
                     self.ready = true;
                 }
                 true
@@ -190,9 +218,11 @@ struct Pool {
     options: ServerOptions,
     started: Instant,
     last_request: Instant,
-    spare: Option<Host>,
+    /// Engines ready (or getting ready) for the next kernels.
+    spares: Vec<Host>,
     handed: Vec<Host>,
     handed_out: u64,
+    given_back: u64,
     next_env: EngineEnv,
     last_failure: Option<Instant>,
     last_handover: Option<Instant>,
@@ -209,9 +239,10 @@ impl Listening {
             options,
             started: now,
             last_request: now,
-            spare: None,
+            spares: Vec::new(),
             handed: Vec::new(),
             handed_out: 0,
+            given_back: 0,
             last_failure: None,
             last_handover: None,
             cpu: CpuMeter::default(),
@@ -229,8 +260,8 @@ impl Listening {
             }
         }
         let _ = std::fs::remove_file(&pool.place.socket);
-        // Dropping the spare's socket ends it (and PDEATHSIG would, too).
-        drop(pool.spare.take());
+        // Dropping a spare's socket ends it (and PDEATHSIG would, too).
+        pool.spares.clear();
         reap_children();
     }
 }
@@ -243,7 +274,9 @@ enum Flow {
 
 impl Pool {
     fn keep_a_spare(&mut self) {
-        let starting = self.handed.iter().any(|h| !h.ready);
+        // A spare at the lowest priority does not compete with a kernel's
+        // engine that is still starting; one at normal priority would.
+        let starting = !crate::priority::can_restore() && self.handed.iter().any(|h| !h.ready);
         let backing_off = self
             .last_failure
             .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
@@ -256,9 +289,9 @@ impl Pool {
                 since < SPARE_DELAY
                     || (since < SPARE_DELAY_MAX && idle.is_some_and(|i| i < IDLE_ENOUGH))
             });
-        if self.spare.is_none() && !starting && !backing_off && !just_handed {
+        if self.spares.is_empty() && !starting && !backing_off && !just_handed {
             match Host::start(&self.options, &self.next_env) {
-                Ok(host) => self.spare = Some(host),
+                Ok(host) => self.spares.push(host),
                 Err(error) => {
                     tracing::error!(%error, "cannot start a spare engine");
                     self.last_failure = Some(Instant::now());
@@ -269,7 +302,7 @@ impl Pool {
 
     fn poll_once(&mut self, listener: &UnixListener) -> Flow {
         let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        if let Some(spare) = &self.spare {
+        for spare in &self.spares {
             fds.push(PollFd::new(spare.status.as_fd(), PollFlags::POLLIN));
         }
         for host in &self.handed {
@@ -283,17 +316,22 @@ impl Pool {
             .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        let mut index = 1;
-        if self.spare.is_some() {
-            if ready[index] && self.spare.as_mut().is_some_and(|s| !s.read_status()) {
-                let spare = self.spare.take();
-                if spare.is_some_and(|s| !s.ready) {
-                    tracing::warn!("the spare engine died while starting; see its log");
-                    self.last_failure = Some(Instant::now());
-                }
+        let index = 1 + self.spares.len();
+        let mut kept = Vec::with_capacity(self.spares.len());
+        for (mut spare, readable) in self.spares.drain(..).zip(ready[1..index].iter()) {
+            if !*readable || spare.read_status() {
+                kept.push(spare);
+            } else if spare.given_back {
+                tracing::info!(
+                    pid = spare.pid,
+                    "an engine given back was not kept; see its log"
+                );
+            } else if !spare.ready {
+                tracing::warn!("the spare engine died while starting; see its log");
+                self.last_failure = Some(Instant::now());
             }
-            index += 1;
         }
+        self.spares = kept;
         let mut alive = Vec::with_capacity(self.handed.len());
         for (mut host, readable) in self.handed.drain(..).zip(ready[index..].iter()) {
             if !*readable || host.read_status() {
@@ -350,13 +388,14 @@ impl Pool {
         if wire::send(&stream, &welcome).is_err() {
             return Flow::Go;
         }
-        let request = match wire::recv::<PoolRequest>(&stream) {
+        let (request, fd) = match wire::recv_with_fd::<PoolRequest>(&stream) {
             Ok(Some(request)) => request,
             _ => return Flow::Go,
         };
         self.last_request = Instant::now();
         match request {
             PoolRequest::Acquire { env } => self.hand_over(&stream, env),
+            PoolRequest::Return { pid } => self.take_back(&stream, pid, fd),
             PoolRequest::Status => {
                 let _ = wire::send(&stream, &PoolReply::Status(self.status()));
             }
@@ -373,8 +412,7 @@ impl Pool {
     /// started for it now (the kernel then waits for it to start).
     fn hand_over(&mut self, stream: &UnixStream, env: EngineEnv) {
         let key = owned_key(&env);
-        let spare = self.spare.take().filter(|spare| spare.key == key);
-        let mut host = match spare {
+        let mut host = match self.take_spare(&key) {
             Some(spare) => spare,
             None => match Host::start(&self.options, &env) {
                 Ok(host) => host,
@@ -413,9 +451,64 @@ impl Pool {
                 // Not sent, so still ours: keep it for the next kernel.
                 tracing::warn!(%error, "could not hand the engine over");
                 host.socket = Some(socket);
-                self.spare = Some(host);
+                self.spares.push(host);
             }
         }
+    }
+
+    /// The best spare ([`Host::rank`]) for a kernel with engine variables `key`.
+    /// Spares made for another environment suit nobody any more: the next
+    /// ones are made for this kernel's.
+    fn take_spare(&mut self, key: &BTreeMap<String, String>) -> Option<Host> {
+        self.spares.retain(|spare| spare.key == *key);
+        let best = (self.spares.iter().enumerate())
+            .filter(|(_, spare)| spare.key == *key)
+            .min_by_key(|(_, spare)| spare.rank())
+            .map(|(at, _)| at)?;
+        Some(self.spares.remove(best))
+    }
+
+    /// Takes back the engine host `pid` that a kernel is done with, its
+    /// socket in `fd`: it is kept as a spare (making itself fresh), or, with
+    /// [`MAX_SPARES`] kept already, let go.
+    fn take_back(&mut self, stream: &UnixStream, pid: i32, fd: Option<std::os::fd::OwnedFd>) {
+        let refuse = |reason: String| {
+            tracing::warn!(%reason, "refused an engine given back");
+            let _ = wire::send(stream, &PoolReply::Refused { reason });
+        };
+        let Some(fd) = fd else {
+            return refuse("no engine socket came with the request".to_owned());
+        };
+        let Some(at) = self.handed.iter().position(|host| host.pid == pid) else {
+            return refuse(format!("engine {pid} is not one this pool handed out"));
+        };
+        let mut host = self.handed.remove(at);
+        host.socket = Some(UnixStream::from(fd));
+        host.given_back = true;
+        host.returns += 1;
+        host.ready = host.fresh >= host.returns;
+        host.started = Instant::now();
+        let _ = wire::send(stream, &PoolReply::Taken);
+        self.given_back += 1;
+        tracing::info!(pid, "an engine was given back");
+        if self.spares.len() >= MAX_SPARES {
+            // One still starting from nothing is ready later than this one.
+            match (self.spares.iter()).position(|spare| !spare.ready && !spare.given_back) {
+                Some(cold) => drop(self.spares.remove(cold)),
+                // Dropping our end ends it once its kernel has exited.
+                None => return,
+            }
+        }
+        self.spares.push(host);
+    }
+
+    /// The spare a kernel of the last environment would get.
+    fn next_spare(&self) -> Option<&Host> {
+        let key = owned_key(&self.next_env);
+        (self.spares.iter())
+            .filter(|spare| spare.key == key)
+            .min_by_key(|spare| spare.rank())
+            .or_else(|| self.spares.first())
     }
 
     fn status(&self) -> PoolStatus {
@@ -425,11 +518,14 @@ impl Pool {
             uptime_secs: self.started.elapsed().as_secs_f64(),
             idle_secs: self.last_request.elapsed().as_secs_f64(),
             idle_limit_secs: self.options.idle.as_secs_f64(),
-            spare: self.spare.as_ref().map(|spare| SpareStatus {
+            spare: self.next_spare().map(|spare| SpareStatus {
                 pid: spare.pid,
                 ready: spare.ready,
+                given_back: spare.given_back,
                 age_secs: spare.started.elapsed().as_secs_f64(),
             }),
+            spares: self.spares.len(),
+            given_back: self.given_back,
             engines_in_use: self.handed.len(),
             handed_out: self.handed_out,
         }

@@ -14,6 +14,9 @@ pub(crate) const SOCKET_FD: i32 = 3;
 pub(crate) const STATUS_FD: i32 = 4;
 /// Written to the status pipe once the engine is ready.
 pub(crate) const READY: u8 = b'R';
+/// Written to the status pipe each time the engine, given back by a kernel,
+/// has made itself fresh for the next one.
+pub(crate) const FRESH: u8 = b'F';
 
 /// A host just started.
 pub(crate) struct Spawned {

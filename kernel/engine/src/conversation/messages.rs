@@ -5,7 +5,7 @@ use crate::{CellError, CellId, CommMessage, Completions, InputPrompt, MimeBundle
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes shape; both sides must agree (`Hello`).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Pairs an answer with its request: completions and cells may be in flight
 /// at once.
@@ -76,6 +76,11 @@ pub enum EngineRequest {
     },
     /// End every process the engine started, then the engine.
     Shutdown,
+    /// The kernel is done with this engine and gives it back to its pool:
+    /// answered at once by [`EngineEvent::Recycling`], the last event this
+    /// kernel reads; the engine then makes itself fresh (or ends itself)
+    /// and waits for the next kernel's `Hello`.
+    Recycle,
     /// A message of a type this side does not know (a newer peer).
     #[serde(other)]
     Unknown,
@@ -141,6 +146,8 @@ pub enum EngineEvent {
         /// The documentation, if any.
         found: Option<MimeBundle>,
     },
+    /// Answer to `Recycle`: nothing after it belongs to this kernel.
+    Recycling,
     /// Answer to `Reset`.
     ResetDone {
         /// The request.

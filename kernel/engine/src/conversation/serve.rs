@@ -9,7 +9,9 @@
 
 use super::wire::{self, WireError};
 use super::{EngineEnv, EngineEvent, EngineRequest, PROTOCOL_VERSION};
-use crate::{CellError, CommInbox, Engine, InputPrompt, Interrupt, Output, Publisher};
+use crate::{
+    CellError, CommInbox, Engine, InputPrompt, Interrupt, Output, Publisher, RecycleRefused,
+};
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +45,11 @@ pub struct ServeOptions {
     pub on_claim: Option<Box<dyn FnMut() + Send>>,
     /// Called the moment a kernel's claim arrives, on the reader thread, even
     /// while the engine still starts (a spare gets its priority back).
-    pub on_claim_received: Option<Box<dyn FnOnce() + Send>>,
+    pub on_claim_received: Option<Box<dyn FnMut() + Send>>,
+    /// Called on the serving thread each time a kernel gave the engine back
+    /// and it made itself fresh, before it says `Ready` again (a pool's
+    /// engine becomes a spare again).
+    pub on_recycled: Option<Box<dyn FnMut() + Send>>,
     /// Called on the reader thread when the kernel's end of the socket
     /// closes, even while a cell runs (an engine host ends itself and its
     /// processes there). Without it, the engine is interrupted and shut down.
@@ -55,10 +61,17 @@ pub struct ServeOptions {
 struct Outlet {
     socket: Mutex<UnixStream>,
     claimed: AtomicBool,
+    /// From a kernel's `Recycle` until the next kernel's claim is handled.
+    between_kernels: AtomicBool,
 }
 
 impl Outlet {
     fn send(&self, event: &EngineEvent) {
+        // Between a kernel's `Recycle` and the next kernel's claim, what a
+        // request of the last kernel answers late is nobody's.
+        if for_the_claimer(event) && self.between_kernels.load(Ordering::SeqCst) {
+            return;
+        }
         let socket = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(error) = wire::send(&socket, event) {
             tracing::debug!(%error, "could not send to the kernel");
@@ -74,6 +87,26 @@ impl Publisher for Outlet {
     }
 }
 
+/// Whether an event is for the kernel that claimed the engine only (output,
+/// answers), rather than about the engine (its start, `Ready`, the handshake).
+fn for_the_claimer(event: &EngineEvent) -> bool {
+    match event {
+        EngineEvent::Output { .. }
+        | EngineEvent::InputRequest { .. }
+        | EngineEvent::Executed { .. }
+        | EngineEvent::Completed { .. }
+        | EngineEvent::Inspected { .. }
+        | EngineEvent::ResetDone { .. }
+        | EngineEvent::Unknown => true,
+        EngineEvent::Welcome { .. }
+        | EngineEvent::Refused { .. }
+        | EngineEvent::Progress { .. }
+        | EngineEvent::Ready
+        | EngineEvent::StartFailed { .. }
+        | EngineEvent::Recycling => false,
+    }
+}
+
 /// Serves the kernel at the other end of `socket` with the engine `start`
 /// makes, until the kernel asks for a shutdown or goes away.
 pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) {
@@ -81,6 +114,7 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
         Ok(clone) => Arc::new(Outlet {
             socket: Mutex::new(clone),
             claimed: AtomicBool::new(false),
+            between_kernels: AtomicBool::new(false),
         }),
         Err(error) => {
             tracing::error!(%error, "cannot use the kernel's socket");
@@ -139,16 +173,15 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
         guarded(|| engine.warm_up(), ());
         warmed = true;
     }
-    outlet.send(&EngineEvent::Ready);
-    if let Some(on_ready) = options.on_ready.take() {
-        on_ready();
-    }
     let mut session = Session {
         engine: engine.as_mut(),
         outlet: &outlet,
         inputs,
         on_claim: options.on_claim.take(),
+        on_ready: options.on_ready.take(),
+        on_recycled: options.on_recycled.take(),
     };
+    session.ready();
     loop {
         let request = match pending.take() {
             Some(request) => request,
@@ -179,9 +212,41 @@ struct Session<'a> {
     outlet: &'a Outlet,
     inputs: Receiver<Option<String>>,
     on_claim: Option<Box<dyn FnMut() + Send>>,
+    on_ready: Option<Box<dyn FnOnce() + Send>>,
+    on_recycled: Option<Box<dyn FnMut() + Send>>,
 }
 
 impl Session<'_> {
+    /// Says the engine is ready for cells.
+    fn ready(&mut self) {
+        self.outlet.send(&EngineEvent::Ready);
+        if let Some(on_ready) = self.on_ready.take() {
+            on_ready();
+        }
+    }
+
+    /// Makes the engine fresh for the next kernel; false when it cannot be
+    /// (the serving side then ends).
+    fn recycle(&mut self) -> bool {
+        let engine = &mut *self.engine;
+        let recycled = std::panic::catch_unwind(AssertUnwindSafe(|| engine.recycle()))
+            .unwrap_or_else(|panic| Err(RecycleRefused::Failed(panic_message(&panic))));
+        match recycled {
+            Ok(()) => {
+                tracing::info!("made fresh for the next kernel");
+                if let Some(on_recycled) = self.on_recycled.as_mut() {
+                    on_recycled();
+                }
+                self.ready();
+                true
+            }
+            Err(refused) => {
+                tracing::info!(%refused, "not kept for another kernel");
+                false
+            }
+        }
+    }
+
     /// Handles one queued request; false when the kernel asked to shut down.
     fn handle(&mut self, request: EngineRequest) -> bool {
         match request {
@@ -190,6 +255,7 @@ impl Session<'_> {
                     on_claim();
                 }
                 self.outlet.claimed.store(true, Ordering::SeqCst);
+                self.outlet.between_kernels.store(false, Ordering::SeqCst);
                 take_on(self.engine, &env);
             }
             EngineRequest::Execute {
@@ -231,6 +297,7 @@ impl Session<'_> {
                 self.outlet.send(&EngineEvent::ResetDone { id, result });
             }
             EngineRequest::Shutdown => return false,
+            EngineRequest::Recycle => return self.recycle(),
             // Answered by the reader.
             EngineRequest::Hello { .. }
             | EngineRequest::Interrupt
@@ -256,14 +323,21 @@ struct Reader {
     requests: Sender<EngineRequest>,
     inputs: Sender<Option<String>>,
     on_disconnect: Option<Box<dyn FnOnce() + Send>>,
-    on_claim_received: Option<Box<dyn FnOnce() + Send>>,
+    on_claim_received: Option<Box<dyn FnMut() + Send>>,
+}
+
+/// Why the reader stopped reading a kernel's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The socket closed or failed, or the engine went.
+    Gone,
+    /// The kernel gave the engine back: the next kernel says `Hello`.
+    Recycled,
 }
 
 impl Reader {
     fn run(mut self) {
-        if self.handshake() {
-            self.serve_requests();
-        }
+        while self.handshake() && self.serve_requests() == Ended::Recycled {}
         match self.on_disconnect.take() {
             Some(on_disconnect) => on_disconnect(),
             None => {
@@ -299,16 +373,27 @@ impl Reader {
         false
     }
 
-    fn serve_requests(&mut self) {
+    fn serve_requests(&mut self) -> Ended {
         loop {
             match wire::recv::<EngineRequest>(&self.socket) {
                 Ok(Some(claim @ EngineRequest::Claim { .. })) => {
-                    if let Some(received) = self.on_claim_received.take() {
+                    if let Some(received) = self.on_claim_received.as_mut() {
                         received();
                     }
                     if self.requests.send(claim).is_err() {
-                        return;
+                        return Ended::Gone;
                     }
+                }
+                Ok(Some(EngineRequest::Recycle)) => {
+                    // From here on nothing is this kernel's; it stops reading
+                    // at `Recycling`, so what follows is the next kernel's.
+                    self.outlet.claimed.store(false, Ordering::SeqCst);
+                    self.outlet.between_kernels.store(true, Ordering::SeqCst);
+                    self.outlet.send(&EngineEvent::Recycling);
+                    if self.requests.send(EngineRequest::Recycle).is_err() {
+                        return Ended::Gone;
+                    }
+                    return Ended::Recycled;
                 }
                 Ok(Some(EngineRequest::Interrupt)) => {
                     if let Some(handles) = self.handles.get() {
@@ -334,7 +419,7 @@ impl Reader {
                 }
                 Ok(Some(request)) => {
                     if self.requests.send(request).is_err() {
-                        return;
+                        return Ended::Gone;
                     }
                 }
                 // A frame that is whole but not a request: the stream is
@@ -342,10 +427,10 @@ impl Reader {
                 Err(WireError::Decode(error)) => {
                     tracing::warn!(%error, "ignored a malformed request");
                 }
-                Ok(None) => return,
+                Ok(None) => return Ended::Gone,
                 Err(error) => {
                     tracing::warn!(%error, "the kernel's socket failed");
-                    return;
+                    return Ended::Gone;
                 }
             }
         }

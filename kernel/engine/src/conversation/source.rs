@@ -22,6 +22,25 @@ pub trait EngineSource: Send {
         &mut self,
         attempt: u32,
     ) -> Result<Connection, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Whether the engine served by process `pid` can be given back
+    /// ([`EngineSource::give_back`]) instead of shut down.
+    fn takes_back(&self, pid: i32) -> bool {
+        let _ = pid;
+        false
+    }
+
+    /// Gives back the engine served by process `pid`, which was asked to
+    /// `Recycle`, with the kernel's end of its socket; says why not when it
+    /// could not (the engine then ends when the socket closes).
+    fn give_back(
+        &mut self,
+        socket: UnixStream,
+        pid: i32,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        drop(socket);
+        Err(format!("engine {pid} has nowhere to go back to").into())
+    }
 }
 
 /// An engine on a thread of this process, made once: `ferrokernel run` and

@@ -117,6 +117,9 @@ pub struct EvcxrEngine {
     memory_limit: Option<MemoryLimit>,
     /// The system's count of OOM kills when the cell began.
     oom_kills_before: Option<u64>,
+    /// The first command that made this engine unlike a fresh one (a `:dep`),
+    /// so it is not handed to another kernel.
+    changed_by: Option<String>,
 }
 
 impl EvcxrEngine {
@@ -158,6 +161,7 @@ impl EvcxrEngine {
             cells: 0,
             memory_limit: MemoryLimit::from_env(),
             oom_kills_before: None,
+            changed_by: None,
         };
         engine.refresh_runtime_pid();
         progress("loading the prelude");
@@ -182,6 +186,37 @@ impl EvcxrEngine {
         }
         pump::lock(&self.report).running = false;
         result.map(drop).map_err(SetupError)
+    }
+
+    /// Ends the runtime and everything it started.
+    fn end_runtime(&mut self) {
+        let runtime = self.interrupter.runtime_pid();
+        if runtime > 0 {
+            procs::end_tree(runtime);
+            procs::kill_group(runtime);
+        }
+        if let Ok(mut child) = self.context.process_handle().lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        memory::remove_runtime_cgroup(runtime);
+        // What the dying runtime printed is the last kernel's.
+        self.fence();
+    }
+
+    /// Remembers a command that makes this engine unlike a fresh one.
+    fn note_changes(&mut self, code: &str) {
+        if self.changed_by.is_some() {
+            return;
+        }
+        self.changed_by = crate::cell_commands::leading_lines(code)
+            .find(|line| {
+                matches!(
+                    line.command(),
+                    Some(crate::cell_commands::CellCommand::Dep(_))
+                )
+            })
+            .map(|line| line.text.trim().to_owned());
     }
 
     /// Writes control records to the runtime (see [`runtime_control`]).
@@ -382,6 +417,7 @@ impl Engine for EvcxrEngine {
         let normalised = deps::normalise(code);
         let code: &str = &normalised;
         deps::check(code).map_err(CellError::Dependency)?;
+        self.note_changes(code);
         self.cells += 1;
         self.oom_kills_before = memory::system_oom_kills();
         let variables_before = self.variable_names();
@@ -486,6 +522,22 @@ impl Engine for EvcxrEngine {
         self.apply_setup().map_err(engine_error)
     }
 
+    fn recycle(&mut self) -> Result<(), crate::RecycleRefused> {
+        if let Some(command) = &self.changed_by {
+            return Err(crate::RecycleRefused::Changed(command.clone()));
+        }
+        let failed = |error: SetupError| crate::RecycleRefused::Failed(error.to_string());
+        self.end_runtime();
+        // What the last kernel set (`:opt`, `:fmt`, ...) goes with it; the
+        // set-up below sets ours again.
+        self.context.reset_config();
+        self.claimed_environment = None;
+        self.memory_limit = MemoryLimit::from_env();
+        self.setup(":clear").map_err(failed)?;
+        self.refresh_runtime_pid();
+        self.apply_setup().map_err(failed)
+    }
+
     fn interrupter(&self) -> Arc<dyn Interrupt> {
         Arc::new(InterruptHandle(Arc::clone(&self.interrupter)))
     }
@@ -497,16 +549,7 @@ impl Engine for EvcxrEngine {
     /// Ends the runtime and everything it started — and nothing else: under
     /// `ferrokernel run` the engine shares its process with the command.
     fn shutdown(&mut self) {
-        let runtime = self.interrupter.runtime_pid();
-        if runtime > 0 {
-            procs::end_tree(runtime);
-            procs::kill_group(runtime);
-        }
-        if let Ok(mut child) = self.context.process_handle().lock() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        memory::remove_runtime_cgroup(runtime);
+        self.end_runtime();
     }
 
     fn warm_up(&mut self) {
