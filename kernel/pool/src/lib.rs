@@ -11,9 +11,12 @@
 //! cold; nothing else differs.
 //!
 //! What it guarantees, and how:
-//! - **One engine, one kernel.** A spare leaves the pool's list before its
-//!   socket is sent, and the pool keeps no copy of the socket: only the kernel
-//!   can talk to it.
+//! - **One engine, one kernel at a time.** A spare leaves the pool's list
+//!   before its socket is sent, and the pool keeps no copy of the socket: only
+//!   the kernel can talk to it. A kernel that ends idle gives the engine back
+//!   (`Return`, the socket attached); the engine stops sending the kernel's
+//!   output the moment it is asked to (`Recycle`), makes itself fresh
+//!   ([`ferrokernel_engine::Engine::recycle`]) and becomes a spare again.
 //! - **Nothing outlives its owner.** A spare dies with the pool
 //!   (`PR_SET_PDEATHSIG`, and the end of its socket); a claimed host lives
 //!   exactly as long as its kernel's end of the socket, so a kernel killed at
