@@ -245,6 +245,24 @@ fn executor() -> (u64, f64) {
     (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
 }
 
+/// 2000 submits, then every result: queued calls share their workers' forks.
+fn executor_burst() -> (u64, f64) {
+    let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
+    executor
+        .submit(|| 0u64)
+        .expect("submit")
+        .result()
+        .expect("warm");
+    let start = Instant::now();
+    let futures: Vec<_> = (0..EXECUTOR_ROUND_TRIPS)
+        .map(|i| executor.submit(move || square(i)).expect("submit"))
+        .collect();
+    for (i, future) in (0..EXECUTOR_ROUND_TRIPS).zip(&futures) {
+        assert_eq!(future.result().expect("result"), i * i);
+    }
+    (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
+}
+
 fn imap() -> (u64, f64) {
     let pool = Pool::with_processes(2).expect("pool");
     let start = Instant::now();
@@ -372,6 +390,13 @@ fn main() {
             unit: "trips/s",
             work: executor,
             goal: 1.0,
+        },
+        Row {
+            key: "executor_burst",
+            name: "ProcessPoolExecutor(2): 2k submits, results",
+            unit: "calls/s",
+            work: executor_burst,
+            goal: 5.0,
         },
         Row {
             key: "imap",

@@ -1,22 +1,28 @@
 //! [`ProcessPoolExecutor`]: each submitted closure runs in a worker process.
 //!
-//! Design: as with `Pool`, a worker is forked *for each call* — a closure
-//! cannot be sent to a process that already runs, but a process forked
-//! afterwards has it, and every notebook cell loaded so far. At most
-//! `max_workers` calls run at once; the others wait in a queue.
+//! Design: a closure cannot be sent to a process that already runs, but a
+//! process forked afterwards has it, and every notebook cell loaded so far.
+//! So workers are forked for the calls there are: a call submitted while a
+//! slot is free gets a worker of its own at once; calls submitted while all
+//! `max_workers` are busy queue up, and when a slot frees, the calls waiting
+//! are spread over the free slots, each share forked as one [`Batch`] whose
+//! worker runs them in turn and streams each result back (see `batch`). A
+//! burst of calls pays a few forks, not one per call; a lone call pays one.
 //!
-//! A call that finds a free slot is forked at once by the thread that
-//! submits it. A dispatcher thread (started with the first call) forks the
-//! queued ones as slots free, finishes futures whose worker has delivered
-//! (so done-callbacks run without anyone waiting), and reaps the workers. It
-//! sleeps in `poll` on the workers' pidfds and an eventfd that `submit` and
-//! `shutdown` write. A caller waiting in `result` does not wait for the
-//! dispatcher: it watches the worker's result slot itself and finishes the
-//! future the moment the result is written — the worker's exit is reaped later.
+//! A slot is busy while its worker has calls left to run. Forks happen in
+//! the thread that submits (when a slot is free) and in a dispatcher thread
+//! (started with the first call), which forks queued calls as workers
+//! leave, finishes futures whose results came (so done-callbacks run
+//! without anyone waiting), and reaps the workers. It sleeps in `poll` on
+//! the workers' pidfds and an eventfd that `submit` writes when a call
+//! queues and `shutdown` writes. A caller waiting in `result` does not wait
+//! for the dispatcher: it watches its call's result itself and finishes the
+//! future the moment it is written.
 
-use super::future::{Core, Drive, Future};
+use super::batch::{self, Batch, Queued};
+use super::future::{Core, Future};
 use crate::error::{Error, Result};
-use crate::multiprocessing::pool::job::{self, Job, collect_first};
+use crate::multiprocessing::pool::job::{self, Job};
 use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
 use crate::sys::wait::wait_until;
@@ -24,69 +30,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// Forks a call's worker; `None` if its future was cancelled meanwhile. With
-/// `report`, a failure to fork finishes the future with the error (and is
-/// `None` too); without, it is returned to the caller of `submit`.
-type Start = Box<dyn FnOnce(bool) -> Option<Result<Arc<dyn Running>>> + Send>;
-
-/// A call whose worker was forked.
-trait Running: Drive {
-    /// The job (for its workers' pidfds and reaping).
-    fn job(&self) -> &Arc<Job>;
-}
-
-/// One call in a worker process: finishes its future from the worker's result.
-struct ProcessCall<T> {
-    job: Arc<Job>,
-    core: Arc<Core<T>>,
-    claimed: AtomicBool,
-}
-
-impl<T: DeserializeOwned + Send> Drive for ProcessCall<T> {
-    fn poll(&self) -> bool {
-        if self.claimed.load(Ordering::Acquire) {
-            return true;
-        }
-        let outcome = if self.job.chunk_done(0) {
-            Some(collect_first::<T>(&self.job))
-        } else {
-            self.job.failure().map(Err)
-        };
-        let Some(outcome) = outcome else {
-            return false;
-        };
-        // Whoever claims it first finishes the future; the others see it done.
-        if !self.claimed.swap(true, Ordering::AcqRel) {
-            self.core.finish(outcome);
-        }
-        true
-    }
-
-    fn wait(&self, slice: Duration) {
-        let _ = self
-            .job
-            .wait_for(&Deadline::after(Some(slice)), |job| job.chunk_done(0));
-    }
-}
-
-impl<T: DeserializeOwned + Send> Running for ProcessCall<T> {
-    fn job(&self) -> &Arc<Job> {
-        &self.job
-    }
-}
 
 struct State {
-    queue: VecDeque<Start>,
-    running: Vec<Arc<dyn Running>>,
-    /// Slots taken by calls being forked outside the lock.
+    queue: VecDeque<Queued>,
+    /// Batches until their worker has left.
+    batches: Vec<Arc<Batch>>,
+    /// Slots taken by batches being forked outside the lock.
     starting: usize,
     shutdown: bool,
     dispatcher: Option<JoinHandle<()>>,
+}
+
+impl State {
+    /// Workers still running calls (or being forked).
+    fn busy(&self) -> usize {
+        self.batches.iter().filter(|batch| batch.busy()).count() + self.starting
+    }
+
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.batches.is_empty() && self.starting == 0
+    }
 }
 
 struct Shared {
@@ -125,10 +90,12 @@ impl Shared {
     }
 }
 
-/// Runs each submitted closure in a worker process of its own, at most
-/// `max_workers` at a time, like Python's
-/// `concurrent.futures.ProcessPoolExecutor` — closures from any notebook
-/// cell work, as with [`Pool`](crate::multiprocessing::Pool).
+/// Runs each submitted closure in a worker process, at most `max_workers`
+/// at a time, like Python's `concurrent.futures.ProcessPoolExecutor` —
+/// closures from any notebook cell work, as with
+/// [`Pool`](crate::multiprocessing::Pool). Calls that queue up while every
+/// worker is busy share a worker forked for them, which runs them in turn
+/// and hands back each result as it finishes.
 ///
 /// ```
 /// use ferrokernel_prelude::concurrent::futures::{ProcessPoolExecutor, as_completed};
@@ -158,7 +125,7 @@ impl std::fmt::Debug for ProcessPoolExecutor {
         let state = self.shared.state();
         f.debug_struct("ProcessPoolExecutor")
             .field("max_workers", &self.shared.max_workers)
-            .field("running", &state.running.len())
+            .field("busy", &state.busy())
             .field("queued", &state.queue.len())
             .finish()
     }
@@ -205,7 +172,7 @@ impl ProcessPoolExecutor {
                 ))),
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    running: Vec::new(),
+                    batches: Vec::new(),
                     starting: 0,
                     shutdown: false,
                     dispatcher: None,
@@ -248,32 +215,23 @@ impl ProcessPoolExecutor {
         T: Serialize + DeserializeOwned + Send + 'static,
     {
         let core = Core::new();
-        let start = start_call(f, Arc::clone(&core), Arc::clone(&self.shared.group));
+        let queued = batch::queued(f, Arc::clone(&core));
         let mut state = self.shared.state();
         if state.shutdown {
             return Err(Error::ExecutorShutdown);
         }
         ensure_dispatcher(&self.shared, &mut state)?;
-        if state.running.len() + state.starting < self.shared.max_workers {
-            // A free slot: fork here and now, without waking anyone first.
-            state.starting += 1;
-            drop(state);
-            let started = start(false);
-            let mut state = self.shared.state();
-            state.starting -= 1;
-            match started {
-                // The dispatcher picks the call up at its next tick (at most
-                // `BUSY_TICK`): waking it now would only take CPU from the
-                // worker, and a waiting caller finishes the future itself.
-                Some(Ok(call)) => state.running.push(call),
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
-        } else {
-            state.queue.push_back(start);
-            drop(state);
+        let first_queued = state.queue.is_empty();
+        state.queue.push_back(queued);
+        let (state, started) = pump(&self.shared, state);
+        let waiting = !state.queue.is_empty();
+        drop(state);
+        if waiting && first_queued {
+            // Every slot is busy: the dispatcher forks the queue as workers
+            // leave, so it must watch the workers forked since it last looked.
             self.shared.wake();
         }
+        started?;
         Ok(Future::new(core))
     }
 
@@ -336,7 +294,7 @@ impl ProcessPoolExecutor {
             &self.shared.idle,
             state,
             &Deadline::forever(),
-            |state| state.queue.is_empty() && state.running.is_empty() && state.starting == 0,
+            |state| state.idle(),
         )?);
         Ok(())
     }
@@ -348,37 +306,31 @@ impl Drop for ProcessPoolExecutor {
     }
 }
 
-/// The closure that forks `f`'s worker once its future may run.
-fn start_call<T, F>(f: F, core: Arc<Core<T>>, group: Arc<Group>) -> Start
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Serialize + DeserializeOwned + Send + 'static,
-{
-    Box::new(move |report| {
-        if !core.set_running() {
-            return None;
+/// Forks workers for the queued calls while slots are free: the calls
+/// waiting are spread evenly over the free slots, each share one batch. The
+/// lock is let go while forking. A failed fork fails its calls' futures and
+/// ends the round with the error.
+fn pump<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+) -> (MutexGuard<'a, State>, Result<()>) {
+    loop {
+        let free = shared.max_workers.saturating_sub(state.busy());
+        if free == 0 || state.queue.is_empty() {
+            return (state, Ok(()));
         }
-        let once = Mutex::new(Some(f));
-        let call = |(): ()| {
-            let f = once.lock().unwrap_or_else(PoisonError::into_inner).take();
-            f.map(|f| f())
-        };
-        let job = match Job::start(vec![()], &call, 1, Some(1), None, &group) {
-            Ok(job) => job,
-            Err(error) if report => {
-                core.finish(Err(error));
-                return None;
-            }
-            Err(error) => return Some(Err(error)),
-        };
-        let running = Arc::new(ProcessCall {
-            job,
-            core: Arc::clone(&core),
-            claimed: AtomicBool::new(false),
-        });
-        core.set_driver(Arc::clone(&running) as Arc<dyn Drive>);
-        Some(Ok(running as Arc<dyn Running>))
-    })
+        let share = state.queue.len().div_ceil(free);
+        let calls: Vec<Queued> = state.queue.drain(..share).collect();
+        state.starting += 1;
+        drop(state);
+        let started = Batch::start(calls, &shared.group);
+        state = shared.state();
+        state.starting -= 1;
+        match started {
+            Ok(batch) => state.batches.push(Arc::new(batch)),
+            Err(error) => return (state, Err(error)),
+        }
+    }
 }
 
 /// Starts the dispatcher thread if it is not running.
@@ -398,49 +350,36 @@ fn ensure_dispatcher(shared: &Arc<Shared>, state: &mut State) -> Result<()> {
 /// worker it or a caller forked lives, so the workers' parent thread does not end.
 fn dispatch(shared: &Shared) {
     loop {
-        // Finish what delivered (outside the lock: done-callbacks may submit),
-        // then forget the calls whose workers have left.
-        let running: Vec<Arc<dyn Running>> = shared.state().running.clone();
-        let left: Vec<bool> = running
-            .iter()
-            .map(|call| {
-                call.poll();
-                call.job().reaped()
-            })
-            .collect();
+        // Finish what came (outside the lock: done-callbacks may submit),
+        // then forget the batches whose workers have left. Reaped first: a
+        // worker that left has delivered all it ever will, so the look after
+        // it finishes every future of its batch.
+        let batches: Vec<Arc<Batch>> = shared.state().batches.clone();
+        let left: Vec<bool> = batches.iter().map(|batch| batch.reaped()).collect();
+        for batch in &batches {
+            batch.poll();
+        }
         let mut state = shared.state();
-        state.running.retain(|call| {
-            !running
+        state.batches.retain(|batch| {
+            !batches
                 .iter()
                 .zip(&left)
-                .any(|(seen, left)| *left && Arc::ptr_eq(seen, call))
+                .any(|(seen, left)| *left && Arc::ptr_eq(seen, batch))
         });
-        // Fork queued calls into free slots.
-        while state.running.len() + state.starting < shared.max_workers {
-            let Some(start) = state.queue.pop_front() else {
-                break;
-            };
-            state.starting += 1;
-            drop(state);
-            let started = start(true);
-            state = shared.state();
-            state.starting -= 1;
-            if let Some(Ok(call)) = started {
-                state.running.push(call);
-            }
-        }
-        let idle = state.queue.is_empty() && state.running.is_empty() && state.starting == 0;
-        if idle {
+        // A failed fork has already failed its calls' futures.
+        let (state, _) = pump(shared, state);
+        if state.idle() {
             shared.idle.notify_all();
             if state.shutdown {
+                let mut state = state;
                 state.dispatcher = None;
                 return;
             }
         }
         let fds: Vec<i32> = state
-            .running
+            .batches
             .iter()
-            .flat_map(|call| call.job().worker_fds())
+            .flat_map(|batch| batch.worker_fds())
             .collect();
         drop(state);
         wait_for_any(shared, &fds);
