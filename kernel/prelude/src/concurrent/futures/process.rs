@@ -2,17 +2,19 @@
 //!
 //! Design: a closure cannot be sent to a process that already runs, but a
 //! process forked afterwards has it, and every notebook cell loaded so far.
-//! So workers are forked for the calls there are: a call submitted while a
-//! slot is free gets a worker of its own at once; calls submitted while all
-//! `max_workers` are busy queue up, and when a slot frees, the calls waiting
-//! are spread over the free slots, each share forked as one [`Batch`] whose
+//! So workers are forked for the calls there are: a call submitted to an
+//! idle executor gets a worker of its own at once; calls submitted while
+//! workers are busy queue up, and the calls waiting are spread over the free
+//! slots, each share forked as one [`Batch`] whose
 //! worker runs them in turn and streams each result back (see `batch`). A
 //! burst of calls pays a few forks, not one per call; a lone call pays one.
 //!
-//! A slot is busy while its worker has calls left to run. Forks happen in
-//! the thread that submits (when a slot is free) and in a dispatcher thread
-//! (started with the first call), which forks queued calls as workers
-//! leave, finishes futures whose results came (so done-callbacks run
+//! A slot is busy while its worker has calls left to run. The thread that
+//! submits forks only when no worker is busy (a lone call waits for no other
+//! thread); otherwise a dispatcher thread (started with the first call)
+//! forks the queued calls into free slots — at once when woken by the first
+//! call queued, and as workers leave — while the submitter goes on queueing.
+//! It also finishes futures whose results came (so done-callbacks run
 //! without anyone waiting), and reaps the workers. It sleeps in `poll` on
 //! the workers' pidfds and an eventfd that `submit` writes when a call
 //! queues and `shutdown` writes. A caller waiting in `result` does not wait
@@ -221,16 +223,24 @@ impl ProcessPoolExecutor {
             return Err(Error::ExecutorShutdown);
         }
         ensure_dispatcher(&self.shared, &mut state)?;
+        // An idle executor forks here and now: a lone call waits for no
+        // other thread. Otherwise the call queues and the dispatcher forks
+        // as slots free, so a burst of submits never waits for a fork and
+        // the calls that pile up meanwhile share one.
+        let idle = state.busy() == 0;
         let first_queued = state.queue.is_empty();
         state.queue.push_back(queued);
-        let (state, started) = pump(&self.shared, state);
-        let waiting = !state.queue.is_empty();
-        drop(state);
-        if waiting && first_queued {
-            // Every slot is busy: the dispatcher forks the queue as workers
-            // leave, so it must watch the workers forked since it last looked.
-            self.shared.wake();
-        }
+        let started = if idle {
+            let (state, started) = pump(&self.shared, state);
+            drop(state);
+            started
+        } else {
+            drop(state);
+            if first_queued {
+                self.shared.wake();
+            }
+            Ok(())
+        };
         started?;
         Ok(Future::new(core))
     }
