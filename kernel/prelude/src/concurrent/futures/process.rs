@@ -4,8 +4,8 @@
 //! process forked afterwards has it, and every notebook cell loaded so far.
 //! So workers are forked for the calls there are: a call submitted to an
 //! idle executor gets a worker of its own at once; calls submitted while
-//! workers are busy queue up, and the calls waiting are spread over the free
-//! slots, each share forked as one [`Batch`] whose
+//! workers are busy queue up, and as slots free, each takes a share of the
+//! calls waiting (a `max_workers`-th), forked as one [`Batch`] whose
 //! worker runs them in turn and streams each result back (see `batch`). A
 //! burst of calls pays a few forks, not one per call; a lone call pays one.
 //!
@@ -316,8 +316,8 @@ impl Drop for ProcessPoolExecutor {
     }
 }
 
-/// Forks workers for the queued calls while slots are free: the calls
-/// waiting are spread evenly over the free slots, each share one batch. The
+/// Forks workers for the queued calls while slots are free, each taking a
+/// `1 / max_workers` share of the calls waiting as one batch. The
 /// lock is let go while forking. A failed fork fails its calls' futures and
 /// ends the round with the error.
 fn pump<'a>(
@@ -329,7 +329,11 @@ fn pump<'a>(
         if free == 0 || state.queue.is_empty() {
             return (state, Ok(()));
         }
-        let share = state.queue.len().div_ceil(free);
+        // A share as if every slot were free: the other workers free their
+        // slots soon, and calls of even length then end about together
+        // (taking the whole queue into one free slot would run it on one
+        // core while the other slots free up).
+        let share = state.queue.len().div_ceil(shared.max_workers);
         let calls: Vec<Queued> = state.queue.drain(..share).collect();
         state.starting += 1;
         drop(state);
@@ -386,13 +390,23 @@ fn dispatch(shared: &Shared) {
                 return;
             }
         }
+        // Only workers with calls left can free a slot or fail a call: the
+        // exit of one whose results are all in waits for the next tick, so
+        // a lone call's worker leaving does not wake this thread to reap and
+        // unmap while the caller forks the next one.
         let fds: Vec<i32> = state
             .batches
             .iter()
+            .filter(|batch| batch.busy())
             .flat_map(|batch| batch.worker_fds())
             .collect();
+        let tick = if state.batches.is_empty() {
+            IDLE_TICK
+        } else {
+            BUSY_TICK
+        };
         drop(state);
-        wait_for_any(shared, &fds);
+        wait_for_any(shared, &fds, tick);
     }
 }
 
@@ -402,7 +416,7 @@ const BUSY_TICK: libc::c_int = 5;
 const IDLE_TICK: libc::c_int = 50;
 
 /// Sleeps until a worker exits, `submit`/`shutdown` writes the eventfd, or a tick passes.
-fn wait_for_any(shared: &Shared, fds: &[i32]) {
+fn wait_for_any(shared: &Shared, fds: &[i32], tick: libc::c_int) {
     let mut polled: Vec<libc::pollfd> = std::iter::once(shared.wake.as_fd().as_raw_fd())
         .chain(fds.iter().copied())
         .map(|fd| libc::pollfd {
@@ -414,7 +428,6 @@ fn wait_for_any(shared: &Shared, fds: &[i32]) {
     // SAFETY: `polled` is a live array of pollfds; the fds belong to the
     // eventfd and to jobs the caller keeps in `running` (only this thread
     // removes them, after the poll).
-    let tick = if fds.is_empty() { IDLE_TICK } else { BUSY_TICK };
     unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, tick) };
     shared.drain_wake();
 }
