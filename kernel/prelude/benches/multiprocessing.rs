@@ -13,6 +13,8 @@
 //! back to back (which goes first alternates); each side's median and the
 //! median of the pairs' ratios are printed — the pairs keep a loaded
 //! machine's drift out of the ratio (`-- timeline` runs it alone).
+//! An idle manager's server is watched for 10 s after a burst of calls: the
+//! CPU seconds it used are printed (it should use none).
 //! The load average is printed before and after. Without
 //! `python3` the Python column says so. Figures only: nothing here asserts a
 //! speed.
@@ -36,6 +38,8 @@ const NETMANAGER_APPENDS: u64 = 5_000;
 const ROUNDS: usize = 3;
 const EXECUTOR_ROUND_TRIPS: u64 = 2_000;
 const IMAP_ITEMS: u64 = 100_000;
+/// How long the idle manager's CPU time is watched.
+const IDLE_WATCH: std::time::Duration = std::time::Duration::from_secs(10);
 /// Pairs of children (recording on, off) measuring the recording's cost.
 const TIMELINE_ROUNDS: usize = 25;
 /// The argument that makes this program such a child.
@@ -164,6 +168,31 @@ fn manager() -> (u64, f64) {
     (MANAGER_APPENDS, elapsed)
 }
 
+/// CPU seconds (user + system, every thread) that process `pid` has used.
+fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (in parentheses), utime and stime are fields 12 and 13.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf takes a constant and reads no memory of ours.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / per_second)
+}
+
+/// CPU seconds a manager's server uses over `IDLE_WATCH` with nobody
+/// calling, after a burst of calls (so it has been busy, then left alone).
+fn idle_manager_cpu() -> Option<f64> {
+    let manager = Manager::new().ok()?;
+    let records = manager.list(Vec::<u64>::new()).ok()?;
+    for i in 0..1000 {
+        records.append(i).ok()?;
+    }
+    let pid = manager.pid()?;
+    let before = cpu_seconds(pid)?;
+    std::thread::sleep(IDLE_WATCH);
+    Some(cpu_seconds(pid)? - before)
+}
+
 fn connection() -> (u64, f64) {
     let listener = Listener::bind(0u16, "bench").expect("bind");
     let address = listener.address().clone();
@@ -211,6 +240,24 @@ fn executor() -> (u64, f64) {
     let start = Instant::now();
     for i in 0..EXECUTOR_ROUND_TRIPS {
         let future = executor.submit(move || square(i)).expect("submit");
+        assert_eq!(future.result().expect("result"), i * i);
+    }
+    (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
+}
+
+/// 2000 submits, then every result: queued calls share their workers' forks.
+fn executor_burst() -> (u64, f64) {
+    let executor = ProcessPoolExecutor::with_max_workers(2).expect("executor");
+    executor
+        .submit(|| 0u64)
+        .expect("submit")
+        .result()
+        .expect("warm");
+    let start = Instant::now();
+    let futures: Vec<_> = (0..EXECUTOR_ROUND_TRIPS)
+        .map(|i| executor.submit(move || square(i)).expect("submit"))
+        .collect();
+    for (i, future) in (0..EXECUTOR_ROUND_TRIPS).zip(&futures) {
         assert_eq!(future.result().expect("result"), i * i);
     }
     (EXECUTOR_ROUND_TRIPS, start.elapsed().as_secs_f64())
@@ -345,6 +392,13 @@ fn main() {
             goal: 1.0,
         },
         Row {
+            key: "executor_burst",
+            name: "ProcessPoolExecutor(2): 2k submits, results",
+            unit: "calls/s",
+            work: executor_burst,
+            goal: 5.0,
+        },
+        Row {
             key: "imap",
             name: "Pool(2).imap x*x, 100k ints",
             unit: "items/s",
@@ -374,6 +428,10 @@ fn main() {
         .as_ref()
         .is_none_or(|f| "timeline".contains(f.as_str()))
         .then(recording_cost);
+    let idle = filter
+        .as_ref()
+        .is_none_or(|f| "manager".contains(f.as_str()))
+        .then(idle_manager_cpu);
     let after = load_average();
     println!("load average after: {after}");
     if after
@@ -410,6 +468,16 @@ fn main() {
             row.goal,
             row.unit
         );
+    }
+    if let Some(idle) = idle {
+        match idle {
+            Some(seconds) => println!(
+                "\nIdle manager server: {seconds:.3} CPU seconds over {} s with no calls \
+                 (goal ~0; /proc/<pid>/stat utime+stime, 10 ms ticks)",
+                IDLE_WATCH.as_secs()
+            ),
+            None => println!("\nIdle manager server: could not be measured"),
+        }
     }
     if let Some((on, off, ratio)) = recording {
         println!(

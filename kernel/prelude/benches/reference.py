@@ -186,6 +186,14 @@ def executor_workload(executor):
     return EXECUTOR_ROUND_TRIPS, time.perf_counter() - start
 
 
+def executor_burst_workload(executor):
+    start = time.perf_counter()
+    futures = [executor.submit(square, i) for i in range(EXECUTOR_ROUND_TRIPS)]
+    for i, future in enumerate(futures):
+        assert future.result() == i * i
+    return EXECUTOR_ROUND_TRIPS, time.perf_counter() - start
+
+
 def imap_workload(pool):
     start = time.perf_counter()
     total = 0
@@ -222,10 +230,15 @@ def main():
     if wanted("manager"):
         with ctx.Manager() as manager:
             results["manager"] = median_rate(runs, lambda: manager_workload(manager))
-    if wanted("executor"):
+    if wanted("executor") or wanted("executor_burst"):
         with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
             executor.submit(square, 0).result()  # workers up before timing
-            results["executor"] = median_rate(runs, lambda: executor_workload(executor))
+            if wanted("executor"):
+                results["executor"] = median_rate(runs, lambda: executor_workload(executor))
+            if wanted("executor_burst"):
+                results["executor_burst"] = median_rate(
+                    runs, lambda: executor_burst_workload(executor)
+                )
     if wanted("connection"):
         results["connection"] = median_rate(runs, connection_workload)
     if wanted("netmanager"):

@@ -56,6 +56,25 @@ pub(crate) fn decode_many_into<T: DeserializeOwned>(
     Ok(())
 }
 
+/// Wraps bytes already encoded, so they are written as one byte string (a
+/// length, then the bytes as they are): how a value of a type the reader
+/// picks later crosses a channel of one type.
+pub(crate) struct Encoded(pub(crate) Vec<u8>);
+
+impl Serialize for Encoded {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+/// The bytes inside an [`Encoded`] at the start of `bytes`.
+pub(crate) fn decode_encoded(bytes: &[u8]) -> Result<&[u8]> {
+    Ok(postcard::from_bytes::<&[u8]>(bytes)?)
+}
+
 /// Decodes a `T`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(postcard::from_bytes(bytes)?)

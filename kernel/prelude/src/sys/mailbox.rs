@@ -3,8 +3,9 @@
 //!
 //! Clients take turns through a robust call lock, write a request into the
 //! buffer and flip the phase; the server answers in the same buffer. Both
-//! sides spin briefly before parking on a condition variable, so a busy client
-//! talking to a busy server never enters the kernel.
+//! sides look again for a short while (yielding the core, see `sys::spin`)
+//! before parking on a condition variable, so a busy client talking to a busy
+//! server pays no futex wake-up, on one core or two.
 //!
 //! An exchange can be abandoned part way: by a client that dies holding the
 //! call lock (the next one recovers the lock), or by one that is interrupted
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::sys::deadline::Deadline;
 use crate::sys::procfs;
 use crate::sys::shm::Shared;
+use crate::sys::spin::spin_until;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -32,14 +34,11 @@ use std::time::{Duration, Instant};
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const RESPONSE: u32 = 2;
-/// How long either side spins before parking: a manager's answer to a
-/// small request usually arrives within it, sparing both sides a futex
-/// sleep and wake-up.
+/// How long either side looks again (yielding, see `sys::spin`) before
+/// parking: a manager's answer to a small request, and a busy client's next
+/// request, usually arrive within it, sparing both sides a futex sleep and
+/// wake-up; an idle server parks after it.
 const SPIN: Duration = Duration::from_micros(100);
-/// How long the spin is a pure busy-wait before it yields between looks:
-/// when there are more runnable tasks than cores, the server may need this
-/// core to answer.
-const YIELD_AFTER: Duration = Duration::from_micros(5);
 /// Room for one request or response; untouched pages cost nothing.
 const CAPACITY: usize = 256 << 20;
 /// How long a parked side sleeps on the condvar before it looks again whether
@@ -130,20 +129,7 @@ impl MailboxHandle {
     /// calling `still_worth_it` between slices.
     fn wait_phase(&self, want: u32, still_worth_it: &dyn Fn() -> Result<()>) -> Result<()> {
         let mailbox = self.mailbox();
-        let started = Instant::now();
-        while mailbox.phase.load(Ordering::Acquire) != want {
-            let spun = started.elapsed();
-            if spun > SPIN {
-                break;
-            }
-            // Past the first microseconds, yield: when the machine has more
-            // runnable tasks than cores, the server may need this core.
-            if spun > YIELD_AFTER {
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
+        spin_until(SPIN, || mailbox.phase.load(Ordering::Acquire) == want);
         while mailbox.phase.load(Ordering::Acquire) != want {
             still_worth_it()?;
             let _ = mailbox.mutex.lock(&Deadline::uninterruptible());

@@ -16,6 +16,7 @@ pub(crate) use crate::procfs;
 pub(crate) mod ring;
 pub(crate) mod shm;
 pub(crate) mod shutdown;
+pub(crate) mod spin;
 pub(crate) mod stream;
 pub(crate) mod sync;
 pub(crate) mod timeline;

@@ -5,7 +5,7 @@ use ferrokernel_prelude::concurrent::futures::{
     ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Future, ProcessPoolExecutor,
     ThreadPoolExecutor, as_completed, wait, wait_timeout,
 };
-use ferrokernel_prelude::multiprocessing::{self, Error, Value};
+use ferrokernel_prelude::multiprocessing::{self, Error, Event, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -359,4 +359,137 @@ fn as_completed_knows_how_many_futures_are_left() {
     finished.next().expect("one").expect("ok");
     assert_eq!(finished.size_hint(), (3, Some(3)));
     assert_eq!(finished.count(), 3);
+}
+
+/// How long a worker in these tests waits for the test to let it go: far
+/// beyond any run, so a failing test ends instead of hanging.
+const RELEASE: Duration = Duration::from_secs(60);
+
+/// Holds the executor's only worker until `gate` is set, so that the calls
+/// submitted next queue up and start together, as one batch.
+fn hold(executor: &ProcessPoolExecutor, gate: &Event) -> Future<bool> {
+    let gate = gate.clone();
+    executor
+        .submit(move || gate.wait_timeout(RELEASE).expect("wait"))
+        .expect("submit")
+}
+
+#[test]
+fn calls_queued_behind_a_busy_worker_share_one_fork_and_stream_their_results() {
+    let _serial = serial();
+    let executor = ProcessPoolExecutor::with_max_workers(1).expect("executor");
+    let (gate, last) = (Event::new().expect("event"), Event::new().expect("event"));
+    let blocker = hold(&executor, &gate);
+    let quick: Vec<Future<(i32, u32)>> = (0..20)
+        .map(|n| {
+            executor
+                .submit(move || (ferrokernel_prelude::os::getpid(), n * n))
+                .expect("submit")
+        })
+        .collect();
+    let waiting = last.clone();
+    let slow = executor
+        .submit(move || waiting.wait_timeout(RELEASE).expect("wait"))
+        .expect("submit");
+    gate.set().expect("set");
+    assert!(blocker.result().expect("blocker"));
+    // The quick calls' results come while the same worker still runs `slow`.
+    let results: Vec<(i32, u32)> = quick
+        .iter()
+        .map(|future| future.result_timeout(RELEASE).expect("streamed"))
+        .collect();
+    assert!(!slow.done(), "the batch's last call is still waiting");
+    assert_eq!(
+        results.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (0..20).map(|n| n * n).collect::<Vec<_>>()
+    );
+    let pids: std::collections::BTreeSet<i32> = results.iter().map(|r| r.0).collect();
+    assert_eq!(pids.len(), 1, "one fork for the queued calls: {pids:?}");
+    last.set().expect("set");
+    assert!(slow.result().expect("slow"));
+}
+
+#[test]
+fn a_worker_killed_mid_batch_keeps_finished_results_and_fails_the_rest() {
+    let _serial = serial();
+    let executor = ProcessPoolExecutor::with_max_workers(1).expect("executor");
+    let gate = Event::new().expect("event");
+    let blocker = hold(&executor, &gate);
+    let first = executor.submit(|| 7u32).expect("submit");
+    let worker = Value::<i32>::new(0).expect("value");
+    let running = worker.clone();
+    let doomed = executor
+        .submit(move || {
+            running.set(ferrokernel_prelude::os::getpid()).expect("set");
+            std::thread::sleep(RELEASE);
+            8u32
+        })
+        .expect("submit");
+    let queued: Vec<Future<u32>> = (0..3)
+        .map(|n| executor.submit(move || n).expect("submit"))
+        .collect();
+    gate.set().expect("set");
+    assert!(blocker.result().expect("blocker"));
+    assert_eq!(first.result().expect("finished before the kill"), 7);
+    assert!(
+        eventually(RELEASE, || worker.get().expect("get") != 0),
+        "the second call started"
+    );
+    ferrokernel_prelude::os::kill(worker.get().expect("get"), ferrokernel_prelude::os::SIGKILL)
+        .expect("kill");
+    match doomed.result() {
+        Err(Error::WorkerDied { reason }) => {
+            assert!(
+                reason.ends_with("was killed by SIGKILL (signal 9)"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    for future in &queued {
+        match future.result() {
+            Err(Error::WorkerDied { reason }) => assert!(
+                reason.contains("SIGKILL") && reason.contains("before this call"),
+                "{reason}"
+            ),
+            other => panic!("expected WorkerDied, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        executor
+            .submit(|| 3u8)
+            .expect("submit")
+            .result()
+            .expect("usable"),
+        3
+    );
+}
+
+#[test]
+fn a_call_waiting_in_a_batch_can_be_cancelled_until_its_worker_reaches_it() {
+    let _serial = serial();
+    let executor = ProcessPoolExecutor::with_max_workers(1).expect("executor");
+    let (gate, release) = (Event::new().expect("event"), Event::new().expect("event"));
+    let blocker = hold(&executor, &gate);
+    let runs = Value::<u32>::new(0).expect("value");
+    let waiting = release.clone();
+    let head = executor
+        .submit(move || waiting.wait_timeout(RELEASE).expect("wait"))
+        .expect("submit");
+    let counted = runs.clone();
+    let behind = executor
+        .submit(move || *counted.get_lock().expect("lock") += 1)
+        .expect("submit");
+    gate.set().expect("set");
+    assert!(blocker.result().expect("blocker"));
+    // Both were queued together, so they are one batch, its worker inside `head`.
+    assert!(eventually(RELEASE, || head.running()), "the batch started");
+    assert!(!head.cancel(), "a call its worker started is not cancelled");
+    assert!(behind.cancel(), "a call still waiting in the batch is");
+    assert!(behind.cancelled() && behind.done());
+    release.set().expect("set");
+    assert!(head.result().expect("head"));
+    assert!(matches!(behind.result(), Err(Error::Cancelled)));
+    executor.shutdown(true).expect("shutdown");
+    assert_eq!(runs.get().expect("get"), 0, "the cancelled call never ran");
 }

@@ -132,7 +132,12 @@ fn an_imap_s_waves_share_one_group_and_an_executor_and_a_manager_are_named() {
         .unwrap_or_else(|| panic!("a count of processes: {}", headings[0]));
     assert!(imap_workers > 2, "several waves of workers: {text}");
     assert!(headings[1].starts_with("ProcessPoolExecutor(2) "), "{text}");
-    assert!(headings[1].ends_with("3 processes"), "{text}");
+    // The first call gets a worker at once; the two behind it queue, and
+    // share one worker if both are queued when the dispatcher forks.
+    assert!(
+        headings[1].ends_with("3 processes") || headings[1].ends_with("2 processes"),
+        "{text}"
+    );
     let manager_rows = rows_of(&text, server);
     assert_eq!(manager_rows.len(), 1, "{text}");
     assert!(manager_rows[0].starts_with("Manager (pid "), "{text}");

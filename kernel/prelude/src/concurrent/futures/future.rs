@@ -5,6 +5,11 @@
 //! `result` who sees the worker process's result first — stores the result,
 //! runs the done callbacks and fires the wakers of `wait` and `as_completed`,
 //! all in one step under that mutex, so each happens exactly once.
+//!
+//! A process call waits in a worker's batch before it runs: its future is
+//! pending with a driver, and `cancel` asks the driver to take the call back
+//! from the batch — which fails once the worker has claimed it (the future
+//! is running then).
 
 use crate::error::{Error, Result};
 use crate::sys::deadline::Deadline;
@@ -22,13 +27,16 @@ enum Stage<T> {
     Cancelled,
 }
 
-/// Something that moves a running future on (a worker process's result
-/// that a waiting caller may collect itself).
+/// Something that moves a future on (a worker process's result that a
+/// waiting caller may collect itself).
 pub(crate) trait Drive: Send + Sync {
-    /// Completes the future if its result is there; `true` once it is finished.
+    /// Completes the future if its result is there (marking it running once
+    /// its worker started it); `true` once it is finished.
     fn poll(&self) -> bool;
     /// Waits at most `slice` for the result to come.
     fn wait(&self, slice: Duration);
+    /// Takes the call back before its worker starts it; `false` once started.
+    fn cancel(&self) -> bool;
 }
 
 /// Fires when any of the futures it was given to finishes (for `wait` and
@@ -101,9 +109,26 @@ impl<T> Core<T> {
         }
     }
 
-    /// Gives a running future the driver a waiting caller may use.
-    pub(crate) fn set_driver(&self, driver: Arc<dyn Drive>) {
-        self.lock().driver = Some(driver);
+    /// Gives a pending future the driver that finishes it (and that a
+    /// waiting caller may use); `false`, and no driver, if it was cancelled.
+    pub(crate) fn attach(&self, driver: Arc<dyn Drive>) -> bool {
+        let mut state = self.lock();
+        if !matches!(state.stage, Stage::Pending) {
+            return false;
+        }
+        state.driver = Some(driver);
+        drop(state);
+        // A caller waiting without a driver looks again now.
+        self.changed.notify_all();
+        true
+    }
+
+    /// Marks a pending future running (its worker claimed the call).
+    pub(crate) fn mark_running(&self) {
+        let mut state = self.lock();
+        if matches!(state.stage, Stage::Pending) {
+            state.stage = Stage::Running;
+        }
     }
 
     /// Stores the result (once), runs the callbacks and fires the wakers.
@@ -131,7 +156,13 @@ impl<T> Core<T> {
     pub(crate) fn cancel(&self) -> bool {
         let mut state = self.lock();
         match state.stage {
+            Stage::Pending if state.driver.as_ref().is_some_and(|d| !d.cancel()) => {
+                // Its worker got to it first.
+                state.stage = Stage::Running;
+                false
+            }
             Stage::Pending => {
+                state.driver = None;
                 state.stage = Stage::Cancelled;
                 let callbacks = std::mem::take(&mut state.callbacks);
                 let cancelled = Error::Cancelled;

@@ -15,6 +15,7 @@
 //! | `as_completed(fs)`, `as_completed(fs, timeout)` | `as_completed(&fs)`, `as_completed_timeout(&fs, d)` |
 //! | `wait(fs, return_when=FIRST_COMPLETED)` | `wait(&fs, FIRST_COMPLETED)?`, `wait_timeout(&fs, d, ..)?` |
 
+mod batch;
 mod future;
 mod process;
 mod thread;

@@ -1,22 +1,30 @@
 //! [`ProcessPoolExecutor`]: each submitted closure runs in a worker process.
 //!
-//! Design: as with `Pool`, a worker is forked *for each call* — a closure
-//! cannot be sent to a process that already runs, but a process forked
-//! afterwards has it, and every notebook cell loaded so far. At most
-//! `max_workers` calls run at once; the others wait in a queue.
+//! Design: a closure cannot be sent to a process that already runs, but a
+//! process forked afterwards has it, and every notebook cell loaded so far.
+//! So workers are forked for the calls there are: a call submitted to an
+//! idle executor gets a worker of its own at once; calls submitted while
+//! workers are busy queue up, and as slots free, each takes a share of the
+//! calls waiting (a `max_workers`-th), forked as one [`Batch`] whose
+//! worker runs them in turn and streams each result back (see `batch`). A
+//! burst of calls pays a few forks, not one per call; a lone call pays one.
 //!
-//! A call that finds a free slot is forked at once by the thread that
-//! submits it. A dispatcher thread (started with the first call) forks the
-//! queued ones as slots free, finishes futures whose worker has delivered
-//! (so done-callbacks run without anyone waiting), and reaps the workers. It
-//! sleeps in `poll` on the workers' pidfds and an eventfd that `submit` and
-//! `shutdown` write. A caller waiting in `result` does not wait for the
-//! dispatcher: it watches the worker's result slot itself and finishes the
-//! future the moment the result is written — the worker's exit is reaped later.
+//! A slot is busy while its worker has calls left to run. The thread that
+//! submits forks only when no worker is busy (a lone call waits for no other
+//! thread); otherwise a dispatcher thread (started with the first call)
+//! forks the queued calls into free slots — at once when woken by the first
+//! call queued, and as workers leave — while the submitter goes on queueing.
+//! It also finishes futures whose results came (so done-callbacks run
+//! without anyone waiting), and reaps the workers. It sleeps in `poll` on
+//! the workers' pidfds and an eventfd that `submit` writes when a call
+//! queues and `shutdown` writes. A caller waiting in `result` does not wait
+//! for the dispatcher: it watches its call's result itself and finishes the
+//! future the moment it is written.
 
-use super::future::{Core, Drive, Future};
+use super::batch::{self, Batch, Queued};
+use super::future::{Core, Future};
 use crate::error::{Error, Result};
-use crate::multiprocessing::pool::job::{self, Job, collect_first};
+use crate::multiprocessing::pool::job::{self, Job};
 use crate::sys::deadline::Deadline;
 use crate::sys::timeline::Group;
 use crate::sys::wait::wait_until;
@@ -24,69 +32,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// Forks a call's worker; `None` if its future was cancelled meanwhile. With
-/// `report`, a failure to fork finishes the future with the error (and is
-/// `None` too); without, it is returned to the caller of `submit`.
-type Start = Box<dyn FnOnce(bool) -> Option<Result<Arc<dyn Running>>> + Send>;
-
-/// A call whose worker was forked.
-trait Running: Drive {
-    /// The job (for its workers' pidfds and reaping).
-    fn job(&self) -> &Arc<Job>;
-}
-
-/// One call in a worker process: finishes its future from the worker's result.
-struct ProcessCall<T> {
-    job: Arc<Job>,
-    core: Arc<Core<T>>,
-    claimed: AtomicBool,
-}
-
-impl<T: DeserializeOwned + Send> Drive for ProcessCall<T> {
-    fn poll(&self) -> bool {
-        if self.claimed.load(Ordering::Acquire) {
-            return true;
-        }
-        let outcome = if self.job.chunk_done(0) {
-            Some(collect_first::<T>(&self.job))
-        } else {
-            self.job.failure().map(Err)
-        };
-        let Some(outcome) = outcome else {
-            return false;
-        };
-        // Whoever claims it first finishes the future; the others see it done.
-        if !self.claimed.swap(true, Ordering::AcqRel) {
-            self.core.finish(outcome);
-        }
-        true
-    }
-
-    fn wait(&self, slice: Duration) {
-        let _ = self
-            .job
-            .wait_for(&Deadline::after(Some(slice)), |job| job.chunk_done(0));
-    }
-}
-
-impl<T: DeserializeOwned + Send> Running for ProcessCall<T> {
-    fn job(&self) -> &Arc<Job> {
-        &self.job
-    }
-}
 
 struct State {
-    queue: VecDeque<Start>,
-    running: Vec<Arc<dyn Running>>,
-    /// Slots taken by calls being forked outside the lock.
+    queue: VecDeque<Queued>,
+    /// Batches until their worker has left.
+    batches: Vec<Arc<Batch>>,
+    /// Slots taken by batches being forked outside the lock.
     starting: usize,
     shutdown: bool,
     dispatcher: Option<JoinHandle<()>>,
+}
+
+impl State {
+    /// Workers still running calls (or being forked).
+    fn busy(&self) -> usize {
+        self.batches.iter().filter(|batch| batch.busy()).count() + self.starting
+    }
+
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.batches.is_empty() && self.starting == 0
+    }
 }
 
 struct Shared {
@@ -125,10 +92,12 @@ impl Shared {
     }
 }
 
-/// Runs each submitted closure in a worker process of its own, at most
-/// `max_workers` at a time, like Python's
-/// `concurrent.futures.ProcessPoolExecutor` — closures from any notebook
-/// cell work, as with [`Pool`](crate::multiprocessing::Pool).
+/// Runs each submitted closure in a worker process, at most `max_workers`
+/// at a time, like Python's `concurrent.futures.ProcessPoolExecutor` —
+/// closures from any notebook cell work, as with
+/// [`Pool`](crate::multiprocessing::Pool). Calls that queue up while every
+/// worker is busy share a worker forked for them, which runs them in turn
+/// and hands back each result as it finishes.
 ///
 /// ```
 /// use ferrokernel_prelude::concurrent::futures::{ProcessPoolExecutor, as_completed};
@@ -158,7 +127,7 @@ impl std::fmt::Debug for ProcessPoolExecutor {
         let state = self.shared.state();
         f.debug_struct("ProcessPoolExecutor")
             .field("max_workers", &self.shared.max_workers)
-            .field("running", &state.running.len())
+            .field("busy", &state.busy())
             .field("queued", &state.queue.len())
             .finish()
     }
@@ -205,7 +174,7 @@ impl ProcessPoolExecutor {
                 ))),
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    running: Vec::new(),
+                    batches: Vec::new(),
                     starting: 0,
                     shutdown: false,
                     dispatcher: None,
@@ -248,32 +217,31 @@ impl ProcessPoolExecutor {
         T: Serialize + DeserializeOwned + Send + 'static,
     {
         let core = Core::new();
-        let start = start_call(f, Arc::clone(&core), Arc::clone(&self.shared.group));
+        let queued = batch::queued(f, Arc::clone(&core));
         let mut state = self.shared.state();
         if state.shutdown {
             return Err(Error::ExecutorShutdown);
         }
         ensure_dispatcher(&self.shared, &mut state)?;
-        if state.running.len() + state.starting < self.shared.max_workers {
-            // A free slot: fork here and now, without waking anyone first.
-            state.starting += 1;
+        // An idle executor forks here and now: a lone call waits for no
+        // other thread. Otherwise the call queues and the dispatcher forks
+        // as slots free, so a burst of submits never waits for a fork and
+        // the calls that pile up meanwhile share one.
+        let idle = state.busy() == 0;
+        let first_queued = state.queue.is_empty();
+        state.queue.push_back(queued);
+        let started = if idle {
+            let (state, started) = pump(&self.shared, state);
             drop(state);
-            let started = start(false);
-            let mut state = self.shared.state();
-            state.starting -= 1;
-            match started {
-                // The dispatcher picks the call up at its next tick (at most
-                // `BUSY_TICK`): waking it now would only take CPU from the
-                // worker, and a waiting caller finishes the future itself.
-                Some(Ok(call)) => state.running.push(call),
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
+            started
         } else {
-            state.queue.push_back(start);
             drop(state);
-            self.shared.wake();
-        }
+            if first_queued {
+                self.shared.wake();
+            }
+            Ok(())
+        };
+        started?;
         Ok(Future::new(core))
     }
 
@@ -336,7 +304,7 @@ impl ProcessPoolExecutor {
             &self.shared.idle,
             state,
             &Deadline::forever(),
-            |state| state.queue.is_empty() && state.running.is_empty() && state.starting == 0,
+            |state| state.idle(),
         )?);
         Ok(())
     }
@@ -348,37 +316,35 @@ impl Drop for ProcessPoolExecutor {
     }
 }
 
-/// The closure that forks `f`'s worker once its future may run.
-fn start_call<T, F>(f: F, core: Arc<Core<T>>, group: Arc<Group>) -> Start
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Serialize + DeserializeOwned + Send + 'static,
-{
-    Box::new(move |report| {
-        if !core.set_running() {
-            return None;
+/// Forks workers for the queued calls while slots are free, each taking a
+/// `1 / max_workers` share of the calls waiting as one batch. The
+/// lock is let go while forking. A failed fork fails its calls' futures and
+/// ends the round with the error.
+fn pump<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+) -> (MutexGuard<'a, State>, Result<()>) {
+    loop {
+        let free = shared.max_workers.saturating_sub(state.busy());
+        if free == 0 || state.queue.is_empty() {
+            return (state, Ok(()));
         }
-        let once = Mutex::new(Some(f));
-        let call = |(): ()| {
-            let f = once.lock().unwrap_or_else(PoisonError::into_inner).take();
-            f.map(|f| f())
-        };
-        let job = match Job::start(vec![()], &call, 1, Some(1), None, &group) {
-            Ok(job) => job,
-            Err(error) if report => {
-                core.finish(Err(error));
-                return None;
-            }
-            Err(error) => return Some(Err(error)),
-        };
-        let running = Arc::new(ProcessCall {
-            job,
-            core: Arc::clone(&core),
-            claimed: AtomicBool::new(false),
-        });
-        core.set_driver(Arc::clone(&running) as Arc<dyn Drive>);
-        Some(Ok(running as Arc<dyn Running>))
-    })
+        // A share as if every slot were free: the other workers free their
+        // slots soon, and calls of even length then end about together
+        // (taking the whole queue into one free slot would run it on one
+        // core while the other slots free up).
+        let share = state.queue.len().div_ceil(shared.max_workers);
+        let calls: Vec<Queued> = state.queue.drain(..share).collect();
+        state.starting += 1;
+        drop(state);
+        let started = Batch::start(calls, &shared.group);
+        state = shared.state();
+        state.starting -= 1;
+        match started {
+            Ok(batch) => state.batches.push(Arc::new(batch)),
+            Err(error) => return (state, Err(error)),
+        }
+    }
 }
 
 /// Starts the dispatcher thread if it is not running.
@@ -398,52 +364,49 @@ fn ensure_dispatcher(shared: &Arc<Shared>, state: &mut State) -> Result<()> {
 /// worker it or a caller forked lives, so the workers' parent thread does not end.
 fn dispatch(shared: &Shared) {
     loop {
-        // Finish what delivered (outside the lock: done-callbacks may submit),
-        // then forget the calls whose workers have left.
-        let running: Vec<Arc<dyn Running>> = shared.state().running.clone();
-        let left: Vec<bool> = running
-            .iter()
-            .map(|call| {
-                call.poll();
-                call.job().reaped()
-            })
-            .collect();
+        // Finish what came (outside the lock: done-callbacks may submit),
+        // then forget the batches whose workers have left. Reaped first: a
+        // worker that left has delivered all it ever will, so the look after
+        // it finishes every future of its batch.
+        let batches: Vec<Arc<Batch>> = shared.state().batches.clone();
+        let left: Vec<bool> = batches.iter().map(|batch| batch.reaped()).collect();
+        for batch in &batches {
+            batch.poll();
+        }
         let mut state = shared.state();
-        state.running.retain(|call| {
-            !running
+        state.batches.retain(|batch| {
+            !batches
                 .iter()
                 .zip(&left)
-                .any(|(seen, left)| *left && Arc::ptr_eq(seen, call))
+                .any(|(seen, left)| *left && Arc::ptr_eq(seen, batch))
         });
-        // Fork queued calls into free slots.
-        while state.running.len() + state.starting < shared.max_workers {
-            let Some(start) = state.queue.pop_front() else {
-                break;
-            };
-            state.starting += 1;
-            drop(state);
-            let started = start(true);
-            state = shared.state();
-            state.starting -= 1;
-            if let Some(Ok(call)) = started {
-                state.running.push(call);
-            }
-        }
-        let idle = state.queue.is_empty() && state.running.is_empty() && state.starting == 0;
-        if idle {
+        // A failed fork has already failed its calls' futures.
+        let (state, _) = pump(shared, state);
+        if state.idle() {
             shared.idle.notify_all();
             if state.shutdown {
+                let mut state = state;
                 state.dispatcher = None;
                 return;
             }
         }
+        // Only workers with calls left can free a slot or fail a call: the
+        // exit of one whose results are all in waits for the next tick, so
+        // a lone call's worker leaving does not wake this thread to reap and
+        // unmap while the caller forks the next one.
         let fds: Vec<i32> = state
-            .running
+            .batches
             .iter()
-            .flat_map(|call| call.job().worker_fds())
+            .filter(|batch| batch.busy())
+            .flat_map(|batch| batch.worker_fds())
             .collect();
+        let tick = if state.batches.is_empty() {
+            IDLE_TICK
+        } else {
+            BUSY_TICK
+        };
         drop(state);
-        wait_for_any(shared, &fds);
+        wait_for_any(shared, &fds, tick);
     }
 }
 
@@ -453,7 +416,7 @@ const BUSY_TICK: libc::c_int = 5;
 const IDLE_TICK: libc::c_int = 50;
 
 /// Sleeps until a worker exits, `submit`/`shutdown` writes the eventfd, or a tick passes.
-fn wait_for_any(shared: &Shared, fds: &[i32]) {
+fn wait_for_any(shared: &Shared, fds: &[i32], tick: libc::c_int) {
     let mut polled: Vec<libc::pollfd> = std::iter::once(shared.wake.as_fd().as_raw_fd())
         .chain(fds.iter().copied())
         .map(|fd| libc::pollfd {
@@ -465,7 +428,6 @@ fn wait_for_any(shared: &Shared, fds: &[i32]) {
     // SAFETY: `polled` is a live array of pollfds; the fds belong to the
     // eventfd and to jobs the caller keeps in `running` (only this thread
     // removes them, after the poll).
-    let tick = if fds.is_empty() { IDLE_TICK } else { BUSY_TICK };
     unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, tick) };
     shared.drain_wake();
 }

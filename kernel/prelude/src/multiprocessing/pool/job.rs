@@ -22,8 +22,12 @@ use std::time::Duration;
 /// Virtual room for one worker's results; pages cost memory only once written.
 const ARENA_PER_WORKER: usize = 4 << 30;
 
+// A chunk's state: unclaimed (0), claimed by a worker, done, failed, or
+// cancelled by the parent before any worker claimed it (executor calls).
+const CLAIMED: u32 = 1;
 const DONE: u32 = 2;
 const PANICKED: u32 = 3;
+const CANCELLED: u32 = 4;
 
 /// What every worker of a pool runs first (Python's `initializer`).
 pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
@@ -51,6 +55,8 @@ pub(crate) struct Job {
     items: usize,
     chunk_size: usize,
     chunks: usize,
+    /// How many workers `spawn` forks.
+    planned: usize,
     workers: Mutex<Vec<Worker>>,
     /// Set by `kill` (the pool was terminated, or the caller gave up).
     killed: AtomicBool,
@@ -159,7 +165,8 @@ impl Job {
                     reason: format!("{} {}", worker.name, child::describe(code)),
                 });
             }
-            if workers.iter().all(|w| w.exit.is_some()) {
+            // (Before `spawn` has forked them all, some are still to come.)
+            if workers.len() == self.planned && workers.iter().all(|w| w.exit.is_some()) {
                 return Err(Error::WorkerDied {
                     reason: "every worker left with chunks unfinished".to_owned(),
                 });
@@ -200,6 +207,49 @@ impl Job {
     /// Whether chunk `chunk` is done.
     pub(crate) fn chunk_done(&self, chunk: usize) -> bool {
         self.slot(chunk).state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Whether a worker has started chunk `chunk` (claimed it, or finished it).
+    pub(crate) fn chunk_started(&self, chunk: usize) -> bool {
+        !matches!(
+            self.slot(chunk).state.load(Ordering::Acquire),
+            0 | CANCELLED
+        )
+    }
+
+    /// Whether chunk `chunk` was taken back by [`Job::cancel_chunk`].
+    pub(crate) fn chunk_cancelled(&self, chunk: usize) -> bool {
+        self.slot(chunk).state.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Takes chunk `chunk` away from the workers if none has claimed it yet
+    /// (they skip it, and it counts as finished); `false` once one has.
+    pub(crate) fn cancel_chunk(&self, chunk: usize) -> bool {
+        let slot = self.slot(chunk);
+        if slot
+            .state
+            .compare_exchange(0, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return slot.state.load(Ordering::Acquire) == CANCELLED;
+        }
+        count_finished(self, chunk);
+        true
+    }
+
+    /// The encoded bytes chunk `chunk`'s worker wrote, once it is done.
+    pub(crate) fn chunk_bytes(&self, chunk: usize) -> Option<&[u8]> {
+        self.chunk_done(chunk).then(|| self.bytes(chunk))
+    }
+
+    /// Whether the job still occupies a worker: chunks left, and a worker
+    /// not known to have left. Reads only what is at hand (no reaping), so
+    /// it is cheap enough for every `submit`.
+    pub(crate) fn busy(&self) -> bool {
+        !self.all_done()
+            && !self.header.get().failed.load(Ordering::Acquire)
+            && !self.killed.load(Ordering::Acquire)
+            && self.workers().iter().any(|w| w.exit.is_none())
     }
 
     /// The indices of the items in `chunk`.
@@ -323,8 +373,20 @@ impl Job {
         F: Fn(T) -> R,
         R: Serialize,
     {
+        let job = Job::prepare(items.len(), processes, chunk_size)?;
+        job.spawn(items, f, initializer, group)?;
+        Ok(job)
+    }
+
+    /// A job for `len` items, its workers not forked yet (see [`Job::spawn`]):
+    /// whoever needs to know the job before any worker runs (the executor,
+    /// to let a queued call be cancelled) can take it now.
+    pub(crate) fn prepare(
+        len: usize,
+        processes: usize,
+        chunk_size: Option<usize>,
+    ) -> Result<Arc<Job>> {
         fork::may_have_children()?;
-        let len = items.len();
         let chunk_size = chunk_size
             .unwrap_or_else(|| default_chunk_size(len, processes))
             .max(1);
@@ -336,25 +398,41 @@ impl Job {
                 Monitor::init(std::ptr::addr_of_mut!((*at).progress), 0u64)
             })?
         };
-        let workers = processes.min(chunks).max(usize::from(chunks > 0));
-        let arena = Mapping::new(ARENA_PER_WORKER * workers.max(1), true)?;
-        let job = Arc::new(Job {
+        let planned = processes.min(chunks).max(usize::from(chunks > 0));
+        let arena = Mapping::new(ARENA_PER_WORKER * planned.max(1), true)?;
+        Ok(Arc::new(Job {
             header,
             arena,
             items: len,
             chunk_size,
             chunks,
+            planned,
             workers: Mutex::new(Vec::new()),
             killed: AtomicBool::new(false),
-        });
+        }))
+    }
+
+    /// Forks the workers of a [prepared](Job::prepare) job over `items` (as
+    /// many as it was prepared for); a failed fork kills those already forked.
+    pub(crate) fn spawn<T, R, F>(
+        self: &Arc<Job>,
+        items: Vec<T>,
+        f: &F,
+        initializer: Option<&Initializer>,
+        group: &Group,
+    ) -> Result<()>
+    where
+        F: Fn(T) -> R,
+        R: Serialize,
+    {
         // Each worker reads (moves) its chunks' items out of its own copy of
         // this vector and never drops it (it leaves with `_exit`); the parent
         // never reads them and drops its copy normally.
         let shared_items: &[T] = &items;
-        let group = if workers > 0 { group.id() } else { None };
+        let group = if self.planned > 0 { group.id() } else { None };
         let mut spawn_error = None;
-        for index in 0..workers {
-            let worker_job = Arc::clone(&job);
+        for index in 0..self.planned {
+            let worker_job = Arc::clone(self);
             let n = globals().pool_workers.fetch_add(1, Ordering::Relaxed) + 1;
             let new = NewChild {
                 name: format!("ForkPoolWorker-{n}"),
@@ -371,7 +449,7 @@ impl Job {
                 0
             });
             match spawned {
-                Ok(pid) => job.workers().push(Worker {
+                Ok(pid) => self.workers().push(Worker {
                     name,
                     waiter: ChildWaiter::new(pid),
                     exit: None,
@@ -384,10 +462,10 @@ impl Job {
         }
         drop(items);
         if let Some(error) = spawn_error {
-            job.kill();
+            self.kill();
             return Err(error);
         }
-        Ok(job)
+        Ok(())
     }
 }
 
@@ -440,6 +518,15 @@ where
         if chunk >= job.chunks {
             return;
         }
+        // A chunk the parent cancelled meanwhile is skipped (it already
+        // counts as finished); its item is never read here.
+        let claimed =
+            job.slot(chunk)
+                .state
+                .compare_exchange(0, CLAIMED, Ordering::AcqRel, Ordering::Acquire);
+        if claimed.is_err() {
+            continue;
+        }
         let range = job.chunk_range(chunk);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<usize>> {
             let mut encoder = codec::SliceEncoder::new(&mut region[used..]);
@@ -482,6 +569,13 @@ fn publish(job: &Job, chunk: usize, state: u32, offset: usize, len: usize) {
     if state == PANICKED {
         header.failed.store(true, Ordering::Release);
     }
+    count_finished(job, chunk);
+}
+
+/// Counts chunk `chunk` as finished (in the completion order too) and wakes
+/// whoever waits for progress.
+fn count_finished(job: &Job, chunk: usize) {
+    let header = job.header.get();
     let nth = header.finished.fetch_add(1, Ordering::AcqRel);
     job.slots()[job.chunks + nth]
         .offset
@@ -499,16 +593,6 @@ pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "Box<dyn Any>".to_owned())
-}
-
-/// The single result of a one-item job (an `apply` or an executor's call),
-/// once its chunk is done.
-pub(crate) fn collect_first<T: DeserializeOwned>(job: &Job) -> Result<T> {
-    let mut out: Vec<Option<T>> = Vec::with_capacity(1);
-    job.decode_vec(0, &mut out)?;
-    out.pop().flatten().ok_or_else(|| Error::WorkerDied {
-        reason: "the task produced no result".to_owned(),
-    })
 }
 
 /// Runs a job to completion and decodes every chunk in order.
