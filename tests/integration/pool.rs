@@ -345,7 +345,9 @@ impl TestPool {
 
 #[tokio::test]
 async fn a_restarted_kernels_engine_comes_back_fresh_for_the_next_kernel() {
-    let pool = TestPool::new("given-back", Some(0));
+    // Spares that take a while to make: an engine given back is kept in
+    // place of one still being made (two spares are kept).
+    let pool = TestPool::new("given-back", Some(4000));
     let mut kernel = Kernel::start(&pool.env()).await;
     let host = engine_pid(&mut kernel).await;
     let (iopub, _) = kernel.execute("set:SECRET=kept\nenv:SECRET").await;

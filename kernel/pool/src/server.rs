@@ -6,13 +6,14 @@
 //! (still in use?). Requests are short and answered at once; a peer gets a few
 //! seconds to say hello before it is dropped.
 //!
-//! Spares are made one at a time, at the lowest CPU priority where a kernel
-//! can undo that (else not while a handed-out host is still starting), so on
-//! a small machine a new kernel's engine does not compete with the next spare
-//! for the CPU. A kernel that is done (shut down, or restarted) gives its
-//! engine back: the engine makes itself fresh in about a second and is kept
-//! as a spare too, so kernels restarted one after another each find one
-//! ready ([`MAX_SPARES`]).
+//! The pool keeps [`DEFAULT_SPARES`] spares, made one at a time at the lowest
+//! CPU priority where a kernel can undo that (else not while a handed-out
+//! host is still starting), so on a small machine a new kernel's engine does
+//! not compete with the next spare for the CPU: a second notebook opened
+//! seconds after the first still finds one ready. A kernel that is done
+//! (shut down, or restarted) gives its engine back: the engine makes itself
+//! fresh in about a second and counts as a spare too, so kernels restarted
+//! one after another each find one ready.
 
 use crate::messages::{
     EngineEnv, PROTOCOL_VERSION, PoolReply, PoolRequest, PoolStatus, SpareStatus,
@@ -51,9 +52,10 @@ const SPARE_DELAY: Duration = Duration::from_secs(5);
 const SPARE_DELAY_MAX: Duration = Duration::from_secs(60);
 /// The idle CPU share (over the last poll tick) that counts as idle enough.
 const IDLE_ENOUGH: f64 = 0.5;
-/// Spares kept at most: the one made in advance and one given back, so two
-/// restarts in a row both find an engine ready. Each holds ~0.6 GB.
-pub const MAX_SPARES: usize = 2;
+/// Spares kept (`FERROKERNEL_POOL_SPARES`): two, so that a second notebook
+/// opened right after the first, or restarts in a row, find one ready while
+/// the next is made. Each holds ~0.6 GB.
+pub const DEFAULT_SPARES: usize = 2;
 
 /// Why the pool could not run.
 #[derive(Debug, Error)]
@@ -79,13 +81,16 @@ pub struct ServerOptions {
     pub exe: PathBuf,
     /// Idle time before the pool ends.
     pub idle: Duration,
+    /// How many spares to keep (at least one).
+    pub spares: usize,
     /// The environment of the first spare (later spares take the last kernel's).
     pub first_env: EngineEnv,
 }
 
 impl ServerOptions {
-    /// Options for this process: this binary, its environment, and
-    /// `FERROKERNEL_POOL_IDLE_SECS` (default [`DEFAULT_IDLE`]).
+    /// Options for this process: this binary, its environment,
+    /// `FERROKERNEL_POOL_IDLE_SECS` (default [`DEFAULT_IDLE`]) and
+    /// `FERROKERNEL_POOL_SPARES` (default [`DEFAULT_SPARES`]).
     pub fn for_this_process() -> Result<ServerOptions, std::io::Error> {
         let idle = std::env::var("FERROKERNEL_POOL_IDLE_SECS")
             .ok()
@@ -96,6 +101,10 @@ impl ServerOptions {
             exe: std::env::current_exe()?,
             idle,
             first_env: EngineEnv::current(),
+            spares: std::env::var("FERROKERNEL_POOL_SPARES")
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .map_or(DEFAULT_SPARES, |n| n.max(1)),
         })
     }
 }
@@ -289,7 +298,10 @@ impl Pool {
                 since < SPARE_DELAY
                     || (since < SPARE_DELAY_MAX && idle.is_some_and(|i| i < IDLE_ENOUGH))
             });
-        if self.spares.is_empty() && !starting && !backing_off && !just_handed {
+        // One at a time: a spare made from nothing is ~10 s of one core.
+        let making = self.spares.iter().any(|s| !s.ready && !s.given_back);
+        let wanted = self.spares.len() < self.options.spares;
+        if wanted && !making && !starting && !backing_off && !just_handed {
             match Host::start(&self.options, &self.next_env) {
                 Ok(host) => self.spares.push(host),
                 Err(error) => {
@@ -470,7 +482,7 @@ impl Pool {
 
     /// Takes back the engine host `pid` that a kernel is done with, its
     /// socket in `fd`: it is kept as a spare (making itself fresh), or, with
-    /// [`MAX_SPARES`] kept already, let go.
+    /// as many as wanted kept already, let go.
     fn take_back(&mut self, stream: &UnixStream, pid: i32, fd: Option<std::os::fd::OwnedFd>) {
         let refuse = |reason: String| {
             tracing::warn!(%reason, "refused an engine given back");
@@ -491,7 +503,7 @@ impl Pool {
         let _ = wire::send(stream, &PoolReply::Taken);
         self.given_back += 1;
         tracing::info!(pid, "an engine was given back");
-        if self.spares.len() >= MAX_SPARES {
+        if self.spares.len() >= self.options.spares {
             // One still starting from nothing is ready later than this one.
             match (self.spares.iter()).position(|spare| !spare.ready && !spare.given_back) {
                 Some(cold) => drop(self.spares.remove(cold)),

@@ -229,11 +229,12 @@ impl Session<'_> {
     /// (the serving side then ends).
     fn recycle(&mut self) -> bool {
         let engine = &mut *self.engine;
+        let started = std::time::Instant::now();
         let recycled = std::panic::catch_unwind(AssertUnwindSafe(|| engine.recycle()))
             .unwrap_or_else(|panic| Err(RecycleRefused::Failed(panic_message(&panic))));
         match recycled {
             Ok(()) => {
-                tracing::info!("made fresh for the next kernel");
+                tracing::info!(elapsed = ?started.elapsed(), "made fresh for the next kernel");
                 if let Some(on_recycled) = self.on_recycled.as_mut() {
                     on_recycled();
                 }
