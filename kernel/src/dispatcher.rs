@@ -401,7 +401,7 @@ impl ShellWorker {
                 let target = info.target_name.as_deref();
                 if target == Some(WIDGET_TARGET) {
                     // The widget manager asks this when it connects.
-                    self.shared.engine.send_comm(CommMessage::WidgetManager);
+                    self.shared.engine.widget_manager_connected();
                 }
                 let comms = self.shared.comms.list(target);
                 let reply = CommInfoReply {
@@ -450,7 +450,7 @@ impl ShellWorker {
     /// widgets can be shown.
     fn refuse_comm(&self, request: &Message, open: &CommOpen) {
         if open.target_name == WIDGET_CONTROL_TARGET {
-            self.shared.engine.send_comm(CommMessage::WidgetManager);
+            self.shared.engine.widget_manager_connected();
         }
         tracing::info!(target = %open.target_name, "no such comm target");
         let close = CommClose {

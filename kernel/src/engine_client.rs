@@ -79,6 +79,9 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Where the reader hands the socket once the engine answered `Recycle`.
     recycled: Mutex<Option<std::sync::mpsc::Sender<UnixStream>>>,
+    /// The frontend said it has the widget manager: every engine connected
+    /// later is told too (the frontend says it once, maybe before any engine).
+    widget_manager: AtomicBool,
 }
 
 /// The current connection.
@@ -129,6 +132,7 @@ impl EngineClient {
                 cells_in_flight: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 recycled: Mutex::default(),
+                widget_manager: AtomicBool::new(false),
             }),
         };
         client.connect_if_needed(&mut lock(&client.shared.link));
@@ -234,6 +238,15 @@ impl EngineClient {
     /// widgets it is for are gone with their runtime.
     pub fn send_comm(&self, message: CommMessage) {
         self.send_if_connected(EngineRequest::Comm { message });
+    }
+
+    /// The frontend has the widget manager: the runtime of now is told, and
+    /// every engine connected later, so that what a cell shows (a progress
+    /// bar as a widget or as HTML) does not depend on whether an engine was
+    /// ready when the frontend said so.
+    pub fn widget_manager_connected(&self) {
+        self.shared.widget_manager.store(true, Ordering::SeqCst);
+        self.send_comm(CommMessage::WidgetManager);
     }
 
     /// Sends to a connected engine only (what is about the engine of now).
@@ -443,6 +456,12 @@ impl EngineClient {
         let mut link = lock(&self.shared.link);
         for request in std::mem::take(&mut link.backlog) {
             wire::send(&socket, &request).map_err(failed)?;
+        }
+        if self.shared.widget_manager.load(Ordering::SeqCst) {
+            let told = EngineRequest::Comm {
+                message: CommMessage::WidgetManager,
+            };
+            wire::send(&socket, &told).map_err(failed)?;
         }
         link.writer = Some(socket);
         link.child = child;

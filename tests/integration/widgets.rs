@@ -224,6 +224,53 @@ async fn a_slider_opens_shows_and_follows_the_frontend_also_while_a_cell_runs() 
     assert_eq!(seen, "saw 73: true\n");
 }
 
+/// The model names of the widgets `messages` open.
+fn opened_models(messages: &[Message]) -> Vec<String> {
+    opened(messages)
+        .iter()
+        .filter_map(|m| match &m.content {
+            Content::CommOpen(open) => open.data["state"]["_model_name"]
+                .as_str()
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+const PROGRESS_CELL: &str =
+    "for _ in progress(0..3) { std::thread::sleep(std::time::Duration::from_millis(10)); }";
+
+#[tokio::test]
+async fn a_progress_bar_is_a_widget_when_the_frontend_said_so_before_the_engine_was_ready() {
+    // Without the widget manager: an HTML bar and no widget.
+    let mut plain = Kernel::start(&[]).await;
+    let (iopub, _) = run(&mut plain, PROGRESS_CELL).await;
+    assert!(opened_models(&iopub).is_empty(), "{iopub:?}");
+    let html = iopub.iter().any(|m| {
+        matches!(&m.content, Content::DisplayData(d)
+            if d.data.get("text/html").and_then(Value::as_str).is_some_and(|h| h.contains("<progress")))
+    });
+    assert!(html, "no <progress> display: {iopub:?}");
+
+    // JupyterLab's widget manager asks comm_info as the kernel connects, long
+    // before a cold engine is ready: the engine must still hear of it.
+    let mut kernel = Kernel::start(&[]).await;
+    kernel
+        .send_shell(CommInfoRequest {
+            target_name: Some("jupyter.widget".into()),
+        })
+        .await;
+    let Content::CommInfoReply(_) = kernel.shell_reply().await.content else {
+        panic!("not a comm_info_reply");
+    };
+    let (iopub, _) = run(&mut kernel, PROGRESS_CELL).await;
+    let models = opened_models(&iopub);
+    assert!(
+        models.iter().any(|m| m == "IntProgressModel"),
+        "the bar is not an IntProgress widget: {models:?}"
+    );
+}
+
 #[tokio::test]
 async fn subshells_answer_while_the_main_shell_runs_and_unknown_ids_get_errors() {
     let mut kernel = Kernel::start(&[]).await;

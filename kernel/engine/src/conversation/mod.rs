@@ -19,6 +19,7 @@
 //!   Interrupt, InputReply    ->   (handled at once, even while a cell runs)
 //! ```
 
+mod comm_relay;
 mod env;
 mod messages;
 mod serve;

@@ -7,11 +7,10 @@
 //! into the engine is guarded by `catch_unwind`, so a panic in the engine
 //! answers the request with an error and the conversation goes on.
 
+use super::comm_relay::CommRelay;
 use super::wire::{self, WireError};
 use super::{EngineEnv, EngineEvent, EngineRequest, PROTOCOL_VERSION};
-use crate::{
-    CellError, CommInbox, Engine, InputPrompt, Interrupt, Output, Publisher, RecycleRefused,
-};
+use crate::{CellError, Engine, InputPrompt, Interrupt, Output, Publisher, RecycleRefused};
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,12 +121,14 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
         }
     };
     let handles: Arc<OnceLock<Handles>> = Arc::default();
+    let comms: Arc<CommRelay> = Arc::default();
     let (requests_tx, requests) = std::sync::mpsc::channel();
     let (inputs_tx, inputs) = std::sync::mpsc::channel();
     let reader = Reader {
         socket,
         outlet: Arc::clone(&outlet),
         handles: Arc::clone(&handles),
+        comms: Arc::clone(&comms),
         requests: requests_tx,
         inputs: inputs_tx,
         on_disconnect: options.on_disconnect.take(),
@@ -158,8 +159,8 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
     tracing::info!(elapsed = ?started.elapsed(), "engine ready");
     let _ = handles.set(Handles {
         interrupter: engine.interrupter(),
-        comms: engine.comm_inbox(),
     });
+    comms.ready(engine.comm_inbox());
 
     // A kernel already waiting gets the engine now; the warm-up is for the next one.
     let mut pending = match requests.try_recv() {
@@ -313,7 +314,6 @@ impl Session<'_> {
 /// What the reader uses while the engine is busy: set once the engine started.
 struct Handles {
     interrupter: Arc<dyn Interrupt>,
-    comms: Option<Arc<dyn CommInbox>>,
 }
 
 /// Reads the kernel's messages as they come.
@@ -321,6 +321,7 @@ struct Reader {
     socket: UnixStream,
     outlet: Arc<Outlet>,
     handles: Arc<OnceLock<Handles>>,
+    comms: Arc<CommRelay>,
     requests: Sender<EngineRequest>,
     inputs: Sender<Option<String>>,
     on_disconnect: Option<Box<dyn FnOnce() + Send>>,
@@ -401,14 +402,7 @@ impl Reader {
                         handles.interrupter.interrupt();
                     }
                 }
-                Ok(Some(EngineRequest::Comm { message })) => {
-                    match self.handles.get().and_then(|h| h.comms.as_ref()) {
-                        Some(comms) => comms.deliver(&message),
-                        None => {
-                            tracing::info!("a comm message before the engine is ready: dropped")
-                        }
-                    }
-                }
+                Ok(Some(EngineRequest::Comm { message })) => self.comms.deliver(message),
                 Ok(Some(EngineRequest::InputReply { answer })) => {
                     let _ = self.inputs.send(answer);
                 }
