@@ -125,6 +125,19 @@ fn pool_resident_mib(pool: &Side) -> Option<(f64, u64)> {
     Some((resident_kib(&pids) as f64 / 1024.0, spares))
 }
 
+/// Waits until the pool is at rest: every spare it keeps made and ready, as
+/// on a machine left alone for a while.
+fn wait_for_pool_at_rest(pool: &Side) {
+    let at_rest = |status: serde_json::Value| {
+        let wanted = status["spares_wanted"].as_u64().unwrap_or(1);
+        status["ready_spares"].as_u64().unwrap_or(0) >= wanted
+    };
+    let deadline = Instant::now() + FIRST_CELL * 2;
+    while !pool_status(pool).is_some_and(at_rest) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn wait_for_ready_spare(pool: &Side) {
     let deadline = Instant::now() + FIRST_CELL;
     while !ready_spare(pool) && Instant::now() < deadline {
@@ -302,12 +315,12 @@ async fn main() {
     }
     let mut rows = Vec::new();
 
-    // Start the pool and let it make its spare.
+    // Start the pool and let it make its spares.
     drop(fk.start().await);
-    wait_for_ready_spare(&fk);
+    wait_for_pool_at_rest(&fk);
 
     // A second notebook opened 10 s after the first, the first having taken
-    // the one spare (and used the CPU for its first cells meanwhile).
+    // a spare (and used the CPU for its first cells meanwhile).
     let mut first = fk.start().await;
     run(&mut first, PRELUDE_CELL).await;
     run(&mut first, "let v = vec![1, 2, 3];").await;
@@ -337,6 +350,7 @@ async fn main() {
 
     // Five restarts in a row, 5 s apart, each timed to the new kernel's
     // first prelude cell; nobody waits for a spare in between.
+    wait_for_pool_at_rest(&fk);
     let mut kernel = fk.start().await;
     run(&mut kernel, PRELUDE_CELL).await;
     let mut series = Vec::new();

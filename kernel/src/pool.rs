@@ -105,13 +105,15 @@ fn describe(status: &PoolStatus) -> String {
     };
     format!(
         "Engine pool: running (pid {}), up {:.0} s, socket {}\n\
-         Spare engine: {spare} ({} kept, {} given back by kernels since it started)\n\
+         Spare engine: {spare} ({} kept of {}, {} ready; {} given back by kernels since it started)\n\
          Engines in use: {} ({} handed out since it started)\n\
          Ends after {:.0} s without requests or engines in use (idle for {:.0} s).\n",
         status.pid,
         status.uptime_secs,
         status.socket.display(),
         status.spares,
+        status.spares_wanted,
+        status.ready_spares,
         status.given_back,
         status.engines_in_use,
         status.handed_out,

@@ -354,7 +354,13 @@ async fn a_restarted_kernels_engine_comes_back_fresh_for_the_next_kernel() {
     assert_eq!(stream_text(&iopub, "stdout"), "SECRET=kept\n");
     restart(kernel).await;
     pool.wait_for_given_back(host, Duration::from_secs(10));
-    assert!(pool.status().expect("runs").given_back >= 1);
+    let status = pool.status().expect("runs");
+    assert!(status.given_back >= 1);
+    assert_eq!(status.spares_wanted, 2, "{status:?}");
+    assert!(
+        (1..=status.spares).contains(&status.ready_spares),
+        "the engine given back counts among the ready spares: {status:?}"
+    );
 
     let mut next = Kernel::start(&pool.env()).await;
     assert_eq!(engine_pid(&mut next).await, host, "the engine given back");

@@ -84,6 +84,12 @@ pub struct PoolStatus {
     pub spare: Option<SpareStatus>,
     /// How many spare engines are kept (the one above and engines given back).
     pub spares: usize,
+    /// How many of them are ready now.
+    #[serde(default)]
+    pub ready_spares: usize,
+    /// How many it keeps when at rest (`FERROKERNEL_POOL_SPARES`).
+    #[serde(default)]
+    pub spares_wanted: usize,
     /// Engines kernels gave back to be used again, since the pool started.
     pub given_back: u64,
     /// Engines handed to kernels that are still running.

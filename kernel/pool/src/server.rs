@@ -537,6 +537,8 @@ impl Pool {
                 age_secs: spare.started.elapsed().as_secs_f64(),
             }),
             spares: self.spares.len(),
+            ready_spares: self.spares.iter().filter(|spare| spare.ready).count(),
+            spares_wanted: self.options.spares,
             given_back: self.given_back,
             engines_in_use: self.handed.len(),
             handed_out: self.handed_out,
