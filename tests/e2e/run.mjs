@@ -1016,11 +1016,13 @@ async function widgets(page, base) {
       await sleep(200); // the sampler's first value: the bar before the click
       clickedAt = Date.now();
       await area.locator('button.jupyter-button', { hasText: 'Run the pool' }).click();
-      // Done: the bar is full again after having been emptied, and the report is in.
-      views = await waitFor('the run to fill the bar and print its report', RUN_MS, async () => {
+      // Done: the bar is full again after having been emptied, the report is
+      // in, and the timeline shown after it (its own display, a moment later).
+      views = await waitFor('the run to fill the bar and show its report and timeline', RUN_MS, async () => {
         const v = await widgetViews(page, knobs);
         const emptied = samples.some((s) => s.at >= clickedAt && s.percent === 0);
-        return emptied && v.progress[0].percent === 100 && v.outputs[0].text.includes(`${STEERING_ITEMS} items of`) ? v : false;
+        return emptied && v.progress[0].percent === 100 && v.outputs[0].text.includes(`${STEERING_ITEMS} items of`)
+          && v.outputs[0].svgs >= 1 ? v : false;
       }, 100).catch(async (error) => {
         const v = await widgetViews(page, knobs);
         throw new Error(`${error.message}; bar samples ${JSON.stringify(samples.map((s) => s.percent))}, `

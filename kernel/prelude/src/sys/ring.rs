@@ -13,14 +13,16 @@
 use crate::error::{Error, Result};
 use crate::sys::deadline::Deadline;
 use crate::sys::shm::Shared;
+use crate::sys::spin::spin_until;
 use crate::sys::sync::{RawCond, RawMutex};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a reader spins before parking: a message from a writer on
-/// another core usually lands within it, and a reader that never parks is
-/// never woken (the futex round trip is most of a small message's cost).
+/// How long a reader looks again (yielding the core between looks, see
+/// `sys::spin`) before parking: a message from a writer usually lands within
+/// it, and a reader that never parks is never woken (the futex round trip is
+/// most of a small message's cost).
 const SPIN: Duration = Duration::from_micros(50);
 const HEADER: usize = 4;
 
@@ -217,10 +219,7 @@ impl RingHandle {
         if self.len() > 0 || deadline.expired() {
             return;
         }
-        let started = Instant::now();
-        while self.len() == 0 && started.elapsed() < SPIN {
-            std::hint::spin_loop();
-        }
+        spin_until(SPIN, || self.len() > 0);
     }
 
     /// Waits until a message is there (`Ok(true)`), no writer is left

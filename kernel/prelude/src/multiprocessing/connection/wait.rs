@@ -153,7 +153,8 @@ where
             Err(other) => return Err(other),
         };
         if started.elapsed() < SPIN {
-            std::hint::spin_loop();
+            // Yielding, not spinning: a peer sharing this core runs meanwhile.
+            std::thread::yield_now();
             continue;
         }
         sleep_on(&objects, slice.min(step));
