@@ -50,13 +50,15 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # fonts so that screenshots show text, not boxes
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
+# lldb-dap: the JupyterLab debugger drives it (Debian 12's newest lldb).
+compgen -c lldb-dap | grep -q . || missing+=(lldb-19)
 if ((${#missing[@]})); then
     note "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    note "chromium, node, npm and fonts are present"
+    note "chromium, node, npm, fonts and lldb-dap are present"
 fi
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 //! the main shell as on a subshell.
 
 use crate::comms::CommTable;
+use crate::debugger::Debugger;
 use crate::engine_client::{EngineClient, EngineState, InputNeeded};
 use crate::history::History;
 use crate::info;
@@ -109,6 +110,11 @@ impl Outbox {
     }
 
     fn publish(&self, request: &Message, content: impl Into<Content>) {
+        self.publish_child(request, content);
+    }
+
+    /// Publishes `content` on iopub with `request` as its parent.
+    pub(crate) fn publish_child(&self, request: &Message, content: impl Into<Content>) {
         let _ = self.iopub.send(IopubEvent::Publish(Box::new(
             request.child(content, &self.session),
         )));
@@ -148,6 +154,7 @@ pub struct Shared {
     history: Mutex<History>,
     shutdown: watch::Sender<Shutdown>,
     comms: CommTable,
+    debugger: Debugger,
 }
 
 impl Shared {
@@ -162,6 +169,7 @@ impl Shared {
     ) -> Arc<Shared> {
         Arc::new(Shared {
             comms,
+            debugger: Debugger::new(engine.clone()),
             engine,
             limiter,
             quick: Mutex::new(quick),
@@ -615,6 +623,7 @@ impl Executor {
     ) -> Result<Option<ferrokernel_engine::MimeBundle>, CellError> {
         let (inputs, mut needed) = mpsc::unbounded_channel::<InputNeeded>();
         let inputs = execute.allow_stdin.then_some(inputs);
+        self.shared.debugger.cell_started(code);
         let execution = self.shared.engine.execute(cell, code, inputs);
         tokio::pin!(execution);
         loop {
@@ -696,6 +705,7 @@ pub struct Control {
 impl Control {
     /// A control handler answering through `outbox`, making subshells in `shells`.
     pub fn new(outbox: Outbox, shared: Arc<Shared>, shells: Arc<Shells>) -> Control {
+        shared.debugger.start(outbox.clone());
         Control {
             outbox,
             shared,
@@ -756,6 +766,8 @@ impl Control {
                 self.outbox
                     .reply(Channel::Control, request, DeleteSubshellReply(reply));
             }
+            // Answered on the debugger's thread, in order.
+            Content::DebugRequest(_) => self.shared.debugger.submit(request),
             Content::ListSubshellRequest(_) => {
                 let reply = ListSubshellReply {
                     status: ReplyStatus::Ok,

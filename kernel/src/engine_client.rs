@@ -14,7 +14,7 @@ use ferrokernel_engine::conversation::{
     wire,
 };
 use ferrokernel_engine::{
-    CellError, CellId, CommMessage, Completions, InputPrompt, MimeBundle, Publisher,
+    CellError, CellId, CommMessage, Completions, Debuggee, InputPrompt, MimeBundle, Publisher,
 };
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
@@ -103,6 +103,7 @@ enum Waiter {
     Complete(oneshot::Sender<Completions>),
     Inspect(oneshot::Sender<Option<MimeBundle>>),
     Reset(oneshot::Sender<Result<(), CellError>>),
+    Debug(oneshot::Sender<Option<Debuggee>>),
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,6 +226,17 @@ impl EngineClient {
         let id = self.request_id();
         lock(&self.shared.waiting).insert(id, Waiter::Reset(reply));
         self.send(EngineRequest::Reset { id });
+        answer
+    }
+
+    /// Cells compiled from now on carry debug info (`on`) or not; resolves to
+    /// the process a debugger attaches to. Answered at once, also while a
+    /// cell runs; an engine that is not connected yet is asked once it is.
+    pub fn debug(&self, on: bool) -> oneshot::Receiver<Option<Debuggee>> {
+        let (reply, answer) = oneshot::channel();
+        let id = self.request_id();
+        lock(&self.shared.waiting).insert(id, Waiter::Debug(reply));
+        self.send(EngineRequest::Debug { id, on });
         answer
     }
 
@@ -517,6 +529,11 @@ impl EngineClient {
                     let _ = reply.send(result);
                 }
             }
+            EngineEvent::Debugging { id, debuggee } => {
+                if let Some(Waiter::Debug(reply)) = self.take_waiter(id) {
+                    let _ = reply.send(debuggee);
+                }
+            }
             EngineEvent::Welcome { .. }
             | EngineEvent::Refused { .. }
             | EngineEvent::Recycling
@@ -594,6 +611,9 @@ impl EngineClient {
                 }
                 Waiter::Reset(reply) => {
                     let _ = reply.send(Err(error()));
+                }
+                Waiter::Debug(reply) => {
+                    let _ = reply.send(None);
                 }
             }
         }

@@ -67,7 +67,16 @@ pub fn kernel_info() -> KernelInfoReply {
                 url: "https://github.com/evcxr/evcxr/blob/main/COMMON.md".to_owned(),
             },
         ],
-        debugger: false,
-        supported_features: vec!["kernel subshells".to_owned()],
+        // The frontend's debugger works when lldb-dap is there to drive.
+        debugger: crate::debugger::find_adapter().is_some(),
+        supported_features: supported_features(),
     }
+}
+
+fn supported_features() -> Vec<String> {
+    let mut features = vec!["kernel subshells".to_owned()];
+    if crate::debugger::find_adapter().is_some() {
+        features.push("debugger".to_owned());
+    }
+    features
 }

@@ -263,7 +263,8 @@ fn write_kernelspec(
         env: options.env.clone(),
         // `ferrokernel doctor` recognises its kernelspecs by this, whatever the binary is called.
         metadata: serde_json::json!({
-            "debugger": false,
+            // JupyterLab enables its debugger by this alone.
+            "debugger": crate::debugger::find_adapter().is_some(),
             "ferrokernel": { "version": env!("CARGO_PKG_VERSION") },
         }),
     };

@@ -12,6 +12,7 @@
 //!   finds it, and `ferrokernel doctor`'s checks of a set-up.
 
 pub mod comms;
+pub mod debugger;
 pub mod dispatcher;
 pub mod doctor;
 pub mod engine_client;

@@ -18,11 +18,14 @@
 //!   and `as_completed` too) and the process timeline as SVG;
 //! - `widgets`: Jupyter widgets opened by cells, moved by the frontend (also
 //!   while a cell runs, on the main shell and on a subshell), and subshells;
+//! - `debugger`: the JupyterLab debugger's requests, with lldb-dap attached to
+//!   the runtime: breakpoints, locals, stepping, break-on-panic;
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
 mod conversation;
 mod deaths;
+mod debugger;
 mod dispatcher;
 mod execution;
 mod huge_output;

@@ -10,6 +10,7 @@ pub mod cell_commands;
 mod cell_error;
 pub mod completeness;
 pub mod conversation;
+mod debug_build;
 mod evcxr_engine;
 pub mod fake;
 mod labels;
@@ -25,6 +26,7 @@ pub mod toolchain;
 mod workdir;
 
 pub use cell_error::{CellError, Diagnostic, DiagnosticLine, Label};
+pub use debug_build::{DebugSwitch, Debuggee};
 pub use evcxr_engine::{
     EngineOptions, EvcxrEngine, PrepareError, Prepared, SetupError, StartError, prepare_environment,
 };
@@ -202,6 +204,12 @@ pub trait Engine {
     /// A handle that takes comm messages to the runtime from another thread;
     /// `None` for an engine without comms.
     fn comm_inbox(&self) -> Option<Arc<dyn CommInbox>> {
+        None
+    }
+
+    /// A handle that turns debug builds on and off from another thread;
+    /// `None` for an engine that cannot be debugged.
+    fn debug_switch(&self) -> Option<Arc<dyn DebugSwitch>> {
         None
     }
 

@@ -37,8 +37,9 @@ use std::os::fd::{AsFd, OwnedFd};
 pub const RELAY_NAME: &str = "fk-relay";
 
 /// Call first thing in `main`. In the kernel it returns at once; in a runtime or
-/// compiler-wrapper process started by evcxr it never returns.
+/// compiler-wrapper process started by evcxr or cargo it never returns.
 pub fn hook() {
+    crate::debug_build::wrap_rustc_if_asked();
     if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
         prepare_runtime();
     }

@@ -142,7 +142,7 @@ pub struct KernelInfoReply {
     /// Help menu entries. Optional in the spec.
     #[serde(default)]
     pub help_links: Vec<HelpLink>,
-    /// Whether the kernel implements the debug protocol (it does not). Optional in the spec.
+    /// Whether the kernel implements the debug protocol. Optional in the spec.
     #[serde(default)]
     pub debugger: bool,
     /// Optional protocol features the kernel offers (`"kernel subshells"`).
@@ -544,6 +544,22 @@ pub struct ListSubshellReply {
     pub subshell_id: Vec<String>,
 }
 
+/// `debug_request`: one Debug Adapter Protocol request (its own `seq`,
+/// `command`, `arguments`), which the kernel's debugger reads with its own types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DebugRequest(pub Value);
+
+/// `debug_reply`: the Debug Adapter Protocol response to a `debug_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DebugReply(pub Value);
+
+/// `debug_event`: a Debug Adapter Protocol event, on iopub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DebugEvent(pub Value);
+
 /// A message type this crate does not model, kept as raw JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownContent {
@@ -647,6 +663,9 @@ contents! {
     UpdateDisplayData(UpdateDisplayData) = "update_display_data",
     Error(ErrorInfo) = "error",
     ClearOutput(ClearOutput) = "clear_output",
+    DebugRequest(DebugRequest) = "debug_request",
+    DebugReply(DebugReply) = "debug_reply",
+    DebugEvent(DebugEvent) = "debug_event",
 }
 
 impl From<KernelInfoReply> for Content {

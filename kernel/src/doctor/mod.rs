@@ -149,11 +149,30 @@ pub fn examine() -> Report {
         Err(_) => not_checked("linker"),
     });
     checks.push(pool_check());
+    checks.push(debugger_check());
     Report {
         version: VERSION,
         binary,
         ok: checks.iter().all(|c| c.status != Status::Broken),
         checks,
+    }
+}
+
+/// JupyterLab's debugger needs lldb-dap; kernels work without it.
+fn debugger_check() -> Check {
+    match crate::debugger::find_adapter() {
+        Some(path) => Check::ok(
+            "debugger",
+            format!(
+                "lldb-dap at {}: JupyterLab's debugger works",
+                path.display()
+            ),
+        ),
+        None => Check::warning(
+            "debugger",
+            "no lldb-dap: JupyterLab's debugger stays off",
+            "install lldb with lldb-dap (Debian 12: `apt install lldb-19`; or set              FERROKERNEL_LLDB_DAP), then run `ferrokernel install` again",
+        ),
     }
 }
 

@@ -1,11 +1,13 @@
 //! What a kernel and its engine say to each other.
 
 use super::EngineEnv;
-use crate::{CellError, CellId, CommMessage, Completions, InputPrompt, MimeBundle, Output};
+use crate::{
+    CellError, CellId, CommMessage, Completions, Debuggee, InputPrompt, MimeBundle, Output,
+};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes shape; both sides must agree (`Hello`).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Pairs an answer with its request: completions and cells may be in flight
 /// at once.
@@ -73,6 +75,14 @@ pub enum EngineRequest {
     InputReply {
         /// The line typed.
         answer: Option<String>,
+    },
+    /// Build the next cells for a debugger (`on`) or not; answered by
+    /// [`EngineEvent::Debugging`] at once, also while a cell runs.
+    Debug {
+        /// Pairs the answer.
+        id: RequestId,
+        /// Debug builds on or off.
+        on: bool,
     },
     /// End every process the engine started, then the engine.
     Shutdown,
@@ -146,6 +156,13 @@ pub enum EngineEvent {
         /// The documentation, if any.
         found: Option<MimeBundle>,
     },
+    /// Answer to `Debug`.
+    Debugging {
+        /// The request.
+        id: RequestId,
+        /// What to attach to (`None`: this engine cannot be debugged now).
+        debuggee: Option<Debuggee>,
+    },
     /// Answer to `Recycle`: nothing after it belongs to this kernel.
     Recycling,
     /// Answer to `Reset`.
@@ -179,7 +196,7 @@ mod tests {
             request
         );
         let newer: EngineRequest =
-            serde_json::from_str(r#"{"type":"debug_request","seq":1}"#).expect("decode");
+            serde_json::from_str(r#"{"type":"telepathy","seq":1}"#).expect("decode");
         assert_eq!(newer, EngineRequest::Unknown);
         let newer: EngineEvent = serde_json::from_str(r#"{"type":"comm_msg"}"#).expect("decode");
         assert_eq!(newer, EngineEvent::Unknown);

@@ -10,7 +10,9 @@
 use super::comm_relay::CommRelay;
 use super::wire::{self, WireError};
 use super::{EngineEnv, EngineEvent, EngineRequest, PROTOCOL_VERSION};
-use crate::{CellError, Engine, InputPrompt, Interrupt, Output, Publisher, RecycleRefused};
+use crate::{
+    CellError, DebugSwitch, Engine, InputPrompt, Interrupt, Output, Publisher, RecycleRefused,
+};
 use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +104,8 @@ fn for_the_claimer(event: &EngineEvent) -> bool {
         | EngineEvent::Progress { .. }
         | EngineEvent::Ready
         | EngineEvent::StartFailed { .. }
+        // Asked by whoever is connected; answered even before a claim.
+        | EngineEvent::Debugging { .. }
         | EngineEvent::Recycling => false,
     }
 }
@@ -159,6 +163,7 @@ pub fn serve(socket: UnixStream, start: StartEngine, mut options: ServeOptions) 
     tracing::info!(elapsed = ?started.elapsed(), "engine ready");
     let _ = handles.set(Handles {
         interrupter: engine.interrupter(),
+        debug_switch: engine.debug_switch(),
     });
     comms.ready(engine.comm_inbox());
 
@@ -304,6 +309,7 @@ impl Session<'_> {
             EngineRequest::Hello { .. }
             | EngineRequest::Interrupt
             | EngineRequest::Comm { .. }
+            | EngineRequest::Debug { .. }
             | EngineRequest::InputReply { .. }
             | EngineRequest::Unknown => {}
         }
@@ -314,6 +320,7 @@ impl Session<'_> {
 /// What the reader uses while the engine is busy: set once the engine started.
 struct Handles {
     interrupter: Arc<dyn Interrupt>,
+    debug_switch: Option<Arc<dyn DebugSwitch>>,
 }
 
 /// Reads the kernel's messages as they come.
@@ -403,6 +410,14 @@ impl Reader {
                     }
                 }
                 Ok(Some(EngineRequest::Comm { message })) => self.comms.deliver(message),
+                Ok(Some(EngineRequest::Debug { id, on })) => {
+                    let debuggee = self
+                        .handles
+                        .get()
+                        .and_then(|handles| handles.debug_switch.as_ref())
+                        .and_then(|switch| switch.set(on));
+                    self.outlet.send(&EngineEvent::Debugging { id, debuggee });
+                }
                 Ok(Some(EngineRequest::InputReply { answer })) => {
                     let _ = self.inputs.send(answer);
                 }

@@ -47,7 +47,7 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
         }
     }
     Ok(Prepared {
-        _workdir: workdir,
+        workdir,
         prelude,
         control: std::fs::File::from(control),
         comms: Arc::new(RuntimeComms::new(comms)),
@@ -59,7 +59,7 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
 #[derive(Debug)]
 pub struct Prepared {
     /// Held for its lock: no other engine builds in this directory.
-    _workdir: Workdir,
+    workdir: Workdir,
     pub(super) prelude: PathBuf,
     pub(super) control: std::fs::File,
     /// The frontend's comm messages go to the runtime through it.
@@ -67,6 +67,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The engine's own work directory.
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
     /// The prelude crate's directory.
     pub fn prelude(&self) -> &Path {
         &self.prelude

@@ -15,6 +15,8 @@ mod warm_up;
 
 pub use environment::{PrepareError, Prepared, prepare_environment};
 
+use crate::DebugSwitch as _;
+use crate::debug_build::DebugBuilds;
 use crate::memory::{self, MemoryLimit};
 use crate::{
     CellError, CellId, Completions, Engine, InputPrompt, InputReader, Interrupt, MimeBundle,
@@ -120,6 +122,9 @@ pub struct EvcxrEngine {
     /// The first command that made this engine unlike a fresh one (a `:dep`),
     /// so it is not handed to another kernel.
     changed_by: Option<String>,
+    /// Debug builds as a debugger asked for them, and as last given to cargo.
+    debug_builds: Arc<DebugBuilds>,
+    debug_builds_applied: bool,
 }
 
 impl EvcxrEngine {
@@ -142,6 +147,12 @@ impl EvcxrEngine {
         let (context, outputs) =
             evcxr::CommandContext::new().map_err(|e| StartError::Evcxr(e.to_string()))?;
         let report = SharedReport::default();
+        let interrupter = Interrupter::new(options.interrupt_grace);
+        let runtime_pid = {
+            let interrupter = Arc::clone(&interrupter);
+            Arc::new(move || interrupter.runtime_pid())
+        };
+        let debug_sources = prepared.workdir().join("debug-sources");
         let fences = pump::start(
             outputs.stdout,
             outputs.stderr,
@@ -151,7 +162,7 @@ impl EvcxrEngine {
         let mut engine = EvcxrEngine {
             context,
             publisher,
-            interrupter: Interrupter::new(options.interrupt_grace),
+            interrupter,
             report,
             fences,
             context_setup: setup::context_setup(&prepared.prelude, options.prelude),
@@ -162,6 +173,8 @@ impl EvcxrEngine {
             memory_limit: MemoryLimit::from_env(),
             oom_kills_before: None,
             changed_by: None,
+            debug_builds: Arc::new(DebugBuilds::new(debug_sources, runtime_pid)),
+            debug_builds_applied: false,
         };
         engine.refresh_runtime_pid();
         progress("loading the prelude");
@@ -217,6 +230,22 @@ impl EvcxrEngine {
                 )
             })
             .map(|line| line.text.trim().to_owned());
+    }
+
+    /// Gives cargo the debug builds a debugger asked for since the last cell.
+    fn apply_debug_builds(&mut self) {
+        let wanted = self.debug_builds.wanted();
+        if wanted == self.debug_builds_applied {
+            return;
+        }
+        for command in self.debug_builds.build_env_commands(wanted) {
+            if let Err(error) = self.context.execute(&command) {
+                tracing::warn!(%error, %command, "cannot change debug builds");
+                return;
+            }
+        }
+        self.debug_builds_applied = wanted;
+        tracing::info!(on = wanted, "debug builds");
     }
 
     /// Writes control records to the runtime (see [`runtime_control`]).
@@ -418,6 +447,7 @@ impl Engine for EvcxrEngine {
         let code: &str = &normalised;
         deps::check(code).map_err(CellError::Dependency)?;
         self.note_changes(code);
+        self.apply_debug_builds();
         self.cells += 1;
         self.oom_kills_before = memory::system_oom_kills();
         let variables_before = self.variable_names();
@@ -528,6 +558,9 @@ impl Engine for EvcxrEngine {
         }
         let failed = |error: SetupError| crate::RecycleRefused::Failed(error.to_string());
         self.end_runtime();
+        // The next kernel starts without a debugger.
+        self.debug_builds.set(false);
+        self.apply_debug_builds();
         // What the last kernel set (`:opt`, `:fmt`, ...) goes with it; the
         // set-up below sets ours again.
         self.context.reset_config();
@@ -544,6 +577,10 @@ impl Engine for EvcxrEngine {
 
     fn comm_inbox(&self) -> Option<Arc<dyn crate::CommInbox>> {
         Some(Arc::clone(&self.prepared.comms) as Arc<dyn crate::CommInbox>)
+    }
+
+    fn debug_switch(&self) -> Option<Arc<dyn crate::DebugSwitch>> {
+        Some(Arc::clone(&self.debug_builds) as Arc<dyn crate::DebugSwitch>)
     }
 
     /// Ends the runtime and everything it started — and nothing else: under
