@@ -724,6 +724,7 @@ impl Control {
             }
             Content::InterruptRequest(_) => {
                 self.shared.engine.interrupt();
+                self.shared.debugger.interrupted();
                 // A cell waiting for input cannot see the interrupt; answer it.
                 self.shared.answer_input(None);
                 let reply = StatusReply {
@@ -792,6 +793,7 @@ impl Control {
     /// Interrupts the running cell (SIGINT to the kernel).
     pub fn interrupt(&self) {
         self.shared.engine.interrupt();
+        self.shared.debugger.interrupted();
         self.shared.answer_input(None);
     }
 }

@@ -112,17 +112,69 @@ fn is_idle(message: &Message) -> bool {
 
 const CELL: &str = "let x: i32 = 41;\nlet y = x + 1;\nprintln!(\"y={}\", y);";
 
+impl Session {
+    /// A kernel whose engine ran a first cell (as in a notebook, before the
+    /// debugger is switched on).
+    async fn start() -> Session {
+        let kernel = Kernel::start(&[]).await;
+        let mut s = Session {
+            kernel,
+            seq: 0,
+            seen: Vec::new(),
+        };
+        let (_, reply) = s.kernel.execute("let warm = 1;").await;
+        assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
+        s
+    }
+
+    /// JupyterLab's opening: initialize, attach.
+    async fn attach(&mut self) {
+        let arguments = json!({
+            "clientID": "jupyterlab", "adapterID": "rust", "pathFormat": "path",
+            "linesStartAt1": true, "columnsStartAt1": true,
+        });
+        self.ok("initialize", arguments).await;
+        self.ok("attach", json!({})).await;
+    }
+
+    /// Dumps `code` and sets breakpoints on `lines`; returns the cell's path.
+    async fn break_at(&mut self, code: &str, lines: &[u32]) -> Value {
+        let path = self.ok("dumpCell", json!({ "code": code })).await["sourcePath"].clone();
+        let breakpoints: Vec<Value> = lines.iter().map(|line| json!({ "line": line })).collect();
+        self.ok(
+            "setBreakpoints",
+            json!({ "source": { "path": path }, "breakpoints": breakpoints }),
+        )
+        .await;
+        path
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_breakpoint_hit_in_a_forked_child_does_not_stop_or_hang_the_notebook() {
+    let mut s = Session::start().await;
+    s.attach().await;
+    let code = "let mut p = multiprocessing::Process::new(|| {\n    let z = 7;\n    \
+                println!(\"child {}\", z);\n});\np.start()?;\np.join()?;\n\
+                println!(\"parent done, exit code {:?}\", p.exitcode());";
+    // Line 2 runs in the child only; line 7 in the notebook's runtime, after
+    // the child ended: the stop there shows the breakpoints are in force.
+    s.break_at(code, &[2, 7]).await;
+    let cell = s.run(code).await;
+    let stopped = s.event("stopped", STOP).await;
+    let thread = stopped["body"]["threadId"].clone();
+    assert_eq!(s.top_frame(&thread).await["line"], 7);
+    s.ok("continue", json!({ "threadId": thread })).await;
+    let messages = s.finish(&cell).await;
+    assert_eq!(
+        stream_text(&messages, "stdout"),
+        "child 7\nparent done, exit code Some(0)\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_breakpoint_in_a_cell_stops_there_with_its_locals_and_the_kernel_answers_meanwhile() {
-    let kernel = Kernel::start(&[]).await;
-    let mut s = Session {
-        kernel,
-        seq: 0,
-        seen: Vec::new(),
-    };
-    // The engine is ready before the debugger starts, as in a notebook.
-    let (_, reply) = s.kernel.execute("let warm = 1;").await;
-    assert_eq!(reply.status, ferrokernel_protocol::ReplyStatus::Ok);
+    let mut s = Session::start().await;
 
     let info = s.ok("debugInfo", json!({})).await;
     assert_eq!(info["isStarted"], false);
@@ -256,4 +308,31 @@ async fn a_breakpoint_in_a_cell_stops_there_with_its_locals_and_the_kernel_answe
     .await;
     let (messages, _) = s.kernel.execute("println!(\"after {}\", warm);").await;
     assert_eq!(stream_text(&messages, "stdout"), "after 1\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_while_stopped_ends_the_cell_and_the_kernel_goes_on() {
+    let mut s = Session::start().await;
+    s.attach().await;
+    let code = "let mut turns = 0u64;\nloop {\n    turns += 1;\n}";
+    s.break_at(code, &[3]).await;
+    let cell = s.run(code).await;
+    s.event("stopped", STOP).await;
+    let reply = s
+        .kernel
+        .control_request(ferrokernel_protocol::InterruptRequest {})
+        .await;
+    assert!(matches!(reply.content, Content::InterruptReply(_)));
+    let messages = s.finish(&cell).await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| matches!(&m.content, Content::Error(_))),
+        "the interrupted cell ends with an error"
+    );
+    // A loop that never looks at interrupts loses its runtime, as without
+    // a debugger; the kernel runs the next cell.
+    s.ok("disconnect", json!({})).await;
+    let (messages, _) = s.kernel.execute("println!(\"still here\");").await;
+    assert_eq!(stream_text(&messages, "stdout"), "still here\n");
 }

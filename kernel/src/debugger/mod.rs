@@ -111,6 +111,10 @@ struct State {
     stopped_threads: BTreeSet<i64>,
     /// The stop is at a panic: frames above the cell's are std's.
     stopped_at_panic: bool,
+    /// The breakpoint and location of the last stop, and whether the
+    /// runtime went on from it by `continue` (not a step).
+    last_stop: Option<(i64, i64)>,
+    continued: bool,
     /// The request the last events answer to (the iopub parent).
     parent: Option<Message>,
     seq: i64,
@@ -166,6 +170,36 @@ impl Debugger {
     pub fn submit(&self, message: &Message) {
         if let Some(requests) = self.requests.get() {
             let _ = requests.send(message.clone());
+        }
+    }
+
+    /// The cell is interrupted: a runtime stopped in the debugger goes on, so
+    /// that it sees the interrupt (lldb passes SIGINT on without stopping).
+    pub fn interrupted(&self) {
+        let threads: Vec<i64> = lock(&self.inner.state)
+            .stopped_threads
+            .iter()
+            .copied()
+            .collect();
+        if threads.is_empty() {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        // Off the control thread: lldb may take a moment.
+        let resumed = std::thread::Builder::new()
+            .name("fk-debug-resume".to_owned())
+            .spawn(move || {
+                for thread in threads {
+                    let request = Request {
+                        seq: 0,
+                        command: "continue".to_owned(),
+                        arguments: json!({ "threadId": thread }),
+                    };
+                    let _ = inner.forward(&request);
+                }
+            });
+        if let Err(error) = resumed {
+            tracing::warn!(%error, "cannot resume the stopped runtime for the interrupt");
         }
     }
 
@@ -580,6 +614,7 @@ impl Inner {
             let mut state = lock(&self.state);
             state.stopped_threads.clear();
             state.stopped_at_panic = false;
+            state.continued = request.command == "continue";
         }
         match adapter.request(&request.command, request.arguments.clone()) {
             Ok(mut response) => {
@@ -620,11 +655,12 @@ impl Inner {
 
     fn on_stopped(self: &Arc<Self>, event: Event) {
         let thread = event.body.get("threadId").and_then(Value::as_i64);
-        let number = event
+        let location = event
             .body
             .get("description")
             .and_then(Value::as_str)
-            .and_then(stop_breakpoint_number);
+            .and_then(stop_location);
+        let number = location.map(|(number, _)| number);
         let (entry, panic) = {
             let state = lock(&self.state);
             (state.entry_breakpoint, state.panic_breakpoint)
@@ -634,6 +670,24 @@ impl Inner {
                 self.at_cell_entry(thread, &event);
             }
             return;
+        }
+        let same_line_again = {
+            let mut state = lock(&self.state);
+            let again = state.continued && same_line_again(state.last_stop, location);
+            state.last_stop = location;
+            again
+        };
+        if same_line_again
+            && let (Some(thread), Some(adapter)) = (thread, lock(&self.state).adapter.clone())
+        {
+            // A line compiled to several places (a macro's, a loop header's)
+            // is one stop for the user.
+            if adapter
+                .request("continue", json!({ "threadId": thread }))
+                .is_ok()
+            {
+                return;
+            }
         }
         {
             let mut state = lock(&self.state);
@@ -835,10 +889,18 @@ fn breakpoint_number(output: &str) -> Option<i64> {
     })
 }
 
-/// A stop's description, `breakpoint 3.1` → 3.
-fn stop_breakpoint_number(description: &str) -> Option<i64> {
-    let rest = description.strip_prefix("breakpoint ")?;
-    rest.split('.').next()?.trim().parse().ok()
+/// A stop's description, `breakpoint 3.1` → breakpoint 3, location 1.
+fn stop_location(description: &str) -> Option<(i64, i64)> {
+    let (number, location) = description.strip_prefix("breakpoint ")?.split_once('.')?;
+    Some((number.trim().parse().ok()?, location.trim().parse().ok()?))
+}
+
+/// Whether a stop at `now` right after one at `last` (and a `continue`) is
+/// the same line reached again at a later place of its code: the same
+/// breakpoint, a later location. (A loop's next turn comes back to the
+/// first location, and stops.)
+fn same_line_again(last: Option<(i64, i64)>, now: Option<(i64, i64)>) -> bool {
+    matches!((last, now), (Some((a, i)), Some((b, j))) if a == b && i < j)
 }
 
 /// The toolchain's lldb formatters, so `Vec`, `String` and `HashMap` read
@@ -878,8 +940,14 @@ mod tests {
         let output = "(lldb) breakpoint set -n f\nBreakpoint 2: no locations (pending).\n";
         assert_eq!(breakpoint_number(output), Some(2));
         assert_eq!(breakpoint_number("error: bad"), None);
-        assert_eq!(stop_breakpoint_number("breakpoint 12.1"), Some(12));
-        assert_eq!(stop_breakpoint_number("step over"), None);
+        assert_eq!(stop_location("breakpoint 12.1"), Some((12, 1)));
+        assert_eq!(stop_location("step over"), None);
+        assert!(same_line_again(Some((2, 1)), Some((2, 2))));
+        assert!(
+            !same_line_again(Some((2, 2)), Some((2, 1))),
+            "a loop's next turn"
+        );
+        assert!(!same_line_again(Some((2, 1)), Some((3, 2))));
     }
 
     #[test]
