@@ -17,6 +17,9 @@
 // dragging the workers slider changes what a next cell prints; a click on the
 // button fills the progress bar from 0 while the pool runs and puts the run's
 // report and timeline into the output area; interact re-runs on a key press.
+// And the debugger: the bug icon is enabled and opens the debugger's sidebar,
+// a click in a cell's gutter sets a breakpoint, running the cell stops on
+// that line (highlighted) with x in the Variables panel, F9 (Continue) ends it.
 //
 // While notebooks/ holds no notebook, the fixture is also the notebook run.
 // Screenshots go to tests/e2e/screenshots/. Everything started here (JupyterLab,
@@ -30,7 +33,7 @@
 // FERROKERNEL_E2E_NOTEBOOKS another folder of notebooks (default <repo>/notebooks;
 // notebook 09 for the widget checks comes from there if the folder lacks it),
 // FERROKERNEL_E2E_SECTIONS a comma-separated subset of notebooks, completion,
-// interrupt, pictures, widgets to run while iterating (default: all of them).
+// interrupt, pictures, widgets, debugger to run while iterating (default: all of them).
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -54,7 +57,7 @@ const RUN_ALL_MS = Number(process.env.FERROKERNEL_E2E_NOTEBOOK_TIMEOUT ?? 900) *
 // The engine starts ~5 s after the kernel and each cell compiles: be generous.
 const KERNEL_READY_MS = 180_000;
 const CELL_MS = 180_000;
-const SECTIONS = ['notebooks', 'completion', 'interrupt', 'pictures', 'widgets'];
+const SECTIONS = ['notebooks', 'completion', 'interrupt', 'pictures', 'widgets', 'debugger'];
 const sections = new Set(process.env.FERROKERNEL_E2E_SECTIONS?.split(',').map((s) => s.trim()) ?? SECTIONS);
 for (const s of sections) {
   if (!SECTIONS.includes(s)) throw new Error(`FERROKERNEL_E2E_SECTIONS: unknown section ${s} (known: ${SECTIONS.join(', ')})`);
@@ -1070,6 +1073,82 @@ async function widgets(page, base) {
 }
 
 // ---------------------------------------------------------------------------
+// The debugger
+
+const DEBUGGING = 'ferrokernel-e2e-debugger.ipynb';
+const DEBUG_CELL = 'let x: i32 = 41;\nlet y = x + 1;\nprintln!("y={}", y);';
+
+function debuggerNotebook() {
+  const notebook = fixtureNotebook();
+  const code = (id, source) => ({
+    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [], source,
+  });
+  notebook.cells = [code('warm', 'let warm = 1;'), code('stepped', DEBUG_CELL)];
+  return notebook;
+}
+
+/** The stepped cell's editor: its visible gutter elements (one per line) and highlighted lines. */
+function debugView(page) {
+  return page.evaluate((panelSelector) => {
+    const cell = document.querySelectorAll(`${panelSelector} .jp-Notebook .jp-Cell.jp-CodeCell`)[1];
+    if (!cell) return null;
+    const lines = [...cell.querySelectorAll('.cm-line')];
+    return {
+      breakpoints: cell.querySelectorAll('.cm-breakpoint-gutter .cm-breakpoint-icon').length,
+      highlighted: lines.flatMap((line, i) => (line.classList.contains('jp-DebuggerEditor-highlight') ? [i + 1] : [])),
+      variables: document.querySelector('.jp-DebuggerVariables')?.textContent ?? null,
+      frames: [...document.querySelectorAll('.jp-DebuggerCallstackFrame')].map((f) => f.textContent.trim()),
+      prompt: cell.querySelector('.jp-InputArea-prompt')?.textContent.trim() ?? '',
+      output: [...cell.querySelectorAll('.jp-OutputArea-output')].map((o) => o.textContent).join(''),
+    };
+  }, PANEL);
+}
+
+async function debugging(page, base) {
+  const bug = page.locator(`${PANEL} .jp-DebuggerBugButton`).first();
+  await check('debugger: the bug icon is enabled for ferrokernel and opens the debugger', async () => {
+    await openNotebook(page, base, DEBUGGING);
+    await runAll(page, DEBUGGING);
+    await waitFor('the bug icon to be enabled', 30_000, async () =>
+      (await bug.count()) && !(await bug.evaluate((b) => b.hasAttribute('disabled') || b.querySelector('[disabled]') !== null)));
+    await bug.click();
+    await waitFor('the Variables panel and the breakpoint gutter', 60_000, async () =>
+      (await page.locator('.jp-DebuggerVariables').count()) > 0
+      && (await page.locator(`${PANEL} .cm-breakpoint-gutter`).count()) > 0);
+  });
+  await check('debugger: a gutter click sets a breakpoint; the cell stops on that line with x = 41 in the Variables panel', async () => {
+    const cell = page.locator(`${PANEL} .jp-Notebook .jp-Cell.jp-CodeCell`).nth(1);
+    const line = cell.locator('.cm-line').nth(1);
+    const gutter = cell.locator('.cm-gutter.cm-breakpoint-gutter');
+    const [lineBox, gutterBox] = [await line.boundingBox(), await gutter.boundingBox()];
+    await page.mouse.click(gutterBox.x + gutterBox.width / 2, lineBox.y + lineBox.height / 2);
+    await waitFor('the breakpoint marker', 30_000, async () => (await debugView(page))?.breakpoints === 1);
+    await cell.locator('.cm-content').click();
+    await page.keyboard.press('Shift+Enter');
+    const view = await waitFor('the stop: line 2 highlighted, x in the Variables panel, the call stack shown', CELL_MS, async () => {
+      const v = await debugView(page);
+      return v?.highlighted.includes(2) && /x/.test(v.variables) && /41/.test(v.variables) && v.frames.length ? v : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify(await debugView(page))}`);
+    });
+    await screenshot(page, 'debugger.png').catch((e) => log(`no screenshot: ${e.message}`));
+    return `highlighted line(s) ${view.highlighted.join(', ')}; Variables: ${view.variables.replace(/\s+/g, ' ').slice(0, 120)}; `
+      + `call stack: ${view.frames.join(' | ').slice(0, 200)}`;
+  });
+  await check('debugger: Continue (F9) finishes the cell, which prints y=42', async () => {
+    await page.keyboard.press('F9');
+    const view = await waitFor('the cell to finish', CELL_MS, async () => {
+      const v = await debugView(page);
+      return /^\[\d+\]:$/.test(v?.prompt) && v.output.includes('y=42') ? v : false;
+    }).catch(async (error) => {
+      throw new Error(`${error.message}; found ${JSON.stringify(await debugView(page))}`);
+    });
+    await bug.click();
+    return `prompt ${view.prompt}, output ${JSON.stringify(view.output.trim())}`;
+  });
+}
+
+// ---------------------------------------------------------------------------
 
 async function main() {
   if (!fs.existsSync(path.join(venv, 'bin', 'jupyter'))) {
@@ -1095,6 +1174,7 @@ async function main() {
   }
   fs.writeFileSync(path.join(root, FIXTURE), JSON.stringify(fixtureNotebook(), null, 1));
   fs.writeFileSync(path.join(root, PICTURES), JSON.stringify(picturesNotebook(), null, 1));
+  fs.writeFileSync(path.join(root, DEBUGGING), JSON.stringify(debuggerNotebook(), null, 1));
   if (!fs.existsSync(path.join(root, STEERING))) {
     fs.copyFileSync(path.join(repo, 'notebooks', STEERING), path.join(root, STEERING));
   }
@@ -1138,7 +1218,11 @@ async function main() {
     await pictures(page, base);
     await fresh();
   }
-  if (sections.has('widgets')) await widgets(page, base);
+  if (sections.has('widgets')) {
+    await widgets(page, base);
+    await fresh();
+  }
+  if (sections.has('debugger')) await debugging(page, base);
 
   if (results.some((r) => !r.ok)) {
     log(`JupyterLab log (last lines):\n${tail()}`);

@@ -403,8 +403,16 @@ async fn an_engine_changed_by_a_dep_or_busy_at_the_end_is_not_given_to_another_k
         wait_until_gone(busy, Duration::from_secs(10)),
         "an engine running a cell at the end lives on"
     );
+    // The pool may have taken the :dep engine back a moment before it ended
+    // (its recycle refused): what counts is that neither is a spare.
     let status = pool.status().expect("runs");
-    assert_eq!(status.given_back, 0, "{status:?}");
+    assert!(
+        status
+            .spare
+            .as_ref()
+            .is_none_or(|spare| spare.pid != changed && spare.pid != busy),
+        "{status:?}"
+    );
 }
 
 #[tokio::test]

@@ -540,21 +540,39 @@ impl Inner {
         };
         let mut state = lock(&self.state);
         let mut kept = Vec::new();
+        let mut last_in_cell = None;
         for mut frame in frames.drain(..) {
-            let is_cell_function = frame
+            let name = frame
                 .get("name")
                 .and_then(Value::as_str)
-                .is_some_and(|name| name.starts_with(CELL_FUNCTION));
+                .unwrap_or_default();
+            let is_cell_function = name
+                .strip_prefix("ctx::")
+                .unwrap_or(name)
+                .starts_with(CELL_FUNCTION)
+                && !name.contains("closure");
+            frame["name"] = json!(tidy_frame_name(name));
+            if frame.get("source").is_none() {
+                // JupyterLab's call stack reads every frame's source.path.
+                frame["source"] = json!({ "name": "(no source)", "path": "" });
+            }
             let in_cell = translate_frame(&mut frame, &mut state);
-            if in_cell && state.stopped_at_panic {
+            if in_cell && state.stopped_at_panic && last_in_cell.is_none() {
                 // Where the panic happened: std's frames above it are noise.
-                kept.retain(|f: &Value| frame_in_cell(f, &state));
+                kept.clear();
             }
             kept.push(frame);
+            if in_cell {
+                last_in_cell = Some(kept.len());
+            }
             if is_cell_function {
                 // Below it is the engine's runtime.
                 break;
             }
+        }
+        // Below the cell's outermost line are the engine's wrappers around it.
+        if let Some(end) = last_in_cell {
+            kept.truncate(end);
         }
         let total = kept.len();
         *frames = kept;
@@ -842,11 +860,43 @@ fn translate_frame(frame: &mut Value, state: &mut State) -> bool {
     false
 }
 
-fn frame_in_cell(frame: &Value, state: &State) -> bool {
-    frame
-        .pointer("/source/path")
-        .and_then(Value::as_str)
-        .is_some_and(|path| state.cells.contains_key(path))
+/// A frame's function as a reader would name it: lldb's legacy-mangled
+/// `ctx::run_user_code_5::_$u7b$$u7b$closure$u7d$$u7d$::h0123…` reads
+/// `cell::{{closure}}`; a function a cell defined loses the `ctx::`.
+fn tidy_frame_name(name: &str) -> String {
+    let without_hash = match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => name,
+    };
+    let mut tidy = without_hash.replace("::_$", "::$");
+    for (mangled, plain) in [
+        ("$u7b$", "{"),
+        ("$u7d$", "}"),
+        ("$LT$", "<"),
+        ("$GT$", ">"),
+        ("$RF$", "&"),
+        ("$BP$", "*"),
+        ("$C$", ","),
+        ("$u20$", " "),
+        ("$u27$", "'"),
+        ("$u5b$", "["),
+        ("$u5d$", "]"),
+        ("..", "::"),
+    ] {
+        tidy = tidy.replace(mangled, plain);
+    }
+    let Some(rest) = tidy.strip_prefix("ctx::") else {
+        return tidy;
+    };
+    match rest.strip_prefix(CELL_FUNCTION) {
+        Some(cell) => match cell.split_once("::") {
+            Some((_, inner)) => format!("cell::{inner}"),
+            None => "cell".to_owned(),
+        },
+        None => rest.to_owned(),
+    }
 }
 
 /// `source`: the text of a frame's file that is not a cell's.
@@ -948,6 +998,22 @@ mod tests {
             "a loop's next turn"
         );
         assert!(!same_line_again(Some((2, 1)), Some((3, 2))));
+    }
+
+    #[test]
+    fn frame_names_read_as_written() {
+        let closure = "ctx::run_user_code_5::_$u7b$$u7b$closure$u7d$$u7d$::h6d023969f19134e8";
+        assert_eq!(tidy_frame_name(closure), "cell::{{closure}}");
+        assert_eq!(tidy_frame_name("ctx::run_user_code_5"), "cell");
+        assert_eq!(tidy_frame_name("ctx::double::h0123456789abcdef"), "double");
+        assert_eq!(
+            tidy_frame_name("std::panicking::begin_panic"),
+            "std::panicking::begin_panic"
+        );
+        assert_eq!(
+            tidy_frame_name("core::ptr::drop_in_place$LT$alloc..string..String$GT$"),
+            "core::ptr::drop_in_place<alloc::string::String>"
+        );
     }
 
     #[test]
