@@ -4,7 +4,7 @@
 //! and locals, the kernel answers while the runtime is stopped, stepping,
 //! continuing, cleared breakpoints, and break-on-panic.
 
-use crate::support::{Kernel, is_reply_to, stream_text};
+use crate::support::{Kernel, alive, is_reply_to, stream_text};
 use ferrokernel_protocol::{
     Content, DebugRequest, ExecuteRequest, ExecutionState, KernelInfoRequest, Message,
 };
@@ -335,4 +335,36 @@ async fn an_interrupt_while_stopped_ends_the_cell_and_the_kernel_goes_on() {
     s.ok("disconnect", json!({})).await;
     let (messages, _) = s.kernel.execute("println!(\"still here\");").await;
     assert_eq!(stream_text(&messages, "stdout"), "still here\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_while_stopped_leaves_no_runtime_or_debug_adapter_behind() {
+    let mut s = Session::start().await;
+    s.attach().await;
+    s.break_at(CELL, &[2]).await;
+    let _cell = s.run(CELL).await;
+    s.event("stopped", STOP).await;
+    let before = ferrokernel_engine::procs::descendants(s.kernel.pid());
+    assert!(
+        before.iter().any(|p| p.name.starts_with("lldb-dap")),
+        "{before:?}"
+    );
+    let reply = s
+        .kernel
+        .control_request(ferrokernel_protocol::ShutdownRequest { restart: true })
+        .await;
+    assert!(matches!(reply.content, Content::ShutdownReply(_)));
+    assert!(
+        s.kernel.wait_exit(Duration::from_secs(30)).is_some(),
+        "the kernel exits"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = before.iter().filter(|p| alive(p.pid)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
