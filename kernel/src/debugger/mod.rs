@@ -542,6 +542,10 @@ impl Inner {
         let mut kept = Vec::new();
         let mut last_in_cell = None;
         for mut frame in frames.drain(..) {
+            if !frame.is_object() {
+                // Not a frame: nothing to show (and nothing to index into).
+                continue;
+            }
             let name = frame
                 .get("name")
                 .and_then(Value::as_str)
