@@ -7,14 +7,15 @@
 //! cargo bench --bench debugger     # needs lldb-dap (install/setup.sh installs lldb-19)
 //! ```
 
+mod common;
 #[path = "../tests/integration/support.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod support;
 
-use ferrokernel_protocol::{Content, DebugRequest, ExecuteRequest, ReplyStatus};
+use common::{load_average, median, run};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{FIRST_CELL, Kernel};
+use support::Kernel;
 
 /// The cells timed, each a kind a notebook has.
 const CELLS: [(&str, &str); 3] = [
@@ -24,39 +25,10 @@ const CELLS: [(&str, &str); 3] = [
 ];
 const ROUNDS: usize = 5;
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples.get(samples.len() / 2).copied().unwrap_or_default()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-async fn run(kernel: &mut Kernel, code: &str) -> Duration {
-    let started = Instant::now();
-    let request = ExecuteRequest {
-        code: code.into(),
-        ..ExecuteRequest::default()
-    };
-    let (_, reply) = kernel.execute_with(request, FIRST_CELL).await;
-    assert_eq!(reply.status, ReplyStatus::Ok, "{code}");
-    started.elapsed()
-}
-
-async fn dap(kernel: &mut Kernel, seq: &mut i64, command: &str, arguments: Value) -> Value {
+async fn dap(kernel: &mut Kernel, seq: &mut i64, command: &str, arguments: Value) {
     *seq += 1;
-    let request =
-        json!({ "seq": *seq, "type": "request", "command": command, "arguments": arguments });
-    match kernel.control_request(DebugRequest(request)).await.content {
-        Content::DebugReply(reply) => {
-            assert_eq!(reply.0["success"], true, "{command}: {}", reply.0);
-            reply.0
-        }
-        other => panic!("{command}: {other:?}"),
-    }
+    let response = kernel.debug_request(*seq, command, arguments).await;
+    assert_eq!(response["success"], true, "{command}: {response}");
 }
 
 #[tokio::main]

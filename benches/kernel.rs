@@ -11,13 +11,13 @@
 //! one, only ferrokernel is measured. The machine is noisy: the figures are
 //! medians, and the load average is printed before and after.
 
+mod common;
 #[path = "../tests/integration/support.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod support;
 
-use ferrokernel_protocol::{
-    CompleteRequest, Content, ExecuteRequest, ReplyStatus, ShutdownRequest,
-};
+use common::{load_average, median, run};
+use ferrokernel_protocol::{CompleteRequest, Content, ShutdownRequest};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::{FIRST_CELL, Kernel, Launch};
@@ -27,19 +27,8 @@ const PRELUDE_CELL: &str = "multiprocessing::cpu_count()";
 /// What the first completion completes (std, so that evcxr can answer too).
 const COMPLETION: &str = "std::collections::HashM";
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples.get(samples.len() / 2).copied().unwrap_or_default()
-}
-
 fn mean(samples: &[Duration]) -> Duration {
     samples.iter().sum::<Duration>() / samples.len().max(1) as u32
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The side being measured.
@@ -143,21 +132,6 @@ fn wait_for_ready_spare(pool: &Side) {
     while !ready_spare(pool) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-async fn run(kernel: &mut Kernel, code: &str) -> Duration {
-    let started = Instant::now();
-    let (_, reply) = kernel
-        .execute_with(
-            ExecuteRequest {
-                code: code.into(),
-                ..ExecuteRequest::default()
-            },
-            FIRST_CELL,
-        )
-        .await;
-    assert_eq!(reply.status, ReplyStatus::Ok, "{code}");
-    started.elapsed()
 }
 
 /// Launch -> the first kernel_info reply (the support's readiness handshake).

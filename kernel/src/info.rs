@@ -34,6 +34,8 @@ pub fn warm_up() {
 
 /// The `kernel_info_reply` content.
 pub fn kernel_info() -> KernelInfoReply {
+    // The frontend's debugger works when lldb-dap is there to drive.
+    let debugger = crate::debugger::find_adapter().is_some();
     KernelInfoReply {
         status: ReplyStatus::Ok,
         protocol_version: PROTOCOL_VERSION.to_owned(),
@@ -67,15 +69,14 @@ pub fn kernel_info() -> KernelInfoReply {
                 url: "https://github.com/evcxr/evcxr/blob/main/COMMON.md".to_owned(),
             },
         ],
-        // The frontend's debugger works when lldb-dap is there to drive.
-        debugger: crate::debugger::find_adapter().is_some(),
-        supported_features: supported_features(),
+        debugger,
+        supported_features: supported_features(debugger),
     }
 }
 
-fn supported_features() -> Vec<String> {
+fn supported_features(debugger: bool) -> Vec<String> {
     let mut features = vec!["kernel subshells".to_owned()];
-    if crate::debugger::find_adapter().is_some() {
+    if debugger {
         features.push("debugger".to_owned());
     }
     features

@@ -98,12 +98,13 @@ function freePort() {
   });
 }
 
+/** An empty code cell of a fixture notebook, not run yet. */
+function code(id, source) {
+  return { cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [], source };
+}
+
 /** A notebook of a few Rust cells, each with visible output. */
 function fixtureNotebook() {
-  const code = (id, source) => ({
-    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [],
-    source,
-  });
   return {
     cells: [
       { cell_type: 'markdown', id: 'intro', metadata: {},
@@ -594,9 +595,6 @@ const ROUND_TRIP_MS = 5_000;
 
 function picturesNotebook() {
   const notebook = fixtureNotebook();
-  const code = (id, source) => ({
-    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [], source,
-  });
   notebook.cells = [
     code('progress', 'for _ in progress(0..50) { std::thread::sleep(std::time::Duration::from_millis(20)); }'),
     code('processes', [
@@ -1080,9 +1078,6 @@ const DEBUG_CELL = 'let x: i32 = 41;\nlet y = x + 1;\nprintln!("y={}", y);';
 
 function debuggerNotebook() {
   const notebook = fixtureNotebook();
-  const code = (id, source) => ({
-    cell_type: 'code', execution_count: null, id, metadata: {}, outputs: [], source,
-  });
   notebook.cells = [code('warm', 'let warm = 1;'), code('stepped', DEBUG_CELL)];
   return notebook;
 }

@@ -4,10 +4,8 @@
 //! and locals, the kernel answers while the runtime is stopped, stepping,
 //! continuing, cleared breakpoints, and break-on-panic.
 
-use crate::support::{Kernel, alive, is_reply_to, stream_text};
-use ferrokernel_protocol::{
-    Content, DebugRequest, ExecuteRequest, ExecutionState, KernelInfoRequest, Message,
-};
+use crate::support::{Kernel, alive, error_of, is_reply_to, stream_text};
+use ferrokernel_protocol::{Content, ExecuteRequest, ExecutionState, KernelInfoRequest, Message};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -25,18 +23,9 @@ impl Session {
     /// Sends one DAP request on control; returns the response.
     async fn dap(&mut self, command: &str, arguments: Value) -> Value {
         self.seq += 1;
-        let request = json!({
-            "seq": self.seq, "type": "request", "command": command, "arguments": arguments,
-        });
-        let reply = self.kernel.control_request(DebugRequest(request)).await;
-        match reply.content {
-            Content::DebugReply(reply) => {
-                assert_eq!(reply.0["request_seq"], self.seq, "{command}: {}", reply.0);
-                assert_eq!(reply.0["command"], command);
-                reply.0
-            }
-            other => panic!("{command}: expected debug_reply, got {other:?}"),
-        }
+        self.kernel
+            .debug_request(self.seq, command, arguments)
+            .await
     }
 
     async fn ok(&mut self, command: &str, arguments: Value) -> Value {
@@ -127,14 +116,15 @@ impl Session {
         s
     }
 
-    /// JupyterLab's opening: initialize, attach.
-    async fn attach(&mut self) {
+    /// JupyterLab's opening: initialize, attach; returns the capabilities.
+    async fn attach(&mut self) -> Value {
         let arguments = json!({
             "clientID": "jupyterlab", "adapterID": "rust", "pathFormat": "path",
             "linesStartAt1": true, "columnsStartAt1": true,
         });
-        self.ok("initialize", arguments).await;
+        let capabilities = self.ok("initialize", arguments).await;
         self.ok("attach", json!({})).await;
+        capabilities
     }
 
     /// Dumps `code` and sets breakpoints on `lines`; returns the cell's path.
@@ -189,20 +179,11 @@ async fn a_breakpoint_in_a_cell_stops_there_with_its_locals_and_the_kernel_answe
     assert_eq!(info["breakpoints"], json!([]));
     assert_eq!(info["stoppedThreads"], json!([]));
 
-    let capabilities = s
-        .ok(
-            "initialize",
-            json!({
-                "clientID": "jupyterlab", "adapterID": "rust", "pathFormat": "path",
-                "linesStartAt1": true, "columnsStartAt1": true,
-            }),
-        )
-        .await;
+    let capabilities = s.attach().await;
     assert_eq!(
         capabilities["exceptionBreakpointFilters"][0]["filter"],
         "rust_panic"
     );
-    s.ok("attach", json!({})).await;
     assert_eq!(s.ok("debugInfo", json!({})).await["isStarted"], true);
 
     let path = s.ok("dumpCell", json!({ "code": CELL })).await["sourcePath"].clone();
@@ -295,9 +276,7 @@ async fn a_breakpoint_in_a_cell_stops_there_with_its_locals_and_the_kernel_answe
     .await;
     let messages = s.finish(&cell).await;
     assert!(
-        messages
-            .iter()
-            .any(|m| matches!(&m.content, Content::Error(_))),
+        error_of(&messages).is_some(),
         "the panic is the cell's error"
     );
 
@@ -325,9 +304,7 @@ async fn an_interrupt_while_stopped_ends_the_cell_and_the_kernel_goes_on() {
     assert!(matches!(reply.content, Content::InterruptReply(_)));
     let messages = s.finish(&cell).await;
     assert!(
-        messages
-            .iter()
-            .any(|m| matches!(&m.content, Content::Error(_))),
+        error_of(&messages).is_some(),
         "the interrupted cell ends with an error"
     );
     // A loop that never looks at interrupts loses its runtime, as without

@@ -284,6 +284,30 @@ impl Kernel {
         Kernel::recv(&mut self.control, &self.signer, REQUEST).await
     }
 
+    /// Sends the Debug Adapter Protocol request `command` numbered `seq` on
+    /// control; returns its response, checked to answer it.
+    pub(crate) async fn debug_request(
+        &mut self,
+        seq: i64,
+        command: &str,
+        arguments: serde_json::Value,
+    ) -> serde_json::Value {
+        let request = serde_json::json!({
+            "seq": seq, "type": "request", "command": command, "arguments": arguments,
+        });
+        let reply = self
+            .control_request(ferrokernel_protocol::DebugRequest(request))
+            .await;
+        match reply.content {
+            Content::DebugReply(reply) => {
+                assert_eq!(reply.0["request_seq"], seq, "{command}: {}", reply.0);
+                assert_eq!(reply.0["command"], command);
+                reply.0
+            }
+            other => panic!("{command}: expected debug_reply, got {other:?}"),
+        }
+    }
+
     pub(crate) async fn stdin_message(&mut self) -> Message {
         Kernel::recv(&mut self.stdin, &self.signer, REQUEST).await
     }

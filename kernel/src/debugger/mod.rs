@@ -66,6 +66,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A thread named `name` that hands everything `received` brings to
+/// `handle`, in order, until the sending side is gone.
+fn handle_each<T: Send + 'static>(
+    name: &str,
+    received: mpsc::Receiver<T>,
+    mut handle: impl FnMut(T) + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || received.into_iter().for_each(&mut handle))
+        .map(drop)
+}
+
 /// The kernel's debugger: takes `debug_request`s, answers them on control and
 /// publishes `debug_event`s on iopub.
 pub struct Debugger {
@@ -140,11 +153,6 @@ impl Debugger {
         }
     }
 
-    /// Whether the debugger can be used (lldb-dap was found).
-    pub fn available(&self) -> bool {
-        self.inner.adapter_path.is_some()
-    }
-
     /// Starts answering: requests are handled in order on a thread of their
     /// own, so the control channel never waits for lldb.
     pub fn start(&self, outbox: Outbox) {
@@ -154,14 +162,9 @@ impl Debugger {
             return;
         }
         let inner = Arc::clone(&self.inner);
-        let started = std::thread::Builder::new()
-            .name("fk-debugger".to_owned())
-            .spawn(move || {
-                for message in received {
-                    inner.answer(&message);
-                }
-            });
-        if let Err(error) = started {
+        if let Err(error) = handle_each("fk-debugger", received, move |message| {
+            inner.answer(&message);
+        }) {
             tracing::error!(%error, "cannot start the debugger thread");
         }
     }
@@ -326,14 +329,10 @@ impl Inner {
         let (events, received) = mpsc::channel();
         let adapter = Arc::new(Adapter::start(path, events).map_err(|error| error.to_string())?);
         let inner = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("fk-dap-events".to_owned())
-            .spawn(move || {
-                for event in received {
-                    inner.on_event(event);
-                }
-            })
-            .map_err(|error| error.to_string())?;
+        handle_each("fk-dap-events", received, move |event| {
+            inner.on_event(event)
+        })
+        .map_err(|error| error.to_string())?;
         state.adapter = Some(Arc::clone(&adapter));
         Ok(adapter)
     }
