@@ -52,13 +52,15 @@ command -v npm >/dev/null || missing+=(npm)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 # lldb-dap: the JupyterLab debugger drives it (Debian 12's newest lldb).
 compgen -c lldb-dap | grep -q . || missing+=(lldb-19)
+# Open MPI's mpirun starts a notebook cluster's workers (and the cluster tests').
+command -v mpirun >/dev/null || missing+=(openmpi-bin)
 if ((${#missing[@]})); then
     note "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    note "chromium, node, npm, fonts and lldb-dap are present"
+    note "chromium, node, npm, fonts, lldb-dap and mpirun are present"
 fi
 
 # ---------------------------------------------------------------------------

@@ -41,6 +41,9 @@ enum Command {
         #[command(subcommand)]
         command: PoolCommand,
     },
+    /// Run a notebook cluster's worker (started on each host by mpirun or srun).
+    #[command(hide = true)]
+    ClusterWorker,
     /// Serve one kernel's engine on inherited descriptors (started by kernels and the pool).
     #[command(hide = true)]
     EngineHost {
@@ -179,6 +182,9 @@ fn main() -> ExitCode {
             no_pool,
         } => kernel(&connection_file, no_pool),
         Command::Pool { command } => pool::command(command),
+        Command::ClusterWorker => {
+            return ExitCode::from(ferrokernel_prelude::cluster::worker::main().clamp(0, 255) as u8);
+        }
         Command::EngineHost { pooled } => engine_host(pooled),
         Command::Install {
             location,

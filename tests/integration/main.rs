@@ -23,6 +23,7 @@
 //! - `prelude`: the multiprocessing prelude through the kernel (a pool made in
 //!   one cell maps a function from a later one, interrupts keep variables).
 
+mod cluster;
 mod conversation;
 mod deaths;
 mod debugger;

@@ -154,6 +154,9 @@ pub enum Error {
     /// The future's result was already taken by an earlier call.
     #[error("the future's result was already taken")]
     ResultTaken,
+    /// A cluster could not start, ship or run something.
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterFailure),
 }
 
 impl From<nix::Error> for Error {

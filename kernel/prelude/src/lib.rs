@@ -42,6 +42,8 @@
 //! default `multiprocessing` feature. [`widgets`] are Jupyter widgets
 //! (ipywidgets' sliders, buttons, progress bars, ...) for cells.
 
+#[cfg(feature = "multiprocessing")]
+pub mod cluster;
 #[cfg(feature = "comm")]
 pub mod comm;
 #[cfg(feature = "multiprocessing")]

@@ -26,7 +26,7 @@ pub(super) fn context_setup(prelude_dir: &Path, multiprocessing: bool) -> String
     );
     if multiprocessing {
         code.push_str(
-            "use ferrokernel_prelude::{concurrent, multiprocessing, os, threading, widgets};\n",
+            "use ferrokernel_prelude::{cluster, concurrent, multiprocessing, os, threading, widgets};\n",
         );
     }
     code.push_str(
@@ -52,7 +52,7 @@ mod tests {
         let code = context_setup(Path::new("/p"), true);
         assert!(code.starts_with(":linker system\n:dep ferrokernel-prelude = { path = \"/p\" }\n"));
         assert!(code.contains(
-            "use ferrokernel_prelude::{concurrent, multiprocessing, os, threading, widgets};"
+            "use ferrokernel_prelude::{cluster, concurrent, multiprocessing, os, threading, widgets};"
         ));
         assert!(code.contains("show::Debug as FerrokernelShow;"));
         assert!(code.trim_end().ends_with(RUNTIME_SETUP));

@@ -16,7 +16,7 @@
 //! | `wait(fs, return_when=FIRST_COMPLETED)` | `wait(&fs, FIRST_COMPLETED)?`, `wait_timeout(&fs, d, ..)?` |
 
 mod batch;
-mod future;
+pub(crate) mod future;
 mod process;
 mod thread;
 

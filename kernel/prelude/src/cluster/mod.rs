@@ -1,0 +1,496 @@
+//! Beyond one machine: a [`Pool`](ClusterPool) and an
+//! [`Executor`](ClusterExecutor) whose workers run on many hosts, started by
+//! the launchers clusters already have (Open MPI's `mpirun`, Slurm's `srun`).
+//!
+//! ```no_run
+//! use ferrokernel_prelude::cluster::Cluster;
+//! # fn main() -> ferrokernel_prelude::multiprocessing::Result<()> {
+//! fn square(n: u64) -> u64 {
+//!     n * n
+//! }
+//! let cluster = Cluster::mpirun(["h1:2", "h2:2", "h3:2"])?; // as `mpirun -H` takes them
+//! let pool = cluster.pool()?;
+//! let squares = pool.map(square, 0..600u64)?;
+//! let offsets = pool.map_with(&10u64, |offset, n: u64| n + offset, 0..6u64)?;
+//! cluster.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **What runs remotely.** A notebook cell is compiled into a shared library;
+//! a cluster call ships that library (and the toolchain's `libstd`, once) to
+//! the workers by content hash, and they call the function by its place in
+//! it: nothing is recompiled on the hosts and no toolchain is needed there,
+//! but they must run the same target (checked when a worker joins). So the
+//! function must be a `fn` item or a closure that captures nothing — a
+//! closure that captures is a compile-time error that points to `map_with`,
+//! which sends one serializable context with the call. Items and results are
+//! serde types (postcard). Code outside a shared library (a plain program's
+//! `main`) cannot be shipped: [`ClusterFailure::NotInSharedLibrary`].
+//!
+//! **Failures.** A panic in a worker fails its item with the panic's message
+//! (the worker lives on); a worker that dies fails the chunk it held with
+//! [`Error::WorkerDied`] naming its host, and takes no more work; the others
+//! go on. An interrupt ends the call; chunks already on workers finish there
+//! and are dropped, and the cluster stays usable.
+//!
+//! **Security.** Workers connect back over the prelude's authenticated
+//! connection with a fresh random key per cluster, passed to them in their
+//! environment through the launcher (never on a command line). The kernel
+//! listens on loopback when every host is `localhost`, else on all
+//! interfaces. Nothing is encrypted: across untrusted networks, tunnel.
+
+mod dispatch;
+mod entry;
+mod executor;
+mod launch;
+mod library;
+mod pool;
+mod wire;
+pub mod worker;
+
+pub use executor::ClusterExecutor;
+pub use pool::{ClusterIMap, ClusterIMapUnordered, ClusterPool};
+
+use crate::error::{Error, Result};
+use crate::multiprocessing::connection::{Connection, Listener};
+use dispatch::Dispatcher;
+use launch::Launcher;
+use std::ffi::OsString;
+use std::process::Child;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// What went wrong with a cluster.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClusterFailure {
+    /// The launcher could not be started.
+    #[error("could not start {launcher}: {reason}")]
+    Launch {
+        /// `mpirun` or `srun`.
+        launcher: String,
+        /// Why.
+        reason: String,
+    },
+    /// The launcher ended before every worker had connected.
+    #[error(
+        "{launcher} exited ({status}) after {connected} of {expected} workers connected; its messages are above"
+    )]
+    LauncherExited {
+        /// `mpirun` or `srun`.
+        launcher: String,
+        /// How it ended.
+        status: String,
+        /// Workers that had connected.
+        connected: usize,
+        /// Workers asked for.
+        expected: usize,
+    },
+    /// Not every worker connected in time.
+    #[error(
+        "only {connected} of {expected} workers connected within {seconds} s (can the hosts reach this machine at {addresses}? set FERROKERNEL_CLUSTER_ADDRESS to the address they can)"
+    )]
+    StartTimeout {
+        /// Workers that had connected.
+        connected: usize,
+        /// Workers asked for.
+        expected: usize,
+        /// The time allowed.
+        seconds: u64,
+        /// The addresses the workers were given.
+        addresses: String,
+    },
+    /// A worker differs from the kernel in a way that matters.
+    #[error("the worker on {host} differs: its {what} is {theirs}, the kernel's is {ours}")]
+    Mismatch {
+        /// The worker's host.
+        host: String,
+        /// What differs (`target`, `protocol`).
+        what: String,
+        /// The kernel's.
+        ours: String,
+        /// The worker's.
+        theirs: String,
+    },
+    /// The function to run is not in a shared library, so it cannot be shipped.
+    #[error(
+        "the function to run is in {path}, not in a shared library: a cluster ships notebook cells' code (compiled as shared libraries)"
+    )]
+    NotInSharedLibrary {
+        /// The object the function is in.
+        path: String,
+    },
+    /// A task could not run on a worker (its library did not load, its input did not decode).
+    #[error("{worker}: {message}")]
+    TaskFailed {
+        /// The worker.
+        worker: String,
+        /// Why.
+        message: String,
+    },
+    /// Every worker is gone.
+    #[error("no worker of the cluster is left")]
+    NoWorkersLeft,
+    /// The cluster was shut down.
+    #[error("the cluster was shut down")]
+    ShutDown,
+    /// A worker broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// One worker of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The host it runs on (its hostname).
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// Its rank among the launcher's processes, when the launcher gives one.
+    pub rank: Option<u32>,
+}
+
+impl WorkerInfo {
+    fn nobody() -> WorkerInfo {
+        WorkerInfo {
+            host: "-".to_owned(),
+            pid: 0,
+            rank: None,
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rank {
+            Some(rank) => write!(f, "worker {rank} on {} (pid {})", self.host, self.pid),
+            None => write!(f, "worker on {} (pid {})", self.host, self.pid),
+        }
+    }
+}
+
+/// How to start a [`Cluster`]: [`Cluster::mpirun`] and [`Cluster::srun`]
+/// with their defaults, or this builder for launcher options and timeouts.
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    launcher: Launcher,
+    extra_args: Vec<OsString>,
+    start_timeout: Duration,
+}
+
+impl ClusterBuilder {
+    /// Arguments for the launcher, before the worker program (`--oversubscribe`,
+    /// `--mca btl_tcp_if_include eth0`, `--partition=debug`, ...).
+    pub fn launcher_args(mut self, args: impl IntoIterator<Item = impl Into<OsString>>) -> Self {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long every worker has to connect (default 60 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Starts the launcher and waits for every worker to connect.
+    pub fn start(self) -> Result<Cluster> {
+        Cluster::start(self)
+    }
+}
+
+/// Workers on many hosts, started by a launcher; make pools and executors on it.
+///
+/// Dropping it (or [`shutdown`](Cluster::shutdown)) stops the workers and the
+/// launcher. It is cheap to clone: clones share the workers.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dispatcher: Arc<Dispatcher>,
+    workers: Vec<WorkerInfo>,
+    connections: Vec<Arc<Connection>>,
+    launcher_name: &'static str,
+    launcher: Mutex<Option<Child>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("launcher", &self.inner.launcher_name)
+            .field("workers", &self.inner.workers.len())
+            .field("alive", &self.inner.dispatcher.alive())
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Workers started by Open MPI's `mpirun` on `hosts`, written as
+    /// `mpirun -H` takes them (`"node1:4"` for four slots, `"node2"` for one).
+    pub fn mpirun(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Cluster> {
+        Cluster::mpirun_builder(hosts).start()
+    }
+
+    /// A builder for [`mpirun`](Cluster::mpirun), for launcher options.
+    pub fn mpirun_builder(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> ClusterBuilder {
+        ClusterBuilder {
+            launcher: Launcher::Mpirun {
+                hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
+            },
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// `tasks` workers started by Slurm's `srun` inside an allocation
+    /// (`salloc`, `sbatch`).
+    pub fn srun(tasks: usize) -> Result<Cluster> {
+        Cluster::srun_builder(tasks).start()
+    }
+
+    /// A builder for [`srun`](Cluster::srun), for launcher options.
+    pub fn srun_builder(tasks: usize) -> ClusterBuilder {
+        ClusterBuilder {
+            launcher: Launcher::Srun { tasks },
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn start(builder: ClusterBuilder) -> Result<Cluster> {
+        let standard_library = library::standard_library()?;
+        let launcher = &builder.launcher;
+        let expected = launcher.workers();
+        let mut key = [0u8; 32];
+        crate::sys::authkey::fill_random(&mut key)?;
+        let bind_to = if launcher.is_local() {
+            "127.0.0.1:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let mut listener = Listener::bind(bind_to, key.as_slice())?;
+        listener.set_max_frame(worker::MAX_FRAME);
+        let port = listener.address().to_string();
+        let port = port.rsplit(':').next().unwrap_or_default().to_owned();
+        let addresses = launch::kernel_addresses(launcher.is_local())
+            .iter()
+            .map(|address| format!("{address}:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        // The launcher writes to the same output: what came before goes first.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        let child = launcher
+            .command(
+                &launch::worker_program(),
+                &builder.extra_args,
+                &library::hex(&key),
+                &addresses,
+            )
+            .spawn()
+            .map_err(|e| {
+                Error::Cluster(ClusterFailure::Launch {
+                    launcher: launcher.program().to_owned(),
+                    reason: e.to_string(),
+                })
+            })?;
+        let mut starting = Starting {
+            launcher: Some(child),
+            connections: Vec::new(),
+        };
+        let dispatcher = Dispatcher::new(standard_library);
+        let deadline = Instant::now() + builder.start_timeout;
+        let interrupts = crate::interrupt::count();
+        let mut workers = Vec::new();
+        while workers.len() < expected {
+            if crate::interrupt::count() != interrupts {
+                return Err(Error::Interrupted);
+            }
+            if let Some(status) = starting.launcher_exited() {
+                return Err(Error::Cluster(ClusterFailure::LauncherExited {
+                    launcher: launcher.program().to_owned(),
+                    status,
+                    connected: workers.len(),
+                    expected,
+                }));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Cluster(ClusterFailure::StartTimeout {
+                    connected: workers.len(),
+                    expected,
+                    seconds: builder.start_timeout.as_secs(),
+                    addresses,
+                }));
+            }
+            let conn = match listener.accept_timeout(Duration::from_millis(100)) {
+                Ok(conn) => conn,
+                Err(Error::Timeout) => continue,
+                // A peer without the key, or one that hung up: not a worker.
+                Err(Error::AuthenticationError(_) | Error::Eof | Error::Io(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            conn.set_max_frame(worker::MAX_FRAME);
+            let hello: wire::Hello = conn.recv_timeout(Duration::from_secs(10))?;
+            check(&hello)?;
+            let info = WorkerInfo {
+                host: hello.host,
+                pid: hello.pid,
+                rank: hello.rank,
+            };
+            let conn = Arc::new(conn);
+            starting.connections.push(Arc::clone(&conn));
+            workers.push((conn, info));
+        }
+        workers.sort_by_key(|(_, info)| (info.rank, info.host.clone(), info.pid));
+        for (conn, info) in &workers {
+            dispatcher.serve(Arc::clone(conn), info.clone());
+        }
+        let launcher_child = starting.launcher.take();
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                dispatcher,
+                workers: workers.iter().map(|(_, info)| info.clone()).collect(),
+                connections: std::mem::take(&mut starting.connections),
+                launcher_name: launcher.program(),
+                launcher: Mutex::new(launcher_child),
+            }),
+        })
+    }
+
+    /// The workers that joined, by rank.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.inner.workers.clone()
+    }
+
+    /// How many workers are still serving.
+    pub fn alive(&self) -> usize {
+        self.inner.dispatcher.alive()
+    }
+
+    /// A pool over every worker of the cluster.
+    pub fn pool(&self) -> Result<ClusterPool> {
+        Ok(ClusterPool::new(self.clone()))
+    }
+
+    /// A `concurrent.futures`-style executor over every worker of the cluster.
+    pub fn executor(&self) -> Result<ClusterExecutor> {
+        Ok(ClusterExecutor::new(self.clone()))
+    }
+
+    pub(crate) fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.inner.dispatcher
+    }
+
+    /// Stops the workers and waits for the launcher to end (it is ended
+    /// after 5 s). Pools and executors of the cluster fail from then on.
+    pub fn shutdown(&self) -> Result<()> {
+        self.inner.shutdown();
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        self.dispatcher.stop();
+        for conn in &self.connections {
+            let _ = conn.send(&wire::Order::Stop);
+        }
+        let child = self
+            .launcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(child) = child {
+            end_launcher(child, Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A cluster being started: ends the launcher if the start fails.
+struct Starting {
+    launcher: Option<Child>,
+    connections: Vec<Arc<Connection>>,
+}
+
+impl Starting {
+    fn launcher_exited(&mut self) -> Option<String> {
+        let child = self.launcher.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        for conn in &self.connections {
+            let _ = conn.send(&wire::Order::Stop);
+        }
+        if let Some(child) = self.launcher.take() {
+            end_launcher(child, Duration::from_secs(2));
+        }
+    }
+}
+
+/// Waits up to `grace` for the launcher to exit, then asks it to (SIGTERM,
+/// which makes mpirun end its daemons and clean its session directory),
+/// then kills it.
+fn end_launcher(mut child: Child, grace: Duration) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    for (signal, wait) in [
+        (None, grace),
+        (
+            Some(nix::sys::signal::Signal::SIGTERM),
+            Duration::from_secs(5),
+        ),
+        (
+            Some(nix::sys::signal::Signal::SIGKILL),
+            Duration::from_secs(5),
+        ),
+    ] {
+        if let Some(signal) = signal {
+            let _ = nix::sys::signal::kill(pid, signal);
+        }
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Refuses a worker that cannot run what the kernel ships.
+fn check(hello: &wire::Hello) -> Result<()> {
+    let mismatch = |what: &str, ours: String, theirs: String| {
+        Err(Error::Cluster(ClusterFailure::Mismatch {
+            host: hello.host.clone(),
+            what: what.to_owned(),
+            ours,
+            theirs,
+        }))
+    };
+    if hello.protocol != wire::PROTOCOL {
+        return mismatch(
+            "cluster protocol",
+            wire::PROTOCOL.to_string(),
+            hello.protocol.to_string(),
+        );
+    }
+    if hello.target != wire::target() {
+        return mismatch("target", wire::target(), hello.target.clone());
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Test hosts for the cluster tests: network namespaces on one machine, each
+# joined by a veth pair to a bridge on a private subnet, and an rsh agent that
+# Open MPI uses instead of ssh to start its daemons "on" a host.
+#
+#   bash tests/cluster/hosts.sh up [N]     make hosts fkh1..fkhN (default 3)
+#   bash tests/cluster/hosts.sh down       remove them
+#   bash tests/cluster/hosts.sh check      exit 0 if this machine can make them
+#
+# The kernel's side of the bridge is 10.77.0.1; host k is 10.77.0.(10+k) and is
+# named in /etc/hosts. Needs root (ip netns); run by tests/run-all.sh.
+set -euo pipefail
+
+bridge=fkbr0
+subnet=10.77.0
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+hosts_up() {
+    local count=${1:-3}
+    hosts_down
+    ip link add "$bridge" type bridge
+    ip addr add "$subnet.1/24" dev "$bridge"
+    ip link set "$bridge" up
+    for k in $(seq 1 "$count"); do
+        local name=fkh$k
+        ip netns add "$name"
+        ip link add "fkv$k" type veth peer name eth0 netns "$name"
+        ip link set "fkv$k" master "$bridge" up
+        ip -n "$name" addr add "$subnet.$((10 + k))/24" dev eth0
+        ip -n "$name" link set eth0 up
+        ip -n "$name" link set lo up
+        ip -n "$name" route add default via "$subnet.1"
+        echo "$subnet.$((10 + k)) $name # ferrokernel test host" >>/etc/hosts
+    done
+    echo "hosts: $(ip netns list | grep -o 'fkh[0-9]*' | sort | tr '\n' ' ')on $bridge ($subnet.0/24); agent $here/agent.sh"
+}
+
+hosts_down() {
+    for name in $(ip netns list | grep -o '^fkh[0-9]*' || true); do
+        ip netns pids "$name" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$name"
+    done
+    ip link del "$bridge" 2>/dev/null || true
+    if grep -q '# ferrokernel test host' /etc/hosts; then
+        # /etc/hosts may be a bind mount: rewrite it in place, never replace it.
+        local kept
+        kept=$(grep -v '# ferrokernel test host' /etc/hosts)
+        printf '%s\n' "$kept" >/etc/hosts
+    fi
+}
+
+hosts_check() {
+    [[ $(id -u) -eq 0 ]] || { echo "not root"; return 1; }
+    command -v ip >/dev/null || { echo "no ip (iproute2)"; return 1; }
+    ip netns add fkprobe 2>/dev/null || { echo "ip netns add refused"; return 1; }
+    ip netns del fkprobe
+}
+
+case ${1:-} in
+    up) hosts_up "${2:-3}" ;;
+    down) hosts_down ;;
+    check) hosts_check ;;
+    *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,172 @@
+//! A notebook's pool on many hosts: three test hosts (network namespaces made
+//! by `tests/cluster/hosts.sh`, which needs root), workers started by Open
+//! MPI's `mpirun` through an rsh agent that enters a host's namespace, and
+//! the cell's own compiled code run there.
+
+use crate::support::{Kernel, error_of, result_text, stream_text};
+use ferrokernel_protocol::ReplyStatus;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const HOSTS: &str = "[\"fkh1:2\", \"fkh2:2\", \"fkh3:2\"]";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Makes the test hosts once (they stay up for later runs).
+fn hosts_up() {
+    static MADE: Mutex<bool> = Mutex::new(false);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if *made {
+        return;
+    }
+    let present = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("fkh3"))
+        .unwrap_or(false);
+    if !present {
+        let status = Command::new("bash")
+            .arg(repo().join("tests/cluster/hosts.sh"))
+            .arg("up")
+            .status()
+            .expect("bash runs");
+        assert!(
+            status.success(),
+            "tests/cluster/hosts.sh up failed: the cluster tests need root and iproute2"
+        );
+    }
+    *made = true;
+}
+
+/// A kernel whose `mpirun` reaches the test hosts.
+async fn kernel() -> Kernel {
+    hosts_up();
+    let agent = repo().join("tests/cluster/agent.sh").display().to_string();
+    Kernel::start(&[
+        ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+        ("OMPI_MCA_plm_rsh_agent", &agent),
+        ("OMPI_MCA_oob_tcp_if_include", "10.77.0.0/24"),
+        ("OMPI_MCA_btl_tcp_if_include", "10.77.0.0/24"),
+    ])
+    .await
+}
+
+async fn ok(kernel: &mut Kernel, code: &str) -> (String, String) {
+    let (iopub, reply) = kernel.execute(code).await;
+    assert_eq!(
+        reply.status,
+        ReplyStatus::Ok,
+        "{code}\n{:?}\n{}",
+        error_of(&iopub),
+        stream_text(&iopub, "stderr")
+    );
+    (
+        result_text(&iopub).unwrap_or_default(),
+        stream_text(&iopub, "stdout"),
+    )
+}
+
+/// Processes whose command line contains `needle`, other than this test's.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && !cmdline.contains("integration") {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+fn eventually_none(needle: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_with(needle);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
+    let mut kernel = kernel().await;
+    ok(
+        &mut kernel,
+        "fn where_am_i(n: u64) -> (u64, String) {\n    \
+             (n * n, std::fs::read_link(\"/proc/self/ns/net\").map(|p| p.display().to_string()).unwrap_or_default())\n\
+         }",
+    )
+    .await;
+    let (workers, _) = ok(
+        &mut kernel,
+        &format!(
+            "let cl = cluster::Cluster::mpirun({HOSTS})?;\n\
+             let pool = cl.pool()?;\n\
+             let mut hosts: Vec<String> = cl.workers().iter().map(|w| w.host.clone()).collect();\n\
+             hosts.sort();\n\
+             hosts"
+        ),
+    )
+    .await;
+    assert_eq!(
+        workers,
+        r#"["fkh1", "fkh1", "fkh2", "fkh2", "fkh3", "fkh3"]"#
+    );
+    let (checked, _) = ok(
+        &mut kernel,
+        "let out = pool.map(where_am_i, 0..600u64)?;\n\
+         let in_order = out.iter().enumerate().all(|(i, (sq, _))| *sq == (i * i) as u64);\n\
+         let mut spaces: Vec<String> = out.iter().map(|(_, ns)| ns.clone()).collect();\n\
+         spaces.sort(); spaces.dedup();\n\
+         let mine = std::fs::read_link(\"/proc/self/ns/net\").map(|p| p.display().to_string()).unwrap_or_default();\n\
+         (out.len(), in_order, spaces.len(), spaces.contains(&mine))",
+    )
+    .await;
+    assert_eq!(checked, "(600, true, 3, false)");
+    // A function defined after the cluster was made.
+    ok(&mut kernel, "fn later(n: i64) -> i64 { n * 3 - 1 }").await;
+    let (later, _) = ok(&mut kernel, "pool.map(later, [1, 2, 3])?").await;
+    assert_eq!(later, "[2, 5, 8]");
+    let (with, _) = ok(
+        &mut kernel,
+        "let table = vec![10u32, 20, 30];\npool.map_with(&table, |t: &Vec<u32>, i: usize| t[i] + 1, [2, 0, 1])?",
+    )
+    .await;
+    assert_eq!(with, "[31, 11, 21]");
+    let (unordered, _) = ok(
+        &mut kernel,
+        "let mut got: Vec<u32> = pool.imap_unordered(|n: u32| n + 100, 0..20u32)?.collect::<Result<_, _>>()?;\n\
+         got.sort();\n\
+         got == (100..120).collect::<Vec<u32>>()",
+    )
+    .await;
+    assert_eq!(unordered, "true");
+    let (submitted, _) = ok(
+        &mut kernel,
+        "let ex = cl.executor()?;\n\
+         let futures: Vec<_> = (0..8u64).map(|n| ex.submit(|n: u64| n * 2, n)).collect::<Result<_, _>>()?;\n\
+         let done = concurrent::futures::as_completed(&futures).count();\n\
+         let total: u64 = futures.iter().map(|f| f.result()).sum::<Result<u64, _>>()?;\n\
+         (done, total)",
+    )
+    .await;
+    assert_eq!(submitted, "(8, 56)");
+    ok(&mut kernel, "cl.shutdown()?;").await;
+    let left = eventually_none("cluster-worker", Duration::from_secs(10));
+    assert!(left.is_empty(), "workers left after shutdown: {left:?}");
+    let left = eventually_none("orted", Duration::from_secs(10));
+    assert!(left.is_empty(), "orted left after shutdown: {left:?}");
+}
