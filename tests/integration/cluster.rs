@@ -170,3 +170,112 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
     let left = eventually_none("orted", Duration::from_secs(10));
     assert!(left.is_empty(), "orted left after shutdown: {left:?}");
 }
+
+#[tokio::test]
+async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
+    let mut kernel = kernel().await;
+    ok(
+        &mut kernel,
+        &format!("let cl = cluster::Cluster::mpirun({HOSTS})?;\nlet pool = cl.pool()?;"),
+    )
+    .await;
+    // A closure that captures cannot be shipped: said at compile time.
+    let (iopub, reply) = kernel
+        .execute("let k = 3u64;\npool.map(move |n: u64| n + k, 0..3u64)?")
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (_, message) = error_of(&iopub).expect("an error");
+    assert!(
+        message.contains("capture nothing") && message.contains("map_with"),
+        "{message}"
+    );
+    // A panicking item fails the call with its index and host; the workers live on.
+    let (iopub, reply) = kernel
+        .execute(
+            "pool.map(|n: u32| if n == 7 { panic!(\"seven is unlucky\") } else { n }, 0..10u32)?",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (_, message) = error_of(&iopub).expect("an error");
+    assert!(
+        message.contains("item 7 on worker") && message.contains("seven is unlucky"),
+        "{message}"
+    );
+    let (alive, _) = ok(
+        &mut kernel,
+        "(cl.alive(), pool.map(|n: u8| n + 1, [1, 2])?)",
+    )
+    .await;
+    assert_eq!(alive, "(6, [2, 3])");
+    // A worker killed mid-map fails its chunk, naming its host; no hang, and
+    // the other workers go on.
+    let (iopub, reply) = kernel
+        .execute(
+            "let victim = cl.workers()[0].clone();\n\
+             std::thread::spawn(move || {\n    \
+                 std::thread::sleep(std::time::Duration::from_millis(500));\n    \
+                 os::kill(victim.pid as i32, os::SIGKILL).ok();\n\
+             });\n\
+             pool.map_chunked(|n: u64| { std::thread::sleep(std::time::Duration::from_millis(100)); n }, 0..60u64, Some(2))?",
+        )
+        .await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (_, message) = error_of(&iopub).expect("an error");
+    assert!(
+        message.contains("died") && message.contains("fkh1"),
+        "{message}"
+    );
+    let (after, _) = ok(
+        &mut kernel,
+        "(cl.alive(), pool.map(|n: u64| n * 10, 0..30u64)?.iter().sum::<u64>())",
+    )
+    .await;
+    assert_eq!(after, "(5, 4350)");
+    // An interrupt ends a long call; the cluster stays usable.
+    let started = kernel
+        .send_shell(ferrokernel_protocol::ExecuteRequest {
+            code: "println!(\"mapping\");\n\
+                   pool.map(|n: u64| { std::thread::sleep(std::time::Duration::from_secs(2)); n }, 0..40u64)?"
+                .into(),
+            ..Default::default()
+        })
+        .await;
+    // Interrupt once the call runs (not while the cell compiles).
+    loop {
+        let message = kernel.next_iopub().await;
+        if crate::support::is_reply_to(&message, &started) && message.header.msg_type == "stream" {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    kernel
+        .control_request(ferrokernel_protocol::InterruptRequest {})
+        .await;
+    let iopub = kernel
+        .iopub_until_idle(&started, Duration::from_secs(30))
+        .await;
+    let _ = kernel.shell_reply().await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let (name, message) = error_of(&iopub).expect("an error");
+    assert_eq!(name, "KeyboardInterrupt", "{message}");
+    assert!(message.contains("kept"), "{message}");
+    let (again, _) = ok(&mut kernel, "pool.map(|n: u8| n * 2, [1, 2, 3])?").await;
+    assert_eq!(again, "[2, 4, 6]");
+    // The kernel's exit leaves no launcher, daemon or worker anywhere.
+    kernel
+        .control_request(ferrokernel_protocol::ShutdownRequest { restart: false })
+        .await;
+    kernel.wait_exit(Duration::from_secs(20));
+    for needle in ["cluster-worker", "orted", "mpirun"] {
+        let left = eventually_none(needle, Duration::from_secs(15));
+        assert!(
+            left.is_empty(),
+            "{needle} left after the kernel's exit: {left:?}"
+        );
+    }
+}

@@ -183,7 +183,7 @@ impl Link {
     fn exchange(&mut self, dispatcher: &Dispatcher, task: &Task, id: u64) -> Result<Outcome> {
         for library in [&dispatcher.standard_library, &task.place.library] {
             if !self.sent.contains(&library.hash) {
-                self.conn.send(&Order::Load {
+                self.conn.send_uninterruptible(&Order::Load {
                     hash: library.hash.clone(),
                     file_name: library.file_name.clone(),
                     bytes: library.bytes.clone(),
@@ -191,14 +191,14 @@ impl Link {
                 self.sent.insert(library.hash.clone());
             }
         }
-        self.conn.send(&Order::Run {
+        self.conn.send_uninterruptible(&Order::Run {
             task: id,
             library: task.place.library.hash.clone(),
             entry: task.place.offset,
             context: task.context.as_ref().clone(),
             items: task.items.clone(),
         })?;
-        let Report::Done { task: done, output } = self.conn.recv::<Report>()?;
+        let Report::Done { task: done, output } = self.conn.recv_uninterruptible::<Report>()?;
         if done != id {
             return Err(Error::Cluster(ClusterFailure::Protocol(format!(
                 "{} answered task {done} for task {id}",

@@ -61,6 +61,9 @@ impl Launcher {
                     .arg(hosts.join(","))
                     .arg("-np")
                     .arg(self.workers().to_string())
+                    // A worker that dies fails its own chunk; without this,
+                    // mpirun would end every other worker too.
+                    .arg("--enable-recovery")
                     // Exported to the workers by name: the key never appears
                     // on a command line.
                     .args(["-x", KEY_VAR, "-x", ADDRESSES_VAR]);

@@ -396,7 +396,7 @@ impl Inner {
     fn shutdown(&self) {
         self.dispatcher.stop();
         for conn in &self.connections {
-            let _ = conn.send(&wire::Order::Stop);
+            let _ = conn.send_uninterruptible(&wire::Order::Stop);
         }
         let child = self
             .launcher
@@ -435,7 +435,7 @@ impl Starting {
 impl Drop for Starting {
     fn drop(&mut self) {
         for conn in &self.connections {
-            let _ = conn.send(&wire::Order::Stop);
+            let _ = conn.send_uninterruptible(&wire::Order::Stop);
         }
         if let Some(child) = self.launcher.take() {
             end_launcher(child, Duration::from_secs(2));

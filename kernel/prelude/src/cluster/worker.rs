@@ -71,7 +71,10 @@ fn run() -> Result<(), String> {
     }
     for (task, library, entry, context, items) in queued {
         let output = store.run(&library, entry, &context, &items);
-        if conn.send(&Report::Done { task, output }).is_err() {
+        if conn
+            .send_uninterruptible(&Report::Done { task, output })
+            .is_err()
+        {
             break;
         }
     }
@@ -81,7 +84,7 @@ fn run() -> Result<(), String> {
 type Queued = (u64, String, u64, Vec<u8>, Vec<u8>);
 
 fn read_orders(conn: &Connection, store: &Store, tasks: &mpsc::Sender<Queued>) {
-    while let Ok(order) = conn.recv::<Order>() {
+    while let Ok(order) = conn.recv_uninterruptible::<Order>() {
         match order {
             Order::Load {
                 hash,

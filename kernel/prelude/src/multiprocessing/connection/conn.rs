@@ -154,6 +154,17 @@ impl Connection {
         self.send_bytes(&codec::encode(value)?)
     }
 
+    /// [`send`](Connection::send) and [`recv`](Connection::recv) for the
+    /// crate's own background threads, which a notebook's interrupt must
+    /// not stop (it is meant for the cell's call, not for them).
+    pub(crate) fn send_uninterruptible<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.send_deadline(&codec::encode(value)?, &Deadline::uninterruptible())
+    }
+
+    pub(crate) fn recv_uninterruptible<T: DeserializeOwned>(&self) -> Result<T> {
+        codec::decode(&self.recv_deadline(&Deadline::uninterruptible())?)
+    }
+
     /// Receives a value sent with [`send`](Connection::send).
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
         codec::decode(&self.recv_bytes()?)
