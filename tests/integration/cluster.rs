@@ -4,56 +4,15 @@
 //! the cell's own compiled code run there.
 
 use crate::support::{Kernel, error_of, result_text, stream_text};
+use crate::test_hosts;
 use ferrokernel_protocol::ReplyStatus;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-const HOSTS: &str = "[\"fkh1:2\", \"fkh2:2\", \"fkh3:2\"]";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Makes the test hosts once (they stay up for later runs).
-fn hosts_up() {
-    static MADE: Mutex<bool> = Mutex::new(false);
-    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if *made {
-        return;
-    }
-    let present = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).contains("fkh3"))
-        .unwrap_or(false);
-    if !present {
-        let status = Command::new("bash")
-            .arg(repo().join("tests/cluster/hosts.sh"))
-            .arg("up")
-            .status()
-            .expect("bash runs");
-        assert!(
-            status.success(),
-            "tests/cluster/hosts.sh up failed: the cluster tests need root and iproute2"
-        );
-    }
-    *made = true;
-}
 
 /// A kernel whose `mpirun` reaches the test hosts.
 async fn kernel() -> Kernel {
-    hosts_up();
-    let agent = repo().join("tests/cluster/agent.sh").display().to_string();
-    Kernel::start(&[
-        ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
-        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
-        ("OMPI_MCA_plm_rsh_agent", &agent),
-        ("OMPI_MCA_oob_tcp_if_include", "10.77.0.0/24"),
-        ("OMPI_MCA_btl_tcp_if_include", "10.77.0.0/24"),
-    ])
-    .await
+    let env = test_hosts::mpirun_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Kernel::start(&env).await
 }
 
 async fn ok(kernel: &mut Kernel, code: &str) -> (String, String) {
@@ -113,11 +72,12 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
     let (workers, _) = ok(
         &mut kernel,
         &format!(
-            "let cl = cluster::Cluster::mpirun({HOSTS})?;\n\
+            "let cl = cluster::Cluster::mpirun({:?})?;\n\
              let pool = cl.pool()?;\n\
              let mut hosts: Vec<String> = cl.workers().iter().map(|w| w.host.clone()).collect();\n\
              hosts.sort();\n\
-             hosts"
+             hosts",
+            test_hosts::HOSTS
         ),
     )
     .await;
@@ -176,7 +136,10 @@ async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
     let mut kernel = kernel().await;
     ok(
         &mut kernel,
-        &format!("let cl = cluster::Cluster::mpirun({HOSTS})?;\nlet pool = cl.pool()?;"),
+        &format!(
+            "let cl = cluster::Cluster::mpirun({:?})?;\nlet pool = cl.pool()?;",
+            test_hosts::HOSTS
+        ),
     )
     .await;
     // A closure that captures cannot be shipped: said at compile time.

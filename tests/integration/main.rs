@@ -36,4 +36,5 @@ mod protocol;
 mod recovery;
 mod rich_output;
 mod support;
+mod test_hosts;
 mod widgets;
