@@ -114,6 +114,14 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
     )
     .await;
     assert_eq!(unordered, "true");
+    let (streamed, _) = ok(
+        &mut kernel,
+        "let streamed: Vec<u64> = progress(pool.imap(|n: u64| n * 2, 0..30u64)?).collect::<Result<_, _>>()?;\n\
+         let one = pool.apply_async(|s: String| s.len(), \"four\".to_string())?;\n\
+         (streamed == (0..30).map(|n| n * 2).collect::<Vec<u64>>(), one.result()?)",
+    )
+    .await;
+    assert_eq!(streamed, "(true, 4)");
     let (submitted, _) = ok(
         &mut kernel,
         "let ex = cl.executor()?;\n\
@@ -136,10 +144,10 @@ async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
     let mut kernel = kernel().await;
     ok(
         &mut kernel,
-        &format!(
-            "let cl = cluster::Cluster::mpirun({:?})?;\nlet pool = cl.pool()?;",
-            test_hosts::HOSTS
-        ),
+        // Open MPI's hostfile, as clusters keep them.
+        "std::fs::write(\"/tmp/fk-test-hostfile\", \"fkh1 slots=2\\nfkh2 slots=2\\nfkh3 slots=2\\n\")?;\n\
+         let cl = cluster::Cluster::mpirun_hostfile(\"/tmp/fk-test-hostfile\", 6)?;\n\
+         let pool = cl.pool()?;",
     )
     .await;
     // A closure that captures cannot be shipped: said at compile time.

@@ -12,6 +12,8 @@ use std::process::{Command, Stdio};
 pub(crate) enum Launcher {
     /// `mpirun -H host:slots,... -np N`.
     Mpirun { hosts: Vec<String> },
+    /// `mpirun --hostfile FILE -np N`.
+    MpirunHostfile { hostfile: PathBuf, workers: usize },
     /// `srun -n N` inside a Slurm allocation.
     Srun { tasks: usize },
 }
@@ -19,7 +21,7 @@ pub(crate) enum Launcher {
 impl Launcher {
     pub(crate) fn program(&self) -> &'static str {
         match self {
-            Launcher::Mpirun { .. } => "mpirun",
+            Launcher::Mpirun { .. } | Launcher::MpirunHostfile { .. } => "mpirun",
             Launcher::Srun { .. } => "srun",
         }
     }
@@ -28,6 +30,7 @@ impl Launcher {
     pub(crate) fn workers(&self) -> usize {
         match self {
             Launcher::Mpirun { hosts } => hosts.iter().map(|host| slots_of(host)).sum(),
+            Launcher::MpirunHostfile { workers, .. } => *workers,
             Launcher::Srun { tasks } => *tasks,
         }
     }
@@ -40,7 +43,7 @@ impl Launcher {
                 let name = host.split(':').next().unwrap_or(host);
                 matches!(name, "localhost" | "127.0.0.1" | "::1")
             }),
-            Launcher::Srun { .. } => false,
+            Launcher::MpirunHostfile { .. } | Launcher::Srun { .. } => false,
         }
     }
 
@@ -56,9 +59,16 @@ impl Launcher {
         let mut command = Command::new(self.program());
         match self {
             Launcher::Mpirun { hosts } => {
+                command.arg("-H").arg(hosts.join(","));
+            }
+            Launcher::MpirunHostfile { hostfile, .. } => {
+                command.arg("--hostfile").arg(hostfile);
+            }
+            Launcher::Srun { .. } => {}
+        }
+        match self {
+            Launcher::Mpirun { .. } | Launcher::MpirunHostfile { .. } => {
                 command
-                    .arg("-H")
-                    .arg(hosts.join(","))
                     .arg("-np")
                     .arg(self.workers().to_string())
                     // A worker that dies fails its own chunk; without this,

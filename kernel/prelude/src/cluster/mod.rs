@@ -245,6 +245,30 @@ impl Cluster {
         }
     }
 
+    /// `workers` workers started by `mpirun --hostfile hostfile` (Open MPI's
+    /// hostfile: `node1 slots=4` per line).
+    pub fn mpirun_hostfile(
+        hostfile: impl Into<std::path::PathBuf>,
+        workers: usize,
+    ) -> Result<Cluster> {
+        Cluster::mpirun_hostfile_builder(hostfile, workers).start()
+    }
+
+    /// A builder for [`mpirun_hostfile`](Cluster::mpirun_hostfile), for launcher options.
+    pub fn mpirun_hostfile_builder(
+        hostfile: impl Into<std::path::PathBuf>,
+        workers: usize,
+    ) -> ClusterBuilder {
+        ClusterBuilder {
+            launcher: Launcher::MpirunHostfile {
+                hostfile: hostfile.into(),
+                workers,
+            },
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
     /// `tasks` workers started by Slurm's `srun` inside an allocation
     /// (`salloc`, `sbatch`).
     pub fn srun(tasks: usize) -> Result<Cluster> {
