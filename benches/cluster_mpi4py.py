@@ -1,7 +1,8 @@
 """The reference for `cargo bench --bench cluster`: mpi4py.futures'
 MPIPoolExecutor on the same hosts and mpirun, the same work. Run by the
-bench as `mpirun ... python -m mpi4py.futures benches/cluster_mpi4py.py`;
-prints one `name seconds` line per measurement."""
+bench as `mpirun ... python -m mpi4py.futures benches/cluster_mpi4py.py N`;
+prints one `name seconds` line per measurement, as it goes (the bench
+timestamps the first: launcher to first result)."""
 
 import sys
 import time
@@ -26,9 +27,10 @@ def timed(name, work):
 
 if __name__ == "__main__":
     workers = int(sys.argv[1])
-    # Python's Pool default, as the Rust side's: four chunks per worker.
-    tiny_chunks = -(-10_000 // (workers * 4))
+    # Four chunks per worker, as the Rust side's default (Python's Pool's).
+    chunks = lambda items: -(-items // (workers * 4))
     with MPIPoolExecutor() as executor:
         timed("first_map", lambda: list(executor.map(square, range(workers))))
-        timed("tiny", lambda: list(executor.map(square, range(10_000), chunksize=tiny_chunks)))
-        timed("sleepy", lambda: list(executor.map(sleepy, range(64), chunksize=-(-64 // (workers * 4)))))
+        for _ in range(4):
+            timed("tiny", lambda: list(executor.map(square, range(10_000), chunksize=chunks(10_000))))
+        timed("sleepy", lambda: list(executor.map(sleepy, range(64), chunksize=chunks(64))))
