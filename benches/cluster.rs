@@ -38,6 +38,9 @@ struct Round {
     sleepy: Duration,
 }
 
+/// Which figure of a round.
+type Field = fn(&Round) -> Duration;
+
 /// A cell's own answer, in seconds (a tuple of them for several).
 async fn seconds(kernel: &mut Kernel, code: &str) -> Vec<Duration> {
     let (iopub, _) = kernel.execute(code).await;
@@ -167,7 +170,7 @@ async fn main() {
         "{:<44} {:>13} {:>15} {:>8}",
         "", "ferrokernel", "mpi4py.futures", "ratio"
     );
-    let pick = |rounds: &[Round], f: fn(&Round) -> Duration| median(rounds.iter().map(f).collect());
+    let pick = |rounds: &[Round], f: Field| median(rounds.iter().map(f).collect());
     let (a, b) = (pick(&ours, |r| r.start), pick(&theirs, |r| r.start));
     row(
         "start-up: launcher to first result",
@@ -175,7 +178,7 @@ async fn main() {
         format!("{:.3} s", b.as_secs_f64()),
         b.as_secs_f64() / a.as_secs_f64(),
     );
-    let rates: [(&str, f64, fn(&Round) -> Duration); 3] = [
+    let rates: [(&str, f64, Field); 3] = [
         ("map 10 000 tiny items, first call (items/s)", TINY, |r| {
             r.tiny_first
         }),

@@ -133,6 +133,21 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
     .await;
     assert_eq!(submitted, "(8, 56)");
     ok(&mut kernel, "cl.shutdown()?;").await;
+    // The timeline shows the workers by host, each ended cleanly.
+    let (chart, _) = ok(&mut kernel, "multiprocessing::timeline().text()").await;
+    let chart = chart.replace("\\n", "\n");
+    for host in ["fkh1", "fkh2", "fkh3"] {
+        assert!(
+            chart.contains(&format!("Cluster on {host} (mpirun)")),
+            "{chart}"
+        );
+    }
+    let workers: Vec<&str> = chart
+        .lines()
+        .filter(|l| l.trim_start().starts_with("worker "))
+        .collect();
+    assert_eq!(workers.len(), 6, "{chart}");
+    assert!(workers.iter().all(|l| l.contains("exit 0")), "{chart}");
     let left = eventually_none("cluster-worker", Duration::from_secs(10));
     assert!(left.is_empty(), "workers left after shutdown: {left:?}");
     let left = eventually_none("orted", Duration::from_secs(10));
@@ -202,6 +217,8 @@ async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
     )
     .await;
     assert_eq!(after, "(5, 4350)");
+    let (chart, _) = ok(&mut kernel, "multiprocessing::timeline().text()").await;
+    assert_eq!(chart.matches("lost").count(), 1, "{chart}");
     // An interrupt ends a long call; the cluster stays usable.
     let started = kernel
         .send_shell(ferrokernel_protocol::ExecuteRequest {

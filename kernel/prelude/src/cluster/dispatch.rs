@@ -11,6 +11,7 @@ use super::wire::{Order, Report};
 use super::{ClusterFailure, WorkerInfo};
 use crate::error::{Error, Result};
 use crate::multiprocessing::connection::Connection;
+use crate::sys::timeline;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -89,11 +90,15 @@ impl Dispatcher {
                 worker,
                 sent: HashSet::new(),
             };
+            let mut lost = false;
             while let Some(task) = dispatcher.next() {
                 if !link.run(&dispatcher, task) {
+                    lost = true;
                     break;
                 }
             }
+            let ending = if lost { timeline::LOST } else { 0 };
+            timeline::record_remote_exit(link.worker.pid as i32, ending);
             dispatcher.lost_one();
         });
     }

@@ -54,6 +54,7 @@ pub use pool::{ClusterIMap, ClusterIMapUnordered, ClusterPool};
 
 use crate::error::{Error, Result};
 use crate::multiprocessing::connection::{Connection, Listener};
+use crate::sys::timeline::{self, Group};
 use dispatch::Dispatcher;
 use launch::Launcher;
 use std::ffi::OsString;
@@ -215,6 +216,8 @@ struct Inner {
     connections: Vec<Arc<Connection>>,
     launcher_name: &'static str,
     launcher: Mutex<Option<Child>>,
+    /// One per host, so the timeline shows the workers by host.
+    _timeline_groups: Vec<Group>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -369,6 +372,7 @@ impl Cluster {
             workers.push((conn, info));
         }
         workers.sort_by_key(|(_, info)| (info.rank, info.host.clone(), info.pid));
+        let groups = record_in_timeline(launcher.program(), &workers);
         for (conn, info) in &workers {
             dispatcher.serve(Arc::clone(conn), info.clone());
         }
@@ -380,6 +384,7 @@ impl Cluster {
                 connections: std::mem::take(&mut starting.connections),
                 launcher_name: launcher.program(),
                 launcher: Mutex::new(launcher_child),
+                _timeline_groups: groups,
             }),
         })
     }
@@ -437,6 +442,28 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Shows the workers in the notebook's timeline, grouped by host
+/// (`Cluster on node1 (mpirun)`), from now until they stop.
+fn record_in_timeline(launcher: &str, workers: &[(Arc<Connection>, WorkerInfo)]) -> Vec<Group> {
+    let mut groups: Vec<(String, Group)> = Vec::new();
+    for (_, worker) in workers {
+        if !groups.iter().any(|(host, _)| *host == worker.host) {
+            let label = format!("Cluster on {} ({launcher})", worker.host);
+            groups.push((worker.host.clone(), Group::new(label)));
+        }
+        let group = groups
+            .iter()
+            .find(|(host, _)| *host == worker.host)
+            .and_then(|(_, group)| group.id());
+        let name = match worker.rank {
+            Some(rank) => format!("worker {rank}"),
+            None => "worker".to_owned(),
+        };
+        timeline::record_remote_start(worker.pid as i32, &name, group);
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// A cluster being started: ends the launcher if the start fails.

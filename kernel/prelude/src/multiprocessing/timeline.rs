@@ -29,6 +29,9 @@ pub enum Ending {
     Signaled(i32),
     /// It had not ended when the timeline was drawn.
     Running,
+    /// A process on another host (a cluster's worker) whose connection
+    /// closed before it was told to stop: it died, or its host went away.
+    Lost,
 }
 
 impl Ending {
@@ -36,6 +39,7 @@ impl Ending {
     fn from_exitcode(code: Option<i32>) -> Ending {
         match code {
             None => Ending::Running,
+            Some(record::LOST) => Ending::Lost,
             Some(code) if code < 0 => Ending::Signaled(-code),
             Some(code) => Ending::Exited(code),
         }
@@ -45,7 +49,7 @@ impl Ending {
         match self {
             Ending::Exited(0) => "#43a047",
             Ending::Exited(_) => "#fb8c00",
-            Ending::Signaled(_) => "#e53935",
+            Ending::Signaled(_) | Ending::Lost => "#e53935",
             Ending::Running => "#9e9e9e",
         }
     }
@@ -57,6 +61,7 @@ impl fmt::Display for Ending {
             Ending::Exited(code) => write!(f, "exit {code}"),
             Ending::Signaled(signal) => write!(f, "killed by {}", signal_name(*signal)),
             Ending::Running => write!(f, "running"),
+            Ending::Lost => write!(f, "lost"),
         }
     }
 }
@@ -452,6 +457,9 @@ impl Row {
     fn label(&self) -> String {
         match self {
             Row::Group { label, .. } => label.clone(),
+            Row::Process {
+                name, pid, parent, ..
+            } if *parent == record::REMOTE_PARENT => format!("{name} (pid {pid})"),
             Row::Process {
                 name, pid, parent, ..
             } => format!("{name} (pid {pid}, parent {parent})"),

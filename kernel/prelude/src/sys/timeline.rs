@@ -219,15 +219,14 @@ impl Recorder {
         });
     }
 
-    fn exit(&self, pid: i32, exitcode: i32) {
+    fn exit(&self, pid: i32, exitcode: i32, remote: bool) {
         let ended = self.since_epoch();
         let mut records = self.lock();
-        // The latest process with this pid (pids are reused).
-        let Some(record) = records
-            .processes
-            .iter_mut()
-            .rev()
-            .find(|p| p.pid == pid && p.ended.is_none())
+        // The latest process with this pid (pids are reused), on this host or not.
+        let Some(record) =
+            records.processes.iter_mut().rev().find(|p| {
+                p.pid == pid && p.ended.is_none() && (p.parent == REMOTE_PARENT) == remote
+            })
         else {
             return;
         };
@@ -361,7 +360,29 @@ impl Held {
 pub(crate) fn record_exit(pid: i32, exitcode: i32) {
     let recorder = recorder();
     if recorder.enabled {
-        recorder.exit(pid, exitcode);
+        recorder.exit(pid, exitcode, false);
+    }
+}
+
+/// The parent recorded for a process on another host (a cluster's worker).
+pub(crate) const REMOTE_PARENT: i32 = -1;
+
+/// Records that process `pid` on another host joined, named `name`, in `group`.
+pub(crate) fn record_remote_start(pid: i32, name: &str, group: Option<GroupId>) {
+    let recorder = recorder();
+    if recorder.enabled {
+        recorder.start_in(&mut recorder.lock(), pid, REMOTE_PARENT, name, group);
+    }
+}
+
+/// The exit code recorded for a remote process whose connection was lost.
+pub(crate) const LOST: i32 = i32::MIN;
+
+/// Records that process `pid` on another host ended (or was [`LOST`]).
+pub(crate) fn record_remote_exit(pid: i32, exitcode: i32) {
+    let recorder = recorder();
+    if recorder.enabled {
+        recorder.exit(pid, exitcode, true);
     }
 }
 
@@ -417,15 +438,15 @@ mod tests {
         recorder.start(10, 1, "Process-1", None);
         recorder.start(11, 1, "PoolWorker-1", Some(pool));
         recorder.start(12, 1, "PoolWorker-2", Some(pool));
-        recorder.exit(10, 0);
-        recorder.exit(11, -9);
+        recorder.exit(10, 0, false);
+        recorder.exit(11, -9, false);
         let first = recorder.take_unshown();
         assert_eq!(first.processes.len(), 3);
         assert_eq!(first.groups.len(), 1);
         assert_eq!(first.processes[1].ended.map(|(_, code)| code), Some(-9));
         assert_eq!(first.processes[2].ended, None);
         // Shown and over is forgotten; the running worker's exit is still recorded.
-        recorder.exit(12, 0);
+        recorder.exit(12, 0, false);
         recorder.release_group(pool);
         recorder.start(13, 1, "Process-2", None);
         let second = recorder.take_unshown();
@@ -443,7 +464,7 @@ mod tests {
         let recorder = Recorder::new();
         let executor = recorder.open_group("ProcessPoolExecutor(2)");
         recorder.start(30, 1, "ForkPoolWorker-1", Some(executor));
-        recorder.exit(30, 0);
+        recorder.exit(30, 0, false);
         let closed = recorder.lock().groups[0].record.closed;
         assert!(closed.is_some(), "closed with its last member");
         recorder.start(31, 1, "ForkPoolWorker-2", Some(executor));
@@ -454,14 +475,14 @@ mod tests {
             first.groups[0].opened,
             recorder.lock().groups[0].record.opened
         );
-        recorder.exit(31, 0);
+        recorder.exit(31, 0, false);
         std::thread::sleep(Duration::from_millis(5));
         recorder.start(32, 1, "ForkPoolWorker-3", Some(executor));
         let second = recorder.take_unshown();
         assert_eq!(second.processes.len(), 1);
         assert_eq!(second.groups[0].opened, second.processes[0].started);
         // Kept while its handle lives, though no member runs; then forgotten.
-        recorder.exit(32, 0);
+        recorder.exit(32, 0, false);
         let _ = recorder.take_unshown();
         assert_eq!(recorder.lock().groups.len(), 1);
         recorder.release_group(executor);
@@ -475,7 +496,7 @@ mod tests {
         recorder.start(1, 1, "running", None);
         for pid in 2..=MAX_RECORDS as i32 + 1 {
             recorder.start(pid, 1, "short", None);
-            recorder.exit(pid, 0);
+            recorder.exit(pid, 0, false);
         }
         let recorded = recorder.take_unshown();
         assert_eq!(recorded.dropped, (MAX_RECORDS / 10) as u64);
@@ -487,9 +508,9 @@ mod tests {
     fn a_reused_pid_ends_its_latest_process() {
         let recorder = Recorder::new();
         recorder.start(20, 1, "a", None);
-        recorder.exit(20, 0);
+        recorder.exit(20, 0, false);
         recorder.start(20, 1, "b", None);
-        recorder.exit(20, 3);
+        recorder.exit(20, 3, false);
         let recorded = recorder.take_unshown();
         let codes: Vec<_> = recorded
             .processes
