@@ -54,13 +54,16 @@ dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 compgen -c lldb-dap | grep -q . || missing+=(lldb-19)
 # Open MPI's mpirun starts a notebook cluster's workers (and the cluster tests').
 command -v mpirun >/dev/null || missing+=(openmpi-bin)
+# A one-node Slurm for the cluster tests' srun (tests/cluster/slurm.sh).
+command -v slurmctld >/dev/null || missing+=(slurm-wlm)
+command -v munged >/dev/null || missing+=(munge)
 if ((${#missing[@]})); then
     note "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-    note "chromium, node, npm, fonts, lldb-dap and mpirun are present"
+    note "chromium, node, npm, fonts, lldb-dap, mpirun and slurm are present"
 fi
 
 # ---------------------------------------------------------------------------

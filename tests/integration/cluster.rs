@@ -3,10 +3,14 @@
 //! MPI's `mpirun` through an rsh agent that enters a host's namespace, and
 //! the cell's own compiled code run there.
 
-use crate::support::{Kernel, error_of, result_text, stream_text};
+use crate::support::{Kernel, Launch, error_of, result_text, stream_text};
 use crate::test_hosts;
 use ferrokernel_protocol::ReplyStatus;
 use std::time::{Duration, Instant};
+
+/// One cluster test at a time: each checks that no worker, daemon or
+/// launcher is left anywhere, which another test's cluster would fail.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A kernel whose `mpirun` reaches the test hosts.
 async fn kernel() -> Kernel {
@@ -61,6 +65,7 @@ fn eventually_none(needle: &str, within: Duration) -> Vec<String> {
 
 #[tokio::test]
 async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut kernel = kernel().await;
     ok(
         &mut kernel,
@@ -156,6 +161,7 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
 
 #[tokio::test]
 async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut kernel = kernel().await;
     ok(
         &mut kernel,
@@ -266,4 +272,71 @@ async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
             "{needle} left after the kernel's exit: {left:?}"
         );
     }
+}
+
+/// Runs `tests/cluster/slurm.sh` with `action`; `up` answers the SLURM_CONF.
+fn slurm(action: &str) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/slurm.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(action)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "tests/cluster/slurm.sh {action} failed (root and Debian's slurm-wlm and munge needed): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("SLURM_CONF="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_kernel_inside_a_slurm_allocation_runs_workers_started_by_srun() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let conf = slurm("up");
+    // JupyterLab's kernel started inside `salloc -n 2`, as on a head node.
+    let launch = Launch {
+        program: "salloc".into(),
+        args: [
+            "-n",
+            "2",
+            env!("CARGO_BIN_EXE_ferrokernel"),
+            "kernel",
+            "--connection-file",
+            "{connection_file}",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        tcp: false,
+    };
+    let mut kernel = Kernel::launch(&launch, "test-secret-key", &[("SLURM_CONF", &conf)]).await;
+    ok(
+        &mut kernel,
+        "fn with_rank(n: u64) -> (u64, String) {\n    \
+             (n + 1, std::env::var(\"SLURM_PROCID\").unwrap_or_default())\n\
+         }",
+    )
+    .await;
+    let (checked, _) = ok(
+        &mut kernel,
+        "let cl = cluster::Cluster::srun(2)?;\n\
+         let pool = cl.pool()?;\n\
+         let out = pool.map(with_rank, 0..100u64)?;\n\
+         let in_order = out.iter().enumerate().all(|(i, (m, _))| *m == i as u64 + 1);\n\
+         let mut ranks: Vec<String> = out.iter().map(|(_, r)| r.clone()).collect();\n\
+         ranks.sort(); ranks.dedup();\n\
+         (in_order, ranks, cl.workers().iter().map(|w| w.rank).collect::<Vec<_>>())",
+    )
+    .await;
+    assert_eq!(checked, r#"(true, ["0", "1"], [Some(0), Some(1)])"#);
+    ok(&mut kernel, "cl.shutdown()?;").await;
+    let left = eventually_none("cluster-worker", Duration::from_secs(10));
+    assert!(left.is_empty(), "workers left after shutdown: {left:?}");
+    drop(kernel);
+    slurm("down");
 }
