@@ -7,8 +7,9 @@
 #   bash tests/cluster/hosts.sh down       remove them
 #   bash tests/cluster/hosts.sh check      exit 0 if this machine can make them
 #
-# The kernel's side of the bridge is 10.77.0.1; host k is 10.77.0.(10+k) and is
-# named in /etc/hosts. Needs root (ip netns); run by tests/run-all.sh.
+# The kernel's side of the bridge is 10.77.0.1; host k is 10.77.0.(10+k). The
+# agent gives each its name (Open MPI hands it the name; nothing resolves it).
+# Needs root (ip netns); made by the cluster tests when missing.
 set -euo pipefail
 
 bridge=fkbr0
@@ -30,7 +31,6 @@ hosts_up() {
         ip -n "$name" link set eth0 up
         ip -n "$name" link set lo up
         ip -n "$name" route add default via "$subnet.1"
-        echo "$subnet.$((10 + k)) $name # ferrokernel test host" >>/etc/hosts
     done
     echo "hosts: $(ip netns list | grep -o 'fkh[0-9]*' | sort | tr '\n' ' ')on $bridge ($subnet.0/24); agent $here/agent.sh"
 }
@@ -41,12 +41,6 @@ hosts_down() {
         ip netns del "$name"
     done
     ip link del "$bridge" 2>/dev/null || true
-    if grep -q '# ferrokernel test host' /etc/hosts; then
-        # /etc/hosts may be a bind mount: rewrite it in place, never replace it.
-        local kept
-        kept=$(grep -v '# ferrokernel test host' /etc/hosts)
-        printf '%s\n' "$kept" >/etc/hosts
-    fi
 }
 
 hosts_check() {
