@@ -3,9 +3,8 @@
 # joined by a veth pair to a bridge on a private subnet, and an rsh agent that
 # Open MPI uses instead of ssh to start its daemons "on" a host.
 #
-#   bash tests/cluster/hosts.sh up [N]     make hosts fkh1..fkhN (default 3)
-#   bash tests/cluster/hosts.sh down       remove them
-#   bash tests/cluster/hosts.sh check      exit 0 if this machine can make them
+#   bash tests/cluster/hosts.sh up [N]   make hosts fkh1..fkhN (default 3)
+#   bash tests/cluster/hosts.sh down     remove them
 #
 # The kernel's side of the bridge is 10.77.0.1; host k is 10.77.0.(10+k). The
 # agent gives each its name (Open MPI hands it the name; nothing resolves it).
@@ -43,16 +42,8 @@ hosts_down() {
     ip link del "$bridge" 2>/dev/null || true
 }
 
-hosts_check() {
-    [[ $(id -u) -eq 0 ]] || { echo "not root"; return 1; }
-    command -v ip >/dev/null || { echo "no ip (iproute2)"; return 1; }
-    ip netns add fkprobe 2>/dev/null || { echo "ip netns add refused"; return 1; }
-    ip netns del fkprobe
-}
-
 case ${1:-} in
     up) hosts_up "${2:-3}" ;;
     down) hosts_down ;;
-    check) hosts_check ;;
     *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
