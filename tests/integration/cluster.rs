@@ -127,6 +127,17 @@ async fn a_cells_function_maps_on_three_hosts_started_by_mpirun() {
     )
     .await;
     assert_eq!(streamed, "(true, 4)");
+    let (joined, _) = ok(
+        &mut kernel,
+        "let slow: Vec<_> = (0..4u64)\n    \
+             .map(|n| pool.apply_async(|n: u64| { std::thread::sleep(std::time::Duration::from_millis(300)); n }, n))\n    \
+             .collect::<Result<_, _>>()?;\n\
+         let waiting = slow.iter().filter(|f| !f.done()).count();\n\
+         pool.join()?;\n\
+         (waiting > 0, slow.iter().all(|f| f.done()))",
+    )
+    .await;
+    assert_eq!(joined, "(true, true)");
     let (submitted, _) = ok(
         &mut kernel,
         "let ex = cl.executor()?;\n\

@@ -7,10 +7,11 @@ use super::{Cluster, ClusterFailure, WorkerInfo};
 use crate::concurrent::futures::Future;
 use crate::concurrent::futures::future::Core;
 use crate::error::{Error, Result};
+use crate::sys::deadline::SLICE;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Like Python's `MPIPoolExecutor`: `submit(f, arg)` runs `f(arg)` on a free
 /// worker and gives a [`Future`] (which works with `wait` and `as_completed`);
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct ClusterExecutor {
     cluster: Cluster,
     shut_down: Arc<AtomicBool>,
+    outstanding: Arc<Outstanding>,
 }
 
 impl ClusterExecutor {
@@ -26,6 +28,7 @@ impl ClusterExecutor {
         ClusterExecutor {
             cluster,
             shut_down: Arc::new(AtomicBool::new(false)),
+            outstanding: Arc::default(),
         }
     }
 
@@ -39,7 +42,7 @@ impl ClusterExecutor {
         if self.shut_down.load(Ordering::SeqCst) {
             return Err(Error::ExecutorShutdown);
         }
-        submit_one(&self.cluster, f, arg)
+        submit_one(&self.cluster, &self.outstanding, f, arg)
     }
 
     /// `f` over the items, results in order (as `Executor.map`, collected).
@@ -55,18 +58,67 @@ impl ClusterExecutor {
         self.cluster.pool()?.map(f, items)
     }
 
-    /// Takes no more work. With `wait`, nothing else is needed: submitted
-    /// calls hold their own futures. The cluster's workers stay; end them
+    /// Takes no more work; with `wait`, returns once every submitted call
+    /// has finished (interruptibly). The cluster's workers stay; end them
     /// with [`Cluster::shutdown`].
     pub fn shutdown(&self, wait: bool) -> Result<()> {
-        let _ = wait;
         self.shut_down.store(true, Ordering::SeqCst);
+        if wait {
+            self.outstanding.wait()?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls submitted and not yet finished (or dropped), for `join` and
+/// `shutdown(wait)`.
+#[derive(Debug, Default)]
+pub(super) struct Outstanding {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Outstanding {
+    fn count(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self) {
+        *self.count() += 1;
+    }
+
+    fn finished(&self) {
+        let mut count = self.count();
+        *count = count.saturating_sub(1);
+        drop(count);
+        self.changed.notify_all();
+    }
+
+    /// Waits until nothing is outstanding; `Err(Interrupted)` on an interrupt.
+    pub(super) fn wait(&self) -> Result<()> {
+        let interrupts = crate::interrupt::count();
+        let mut count = self.count();
+        while *count > 0 {
+            if crate::interrupt::count() != interrupts {
+                return Err(Error::Interrupted);
+            }
+            count = self
+                .changed
+                .wait_timeout(count, SLICE)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         Ok(())
     }
 }
 
 /// Queues `f(arg)` as a task of one item whose outcome finishes a future.
-pub(super) fn submit_one<T, R, F>(cluster: &Cluster, f: F, arg: T) -> Result<Future<R>>
+pub(super) fn submit_one<T, R, F>(
+    cluster: &Cluster,
+    outstanding: &Arc<Outstanding>,
+    f: F,
+    arg: T,
+) -> Result<Future<R>>
 where
     F: Fn(T) -> R,
     T: Serialize + DeserializeOwned,
@@ -79,15 +131,31 @@ where
         place,
         context: Arc::new(postcard::to_allocvec(&())?),
         items: postcard::to_allocvec(&vec![arg])?,
-        reply: Box::new(FutureReply {
-            core: Arc::clone(&core),
-        }),
+        reply: Box::new(FutureReply::new(&core, outstanding)),
     }])?;
     Ok(Future::new(core))
 }
 
 struct FutureReply<R> {
     core: Arc<Core<R>>,
+    outstanding: Arc<Outstanding>,
+}
+
+impl<R> FutureReply<R> {
+    fn new(core: &Arc<Core<R>>, outstanding: &Arc<Outstanding>) -> FutureReply<R> {
+        outstanding.add();
+        FutureReply {
+            core: Arc::clone(core),
+            outstanding: Arc::clone(outstanding),
+        }
+    }
+}
+
+/// Finished, skipped as cancelled, or never queued: no longer outstanding.
+impl<R> Drop for FutureReply<R> {
+    fn drop(&mut self) {
+        self.outstanding.finished();
+    }
 }
 
 impl<R: DeserializeOwned + Send> Reply for FutureReply<R> {

@@ -3,6 +3,7 @@
 use super::Cluster;
 use super::dispatch::{Outcome, Reply, Task};
 use super::entry::{self, Call, Entry, Plain, WithContext};
+use super::executor::Outstanding;
 use super::library::{self, Place};
 use super::{ClusterFailure, WorkerInfo};
 use crate::error::{Error, Result};
@@ -33,6 +34,7 @@ where
 pub struct ClusterPool {
     cluster: Cluster,
     closed: Arc<AtomicBool>,
+    outstanding: Arc<Outstanding>,
 }
 
 impl ClusterPool {
@@ -40,6 +42,7 @@ impl ClusterPool {
         ClusterPool {
             cluster,
             closed: Arc::new(AtomicBool::new(false)),
+            outstanding: Arc::default(),
         }
     }
 
@@ -143,7 +146,7 @@ impl ClusterPool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.running()?;
-        super::executor::submit_one(&self.cluster, f, arg)
+        super::executor::submit_one(&self.cluster, &self.outstanding, f, arg)
     }
 
     /// Takes no more work; calls already made finish.
@@ -151,16 +154,10 @@ impl ClusterPool {
         self.closed.store(true, Ordering::SeqCst);
     }
 
-    /// Returns once the pool is closed (calls on a cluster pool are
-    /// synchronous or hold their own futures, so nothing else is pending).
+    /// Waits for every `apply_async` call to finish (`map` and the `imap`s
+    /// finish before they return or as they are read), interruptibly.
     pub fn join(&self) -> Result<()> {
-        if self.closed.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Error::Cluster(ClusterFailure::Protocol(
-                "join() before close() or terminate() (ValueError)".to_owned(),
-            )))
-        }
+        self.outstanding.wait()
     }
 
     /// Takes no more work. The cluster's workers stay for other pools; end
