@@ -285,6 +285,37 @@ async fn cluster_failures_are_errors_and_leave_the_cluster_usable() {
     }
 }
 
+#[tokio::test]
+async fn plain_ssh_starts_one_worker_per_slot() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut env = test_hosts::mpirun_env();
+    // The agent takes ssh's arguments (host, then the remote command).
+    let agent = env
+        .iter()
+        .find(|(name, _)| *name == "OMPI_MCA_plm_rsh_agent")
+        .map(|(_, agent)| agent.clone())
+        .unwrap_or_default();
+    env.push(("FERROKERNEL_CLUSTER_SSH", agent));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut kernel = Kernel::start(&env).await;
+    let (checked, _) = ok(
+        &mut kernel,
+        "let cl = cluster::Cluster::ssh([\"fkh1:2\", \"fkh3\"])?;\n\
+         let pool = cl.pool()?;\n\
+         let hosts: Vec<String> = pool.map(|_: u8| std::fs::read_to_string(\"/proc/sys/kernel/hostname\").unwrap_or_default().trim().to_string(), 0..30u8)?;\n\
+         let mut seen = hosts.clone(); seen.sort(); seen.dedup();\n\
+         (seen, cl.workers().iter().map(|w| (w.host.clone(), w.rank)).collect::<Vec<_>>())",
+    )
+    .await;
+    assert_eq!(
+        checked,
+        r#"(["fkh1", "fkh3"], [("fkh1", Some(0)), ("fkh1", Some(1)), ("fkh3", Some(2))])"#
+    );
+    ok(&mut kernel, "cl.shutdown()?;").await;
+    let left = eventually_none("cluster-worker", Duration::from_secs(10));
+    assert!(left.is_empty(), "workers left after shutdown: {left:?}");
+}
+
 /// Runs `tests/cluster/slurm.sh` with `action`; `up` answers the SLURM_CONF.
 fn slurm(action: &str) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/slurm.sh");

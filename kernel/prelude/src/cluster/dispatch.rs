@@ -33,6 +33,25 @@ pub(crate) struct Task {
     pub(crate) context: Arc<Vec<u8>>,
     pub(crate) items: Vec<u8>,
     pub(crate) reply: Box<dyn Reply>,
+    /// Taken by a worker once (a task put back is not claimed again).
+    claimed: bool,
+}
+
+impl Task {
+    pub(crate) fn new(
+        place: Place,
+        context: Arc<Vec<u8>>,
+        items: Vec<u8>,
+        reply: Box<dyn Reply>,
+    ) -> Task {
+        Task {
+            place,
+            context,
+            items,
+            reply,
+            claimed: false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -90,6 +109,9 @@ impl Dispatcher {
                 worker,
                 sent: HashSet::new(),
             };
+            // Counted out however the thread ends, a panic included, so the
+            // last link always fails what is still queued.
+            let _ended = LinkEnded(&dispatcher);
             let mut lost = false;
             while let Some(task) = dispatcher.next() {
                 if !link.run(&dispatcher, task) {
@@ -99,8 +121,14 @@ impl Dispatcher {
             }
             let ending = if lost { timeline::LOST } else { 0 };
             timeline::record_remote_exit(link.worker.pid as i32, ending);
-            dispatcher.lost_one();
         });
+    }
+
+    /// Puts back a task no worker has run (its worker was found gone before
+    /// the task reached it).
+    fn requeue(&self, task: Task) {
+        self.queue().tasks.push_front(task);
+        self.ready.notify_all();
     }
 
     fn next(&self) -> Option<Task> {
@@ -120,7 +148,7 @@ impl Dispatcher {
     }
 
     /// A link thread ended; the last one fails whatever is still queued.
-    fn lost_one(&self) {
+    fn link_ended(&self) {
         if self.alive.fetch_sub(1, Ordering::SeqCst) != 1 {
             return;
         }
@@ -153,6 +181,23 @@ impl Dispatcher {
     }
 }
 
+/// Calls [`Dispatcher::link_ended`] when its link thread ends.
+struct LinkEnded<'a>(&'a Dispatcher);
+
+impl Drop for LinkEnded<'_> {
+    fn drop(&mut self) {
+        self.0.link_ended();
+    }
+}
+
+/// Why a task did not come back from a worker.
+enum Failure {
+    /// The worker was gone before it got the task: another may run it.
+    NotSent,
+    /// The worker went away with the task.
+    Lost(Error),
+}
+
 /// The kernel's end of one worker.
 struct Link {
     conn: Arc<Connection>,
@@ -164,50 +209,67 @@ struct Link {
 impl Link {
     /// Runs one task; `false` when the worker is gone.
     fn run(&mut self, dispatcher: &Dispatcher, mut task: Task) -> bool {
-        if !task.reply.claim() {
-            return true;
+        if !task.claimed {
+            if !task.reply.claim() {
+                return true;
+            }
+            task.claimed = true;
         }
         let id = dispatcher.next_task.fetch_add(1, Ordering::Relaxed);
-        match self.exchange(dispatcher, &task, id) {
-            Ok(outcome) => {
-                task.reply.done(outcome, &self.worker);
-                true
+        let outcome = match self.exchange(dispatcher, &task, id) {
+            Ok(outcome) => outcome,
+            Err(Failure::NotSent) => {
+                dispatcher.requeue(task);
+                return false;
             }
-            Err(reason) => {
+            Err(Failure::Lost(reason)) => {
                 let lost = Error::WorkerDied {
                     reason: format!("{} ({reason})", self.worker),
                 };
-                task.reply.done(Err(lost), &self.worker);
-                false
+                finish(task, Err(lost), &self.worker);
+                return false;
             }
-        }
+        };
+        finish(task, outcome, &self.worker);
+        true
     }
 
     /// Sends what the task needs and waits for its report. `Err` only when
     /// the connection failed.
-    fn exchange(&mut self, dispatcher: &Dispatcher, task: &Task, id: u64) -> Result<Outcome> {
+    fn exchange(
+        &mut self,
+        dispatcher: &Dispatcher,
+        task: &Task,
+        id: u64,
+    ) -> std::result::Result<Outcome, Failure> {
         for library in [&dispatcher.standard_library, &task.place.library] {
             if !self.sent.contains(&library.hash) {
-                self.conn.send_uninterruptible(&Order::Load {
-                    hash: library.hash.clone(),
-                    file_name: library.file_name.clone(),
-                    bytes: library.bytes.clone(),
-                })?;
+                self.conn
+                    .send_uninterruptible(&Order::Load {
+                        hash: library.hash.clone(),
+                        file_name: library.file_name.clone(),
+                        bytes: library.bytes.clone(),
+                    })
+                    .map_err(|_| Failure::NotSent)?;
                 self.sent.insert(library.hash.clone());
             }
         }
-        self.conn.send_uninterruptible(&Order::Run {
-            task: id,
-            library: task.place.library.hash.clone(),
-            entry: task.place.offset,
-            context: task.context.as_ref().clone(),
-            items: task.items.clone(),
-        })?;
-        let Report::Done { task: done, output } = self.conn.recv_uninterruptible::<Report>()?;
+        self.conn
+            .send_uninterruptible(&Order::Run {
+                task: id,
+                library: task.place.library.hash.clone(),
+                entry: task.place.offset,
+                context: task.context.as_ref().clone(),
+                items: task.items.clone(),
+            })
+            .map_err(|_| Failure::NotSent)?;
+        let Report::Done { task: done, output } = self
+            .conn
+            .recv_uninterruptible::<Report>()
+            .map_err(Failure::Lost)?;
         if done != id {
-            return Err(Error::Cluster(ClusterFailure::Protocol(format!(
-                "{} answered task {done} for task {id}",
-                self.worker
+            return Err(Failure::Lost(Error::Cluster(ClusterFailure::Protocol(
+                format!("{} answered task {done} for task {id}", self.worker),
             ))));
         }
         Ok(output.map_err(|message| {
@@ -217,4 +279,12 @@ impl Link {
             })
         }))
     }
+}
+
+/// Hands a task's outcome to whoever waits for it. A panic there (a future's
+/// done-callback is the caller's code) must not take the link down with it.
+fn finish(task: Task, outcome: Outcome, worker: &WorkerInfo) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        task.reply.done(outcome, worker);
+    }));
 }

@@ -35,9 +35,15 @@ pub(crate) const CAPTURES: &str = "a cluster runs only functions that capture no
      closures without captured variables): pass the data in the items, or share it with \
      map_with(&context, |context, item| ..., items)";
 
-/// Fails to compile when `F` captures anything; see [`CAPTURES`].
+/// Fails to compile when `F` captures anything; see [`CAPTURES`]. A value
+/// with no bytes and nothing to drop is what the worker can make out of
+/// nothing (a closure capturing a zero-sized guard would be dropped there).
 pub(crate) const fn assert_captures_nothing<F>() {
-    assert!(std::mem::size_of::<F>() == 0, "{}", CAPTURES);
+    assert!(
+        std::mem::size_of::<F>() == 0 && !std::mem::needs_drop::<F>(),
+        "{}",
+        CAPTURES
+    );
 }
 
 /// A function of one item, as a cluster runs it .

@@ -127,12 +127,12 @@ where
     let _ = f; // Only its type travels.
     let place = place_of::<Plain<F>, (), T, R>()?;
     let core = Core::new();
-    cluster.dispatcher().submit([Task {
+    cluster.dispatcher().submit([Task::new(
         place,
-        context: Arc::new(postcard::to_allocvec(&())?),
-        items: postcard::to_allocvec(&vec![arg])?,
-        reply: Box::new(FutureReply::new(&core, outstanding)),
-    }])?;
+        Arc::new(postcard::to_allocvec(&())?),
+        postcard::to_allocvec(&vec![arg])?,
+        Box::new(FutureReply::new(&core, outstanding)),
+    )])?;
     Ok(Future::new(core))
 }
 

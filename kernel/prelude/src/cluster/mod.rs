@@ -1,6 +1,7 @@
 //! Beyond one machine: a [`Pool`](ClusterPool) and an
 //! [`Executor`](ClusterExecutor) whose workers run on many hosts, started by
-//! the launchers clusters already have (Open MPI's `mpirun`, Slurm's `srun`).
+//! the launchers clusters already have (Open MPI's `mpirun`, Slurm's `srun`,
+//! or plain `ssh`).
 //!
 //! ```no_run
 //! use ferrokernel_prelude::cluster::Cluster;
@@ -36,7 +37,8 @@
 //!
 //! **Security.** Workers connect back over the prelude's authenticated
 //! connection with a fresh random key per cluster, passed to them in their
-//! environment through the launcher (never on a command line). The kernel
+//! environment through mpirun or srun, or through ssh's standard input —
+//! never on a command line. The kernel
 //! listens on loopback when every host is `localhost`, else on all
 //! interfaces. Nothing is encrypted: across untrusted networks, tunnel.
 
@@ -215,7 +217,7 @@ struct Inner {
     workers: Vec<WorkerInfo>,
     connections: Vec<Arc<Connection>>,
     launcher_name: &'static str,
-    launcher: Mutex<Option<Child>>,
+    launcher: Mutex<Vec<Child>>,
     /// One per host, so the timeline shows the workers by host.
     _timeline_groups: Vec<Group>,
 }
@@ -272,6 +274,25 @@ impl Cluster {
         }
     }
 
+    /// Workers started over `ssh` on `hosts` (`"node1:4"`: four on node1),
+    /// for machines without MPI or Slurm. Each worker gets the key through
+    /// ssh's standard input; `FERROKERNEL_CLUSTER_SSH` names another program
+    /// taking ssh's arguments.
+    pub fn ssh(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> Result<Cluster> {
+        Cluster::ssh_builder(hosts).start()
+    }
+
+    /// A builder for [`ssh`](Cluster::ssh), for ssh's options (`-o BatchMode=yes`, `-p 2222`).
+    pub fn ssh_builder(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> ClusterBuilder {
+        ClusterBuilder {
+            launcher: Launcher::Ssh {
+                hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
+            },
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
     /// `tasks` workers started by Slurm's `srun` inside an allocation
     /// (`salloc`, `sbatch`).
     pub fn srun(tasks: usize) -> Result<Cluster> {
@@ -310,14 +331,13 @@ impl Cluster {
         // The launcher writes to the same output: what came before goes first.
         let _ = std::io::Write::flush(&mut std::io::stdout());
         let _ = std::io::Write::flush(&mut std::io::stderr());
-        let child = launcher
-            .command(
+        let children = launcher
+            .spawn(
                 &launch::worker_program(),
                 &builder.extra_args,
                 &library::hex(&key),
                 &addresses,
             )
-            .spawn()
             .map_err(|e| {
                 Error::Cluster(ClusterFailure::Launch {
                     launcher: launcher.program().to_owned(),
@@ -325,7 +345,7 @@ impl Cluster {
                 })
             })?;
         let mut starting = Starting {
-            launcher: Some(child),
+            launcher: children,
             connections: Vec::new(),
         };
         let dispatcher = Dispatcher::new(standard_library);
@@ -360,6 +380,7 @@ impl Cluster {
                 Err(other) => return Err(other),
             };
             conn.set_max_frame(worker::MAX_FRAME);
+            keep_alive(&conn);
             let hello: wire::Hello = conn.recv_timeout(Duration::from_secs(10))?;
             check(&hello)?;
             let info = WorkerInfo {
@@ -376,14 +397,14 @@ impl Cluster {
         for (conn, info) in &workers {
             dispatcher.serve(Arc::clone(conn), info.clone());
         }
-        let launcher_child = starting.launcher.take();
+        let launcher_children = std::mem::take(&mut starting.launcher);
         Ok(Cluster {
             inner: Arc::new(Inner {
                 dispatcher,
                 workers: workers.iter().map(|(_, info)| info.clone()).collect(),
                 connections: std::mem::take(&mut starting.connections),
                 launcher_name: launcher.program(),
-                launcher: Mutex::new(launcher_child),
+                launcher: Mutex::new(launcher_children),
                 _timeline_groups: groups,
             }),
         })
@@ -427,14 +448,9 @@ impl Inner {
         for conn in &self.connections {
             let _ = conn.send_uninterruptible(&wire::Order::Stop);
         }
-        let child = self
-            .launcher
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(child) = child {
-            end_launcher(child, Duration::from_secs(5));
-        }
+        let children =
+            std::mem::take(&mut *self.launcher.lock().unwrap_or_else(PoisonError::into_inner));
+        end_launcher(children, Duration::from_secs(5));
     }
 }
 
@@ -468,18 +484,21 @@ fn record_in_timeline(launcher: &str, workers: &[(Arc<Connection>, WorkerInfo)])
 
 /// A cluster being started: ends the launcher if the start fails.
 struct Starting {
-    launcher: Option<Child>,
+    launcher: Vec<Child>,
     connections: Vec<Arc<Connection>>,
 }
 
 impl Starting {
+    /// How a launcher process ended, if one did: before every worker has
+    /// joined, that is a failure (an ssh's worker exited, or mpirun gave up).
     fn launcher_exited(&mut self) -> Option<String> {
-        let child = self.launcher.as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(e.to_string()),
-        }
+        self.launcher
+            .iter_mut()
+            .find_map(|child| match child.try_wait() {
+                Ok(Some(status)) => Some(status.to_string()),
+                Ok(None) => None,
+                Err(e) => Some(e.to_string()),
+            })
     }
 }
 
@@ -488,17 +507,17 @@ impl Drop for Starting {
         for conn in &self.connections {
             let _ = conn.send_uninterruptible(&wire::Order::Stop);
         }
-        if let Some(child) = self.launcher.take() {
-            end_launcher(child, Duration::from_secs(2));
-        }
+        // At once and off this thread: a start given up (an interrupt among
+        // others) must return before the kernel's interrupt grace runs out.
+        let children = std::mem::take(&mut self.launcher);
+        std::thread::spawn(move || end_launcher(children, Duration::ZERO));
     }
 }
 
-/// Waits up to `grace` for the launcher to exit, then asks it to (SIGTERM,
-/// which makes mpirun end its daemons and clean its session directory),
-/// then kills it.
-fn end_launcher(mut child: Child, grace: Duration) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+/// Waits up to `grace` for the launcher's processes to exit, then asks them
+/// to (SIGTERM, which makes mpirun end its daemons and clean its session
+/// directory), then kills them.
+fn end_launcher(mut children: Vec<Child>, grace: Duration) {
     for (signal, wait) in [
         (None, grace),
         (
@@ -511,16 +530,37 @@ fn end_launcher(mut child: Child, grace: Duration) {
         ),
     ] {
         if let Some(signal) = signal {
-            let _ = nix::sys::signal::kill(pid, signal);
+            for child in &children {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, signal);
+            }
         }
         let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if !matches!(child.try_wait(), Ok(None)) {
+        loop {
+            children.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+            if children.is_empty() {
                 return;
+            }
+            if Instant::now() >= until {
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    for mut child in children {
+        let _ = child.wait();
+    }
+}
+
+/// Has the system probe an idle connection, so a host that froze or dropped
+/// off the network fails its worker's task within about 30 s instead of
+/// never (a dead process closes its socket at once; a dead host does not).
+fn keep_alive(conn: &Connection) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(conn, sockopt::KeepAlive, &true);
+    let _ = setsockopt(conn, sockopt::TcpKeepIdle, &15);
+    let _ = setsockopt(conn, sockopt::TcpKeepInterval, &5);
+    let _ = setsockopt(conn, sockopt::TcpKeepCount, &3);
 }
 
 /// Refuses a worker that cannot run what the kernel ships.
@@ -538,6 +578,14 @@ fn check(hello: &wire::Hello) -> Result<()> {
             "cluster protocol",
             wire::PROTOCOL.to_string(),
             hello.protocol.to_string(),
+        );
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    if hello.version != version {
+        return mismatch(
+            "ferrokernel version",
+            version.to_owned(),
+            hello.version.clone(),
         );
     }
     if hello.target != wire::target() {

@@ -202,16 +202,16 @@ impl ClusterPool {
         let mut sizes = Vec::new();
         for (index, chunk) in items.chunks(chunk_size).enumerate() {
             sizes.push(chunk.len());
-            tasks.push(Task {
-                place: place.clone(),
-                context: Arc::clone(&context),
-                items: postcard::to_allocvec(chunk)?,
-                reply: Box::new(ChunkReply {
+            tasks.push(Task::new(
+                place.clone(),
+                Arc::clone(&context),
+                postcard::to_allocvec(chunk)?,
+                Box::new(ChunkReply {
                     index,
                     cancelled: Arc::clone(&cancelled),
                     sender: sender.clone(),
                 }),
-            });
+            ));
         }
         self.cluster.dispatcher().submit(tasks)?;
         Ok(InFlight {

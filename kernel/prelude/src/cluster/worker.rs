@@ -19,6 +19,8 @@ use std::time::Duration;
 /// The environment a launcher passes to every worker.
 pub(crate) const KEY_VAR: &str = "FERROKERNEL_CLUSTER_KEY";
 pub(crate) const ADDRESSES_VAR: &str = "FERROKERNEL_CLUSTER_ADDRESSES";
+/// The worker's rank, for launchers that give none (ssh).
+pub(crate) const RANK_VAR: &str = "FERROKERNEL_CLUSTER_RANK";
 
 /// The largest frame a worker takes: libraries are tens of megabytes.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -39,8 +41,19 @@ pub fn main() -> i32 {
 }
 
 fn run() -> Result<(), String> {
-    let key = std::env::var(KEY_VAR).map_err(|_| format!("{KEY_VAR} is not set"))?;
+    let mut key = std::env::var(KEY_VAR).map_err(|_| format!("{KEY_VAR} is not set"))?;
+    if key == "-" {
+        // Sent through stdin (ssh), so no command line shows it.
+        key.clear();
+        std::io::stdin()
+            .read_line(&mut key)
+            .map_err(|e| format!("reading the key from stdin: {e}"))?;
+        key.truncate(key.trim_end().len());
+    }
     let key = unhex(&key).ok_or_else(|| format!("{KEY_VAR} is not hex"))?;
+    // SAFETY: no other thread runs yet. Read once, the key is not left for
+    // the processes a task starts (nor in /proc/PID/environ's later readers).
+    unsafe { std::env::remove_var(KEY_VAR) };
     let addresses =
         std::env::var(ADDRESSES_VAR).map_err(|_| format!("{ADDRESSES_VAR} is not set"))?;
     let conn = connect(&addresses, &key)?;
@@ -63,10 +76,7 @@ fn run() -> Result<(), String> {
         // goes away ends the worker even in the middle of a long task.
         std::thread::spawn(move || {
             read_orders(&conn, &store, &tasks);
-            store.remove();
-            // SAFETY: ends the process without running the loaded libraries'
-            // destructors, which may be mid-task on the other thread.
-            unsafe { libc::_exit(0) }
+            exit(&store);
         });
     }
     for (task, library, entry, context, items) in queued {
@@ -78,7 +88,16 @@ fn run() -> Result<(), String> {
             break;
         }
     }
-    Ok(())
+    exit(&store)
+}
+
+/// The worker's one way out: its directory removed, then `_exit`, without
+/// running the loaded libraries' destructors, which another thread may be
+/// in the middle of using.
+fn exit(store: &Store) -> ! {
+    store.remove();
+    // SAFETY: _exit ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(0) }
 }
 
 type Queued = (u64, String, u64, Vec<u8>, Vec<u8>);
@@ -126,6 +145,7 @@ fn connect(addresses: &str, key: &[u8]) -> Result<Connection, String> {
 /// The launcher's rank for this process, if it gives one.
 fn rank() -> Option<u32> {
     [
+        RANK_VAR,
         "OMPI_COMM_WORLD_RANK",
         "PMIX_RANK",
         "SLURM_PROCID",
@@ -211,8 +231,12 @@ impl Store {
         // SAFETY: loading a library runs its initializers; it is the library the
         // kernel's cell was built into, sent over an authenticated connection.
         let handle = unsafe { libc::dlopen(c_path.as_ptr(), flags) };
-        if handle.is_null() {
-            return Err(format!("could not load {file_name}: {}", dlerror()));
+        let error = handle.is_null().then(dlerror);
+        // Loaded (or not): the file is not needed any more, and a worker
+        // that is killed leaves nothing behind.
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(error) = error {
+            return Err(format!("could not load {file_name}: {error}"));
         }
         load_bias(handle).ok_or_else(|| format!("{file_name}: no link map"))
     }
