@@ -8,6 +8,8 @@
 //! [`Entry`], a C ABI, so nothing of Rust's layout crosses between the
 //! worker's standard library and the shipped one.
 
+use super::library::{self, Place};
+
 use crate::multiprocessing::pool::job::panic_text;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -123,4 +125,16 @@ where
             1
         }
     }
+}
+
+/// Where a worker finds the entry point for `K` (which has no bytes).
+pub(crate) fn place_of<K, C, T, R>() -> crate::error::Result<Place>
+where
+    K: Call<C, T, R>,
+    C: DeserializeOwned,
+    T: DeserializeOwned,
+    R: Serialize,
+{
+    let entry: Entry = run_chunk::<K, C, T, R>;
+    library::place_of(entry as usize)
 }

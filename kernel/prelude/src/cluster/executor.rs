@@ -1,8 +1,7 @@
 //! [`ClusterExecutor`]: `concurrent.futures`' executor over a cluster's workers.
 
 use super::dispatch::{Outcome, Reply, Task};
-use super::entry::Plain;
-use super::pool::place_of;
+use super::entry::{Plain, place_of};
 use super::{Cluster, ClusterFailure, WorkerInfo};
 use crate::concurrent::futures::Future;
 use crate::concurrent::futures::future::Core;

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// How a cluster's workers are started.
 #[derive(Debug, Clone)]
@@ -167,6 +168,44 @@ fn ssh_program() -> String {
 /// `text` as one word for a POSIX shell.
 fn shell_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Waits up to `grace` for the launcher's processes to exit, then asks them
+/// to (SIGTERM, which makes mpirun end its daemons and clean its session
+/// directory), then kills them.
+pub(crate) fn end_launcher(mut children: Vec<Child>, grace: Duration) {
+    for (signal, wait) in [
+        (None, grace),
+        (
+            Some(nix::sys::signal::Signal::SIGTERM),
+            Duration::from_secs(5),
+        ),
+        (
+            Some(nix::sys::signal::Signal::SIGKILL),
+            Duration::from_secs(5),
+        ),
+    ] {
+        if let Some(signal) = signal {
+            for child in &children {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, signal);
+            }
+        }
+        let until = Instant::now() + wait;
+        loop {
+            children.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+            if children.is_empty() {
+                return;
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for mut child in children {
+        let _ = child.wait();
+    }
 }
 
 /// The slots of an `mpirun -H` entry: `host:4` has four, `host` one.

@@ -2,9 +2,8 @@
 
 use super::Cluster;
 use super::dispatch::{Outcome, Reply, Task};
-use super::entry::{self, Call, Entry, Plain, WithContext};
+use super::entry::{Call, Plain, WithContext, place_of};
 use super::executor::Outstanding;
-use super::library::{self, Place};
 use super::{ClusterFailure, WorkerInfo};
 use crate::error::{Error, Result};
 use crate::sys::deadline::SLICE;
@@ -14,18 +13,6 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-
-/// Where a worker finds the entry point for `K` (which has no bytes).
-pub(crate) fn place_of<K, C, T, R>() -> Result<Place>
-where
-    K: Call<C, T, R>,
-    C: DeserializeOwned,
-    T: DeserializeOwned,
-    R: Serialize,
-{
-    let entry: Entry = entry::run_chunk::<K, C, T, R>;
-    library::place_of(entry as usize)
-}
 
 /// A pool whose workers are a [`Cluster`]'s: `map`, `map_with`, `imap`,
 /// `imap_unordered`, `apply_async`, `close`, `join` and `terminate`, as
@@ -295,6 +282,13 @@ impl<R: DeserializeOwned> InFlight<R> {
         worker: &WorkerInfo,
     ) -> Result<(usize, Vec<R>)> {
         let results: Vec<std::result::Result<R, String>> = postcard::from_bytes(&outcome?)?;
+        if results.len() != self.sizes[index] {
+            return Err(Error::Cluster(ClusterFailure::Protocol(format!(
+                "{worker} returned {} results for {} items",
+                results.len(),
+                self.sizes[index]
+            ))));
+        }
         let first = self.sizes[..index].iter().sum::<usize>();
         let results = results
             .into_iter()
