@@ -6,7 +6,7 @@ use super::{Cluster, ClusterFailure, WorkerInfo};
 use crate::concurrent::futures::Future;
 use crate::concurrent::futures::future::Core;
 use crate::error::{Error, Result};
-use crate::sys::deadline::SLICE;
+use crate::sys::deadline::Deadline;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,15 +95,12 @@ impl Outstanding {
 
     /// Waits until nothing is outstanding; `Err(Interrupted)` on an interrupt.
     pub(super) fn wait(&self) -> Result<()> {
-        let interrupts = crate::interrupt::count();
+        let deadline = Deadline::forever();
         let mut count = self.count();
         while *count > 0 {
-            if crate::interrupt::count() != interrupts {
-                return Err(Error::Interrupted);
-            }
             count = self
                 .changed
-                .wait_timeout(count, SLICE)
+                .wait_timeout(count, deadline.slice()?)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }

@@ -185,6 +185,15 @@ pub struct ClusterBuilder {
 }
 
 impl ClusterBuilder {
+    /// `launcher` with no options of its own and 60 s for the workers to join.
+    fn new(launcher: Launcher) -> ClusterBuilder {
+        ClusterBuilder {
+            launcher,
+            extra_args: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+
     /// Arguments for the launcher, before the worker program (`--oversubscribe`,
     /// `--mca btl_tcp_if_include eth0`, `--partition=debug`, ...).
     pub fn launcher_args(mut self, args: impl IntoIterator<Item = impl Into<OsString>>) -> Self {
@@ -242,13 +251,9 @@ impl Cluster {
 
     /// A builder for [`mpirun`](Cluster::mpirun), for launcher options.
     pub fn mpirun_builder(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> ClusterBuilder {
-        ClusterBuilder {
-            launcher: Launcher::Mpirun {
-                hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
-            },
-            extra_args: Vec::new(),
-            start_timeout: Duration::from_secs(60),
-        }
+        ClusterBuilder::new(Launcher::Mpirun {
+            hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
+        })
     }
 
     /// `workers` workers started by `mpirun --hostfile hostfile` (Open MPI's
@@ -265,14 +270,10 @@ impl Cluster {
         hostfile: impl Into<std::path::PathBuf>,
         workers: usize,
     ) -> ClusterBuilder {
-        ClusterBuilder {
-            launcher: Launcher::MpirunHostfile {
-                hostfile: hostfile.into(),
-                workers,
-            },
-            extra_args: Vec::new(),
-            start_timeout: Duration::from_secs(60),
-        }
+        ClusterBuilder::new(Launcher::MpirunHostfile {
+            hostfile: hostfile.into(),
+            workers,
+        })
     }
 
     /// Workers started over `ssh` on `hosts` (`"node1:4"`: four on node1),
@@ -285,13 +286,9 @@ impl Cluster {
 
     /// A builder for [`ssh`](Cluster::ssh), for ssh's options (`-o BatchMode=yes`, `-p 2222`).
     pub fn ssh_builder(hosts: impl IntoIterator<Item = impl AsRef<str>>) -> ClusterBuilder {
-        ClusterBuilder {
-            launcher: Launcher::Ssh {
-                hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
-            },
-            extra_args: Vec::new(),
-            start_timeout: Duration::from_secs(60),
-        }
+        ClusterBuilder::new(Launcher::Ssh {
+            hosts: hosts.into_iter().map(|h| h.as_ref().to_owned()).collect(),
+        })
     }
 
     /// `tasks` workers started by Slurm's `srun` inside an allocation
@@ -302,11 +299,7 @@ impl Cluster {
 
     /// A builder for [`srun`](Cluster::srun), for launcher options.
     pub fn srun_builder(tasks: usize) -> ClusterBuilder {
-        ClusterBuilder {
-            launcher: Launcher::Srun { tasks },
-            extra_args: Vec::new(),
-            start_timeout: Duration::from_secs(60),
-        }
+        ClusterBuilder::new(Launcher::Srun { tasks })
     }
 
     fn start(builder: ClusterBuilder) -> Result<Cluster> {

@@ -6,7 +6,7 @@ use super::entry::{Call, Plain, WithContext, place_of};
 use super::executor::Outstanding;
 use super::{ClusterFailure, WorkerInfo};
 use crate::error::{Error, Result};
-use crate::sys::deadline::SLICE;
+use crate::sys::deadline::Deadline;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -207,7 +207,7 @@ impl ClusterPool {
             sizes,
             total: items.len(),
             received: 0,
-            interrupts: crate::interrupt::count(),
+            deadline: Deadline::forever(),
             _results: PhantomData,
         })
     }
@@ -239,7 +239,8 @@ pub(crate) struct InFlight<R> {
     sizes: Vec<usize>,
     total: usize,
     received: usize,
-    interrupts: u64,
+    /// Interruptible, no timeout: when the call started.
+    deadline: Deadline,
     _results: PhantomData<fn() -> R>,
 }
 
@@ -256,12 +257,15 @@ impl<R: DeserializeOwned> InFlight<R> {
             return None;
         }
         loop {
-            if crate::interrupt::count() != self.interrupts {
-                self.cancelled.store(true, Ordering::SeqCst);
-                self.received = self.sizes.len();
-                return Some(Err(Error::Interrupted));
-            }
-            match self.receiver.recv_timeout(SLICE) {
+            let slice = match self.deadline.slice() {
+                Ok(slice) => slice,
+                Err(interrupted) => {
+                    self.cancelled.store(true, Ordering::SeqCst);
+                    self.received = self.sizes.len();
+                    return Some(Err(interrupted));
+                }
+            };
+            match self.receiver.recv_timeout(slice) {
                 Ok((index, outcome, worker)) => {
                     self.received += 1;
                     return Some(self.decode(index, outcome, &worker));

@@ -7,10 +7,11 @@ use super::launch::{self, end_launcher};
 use super::{ClusterBuilder, ClusterFailure, WorkerInfo, library, wire, worker};
 use crate::error::{Error, Result};
 use crate::multiprocessing::connection::{Connection, Listener};
+use crate::sys::deadline::Deadline;
 use crate::sys::timeline::{self, Group};
 use std::process::Child;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a started cluster is made of.
 pub(super) struct Started {
@@ -65,13 +66,10 @@ pub(super) fn start(builder: &ClusterBuilder) -> Result<Started> {
         connections: Vec::new(),
     };
     let dispatcher = Dispatcher::new(standard_library);
-    let deadline = Instant::now() + builder.start_timeout;
-    let interrupts = crate::interrupt::count();
+    let deadline = Deadline::after(Some(builder.start_timeout));
     let mut workers = Vec::new();
     while workers.len() < expected {
-        if crate::interrupt::count() != interrupts {
-            return Err(Error::Interrupted);
-        }
+        deadline.check()?;
         if let Some(status) = starting.launcher_exited() {
             return Err(Error::Cluster(ClusterFailure::LauncherExited {
                 launcher: launcher.program().to_owned(),
@@ -80,7 +78,7 @@ pub(super) fn start(builder: &ClusterBuilder) -> Result<Started> {
                 expected,
             }));
         }
-        if Instant::now() >= deadline {
+        if deadline.expired() {
             return Err(Error::Cluster(ClusterFailure::StartTimeout {
                 connected: workers.len(),
                 expected,
