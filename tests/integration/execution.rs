@@ -435,3 +435,69 @@ async fn the_kernel_chooses_the_linker_not_whatever_is_on_path() {
     assert_eq!(result_text(&iopub).as_deref(), Some("44"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn cells_are_built_by_rustc_alone_until_something_else_changes() {
+    // A local crate, added with `:dep` and edited between cells.
+    let dir = std::env::temp_dir().join(format!("fk-cell-build-{}", std::process::id()));
+    let answer = dir.join("answer");
+    std::fs::create_dir_all(answer.join("src")).expect("dir");
+    std::fs::write(
+        answer.join("Cargo.toml"),
+        "[package]\nname = \"answer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .expect("manifest");
+    let source = answer.join("src").join("lib.rs");
+    std::fs::write(&source, "pub fn answer() -> i32 { 41 }\n").expect("source");
+    let log = dir.join("builds");
+    let log_text = log.display().to_string();
+    let mut kernel = Kernel::start(&[("FERROKERNEL_CELL_BUILD_LOG", &log_text)]).await;
+    let last_build = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    kernel.execute("let a = 1;").await;
+    let (iopub, _) = kernel.execute("println!(\"{}\", a + 1);").await;
+    assert_eq!(stream_text(&iopub, "stdout"), "2\n");
+    assert_eq!(
+        last_build(),
+        "rustc",
+        "a cell after the first is rustc's alone"
+    );
+    // A compile error comes back from rustc alone as from cargo.
+    let (iopub, reply) = kernel.execute("let b: i32 = \"x\";").await;
+    assert_eq!(reply.status, ReplyStatus::Error);
+    let (_, message) = crate::support::error_of(&iopub).expect("an error");
+    assert!(message.contains("mismatched types"), "{message}");
+    assert_eq!(last_build(), "rustc");
+
+    let dep = format!(
+        ":dep answer = {{ path = {:?} }}",
+        answer.display().to_string()
+    );
+    let (iopub, reply) = kernel.execute(&dep).await;
+    assert_eq!(reply.status, ReplyStatus::Ok, "{iopub:?}");
+    assert!(last_build().starts_with("cargo:"), "{}", last_build());
+    let (iopub, _) = kernel.execute("answer::answer()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("41"));
+    assert_eq!(last_build(), "rustc");
+
+    // Editing the local crate is seen: cargo builds it again.
+    std::fs::write(&source, "pub fn answer() -> i32 { 42 }\n").expect("edit");
+    let (iopub, _) = kernel.execute("answer::answer()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("42"));
+    assert!(
+        last_build().starts_with("cargo:") && last_build().contains("answer"),
+        "{}",
+        last_build()
+    );
+    let (iopub, _) = kernel.execute("answer::answer() + a").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("43"));
+    assert_eq!(last_build(), "rustc");
+    let _ = std::fs::remove_dir_all(dir);
+}

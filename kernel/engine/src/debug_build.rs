@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(crate) const SOURCES_VAR: &str = "FERROKERNEL_DEBUG_SOURCES";
 
 /// The crate evcxr compiles every cell into.
-const CELL_CRATE: &str = "ctx";
+pub(crate) const CELL_CRATE: &str = "ctx";
 
 /// What a debugger attaches to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +125,8 @@ pub(crate) fn wrap_rustc_if_asked() {
     std::process::exit(1);
 }
 
-fn crate_name(args: &[OsString]) -> Option<&OsStr> {
+/// The `--crate-name` of a rustc command.
+pub(crate) fn crate_name(args: &[OsString]) -> Option<&OsStr> {
     args.windows(2)
         .find(|pair| pair[0] == "--crate-name")
         .map(|pair| pair[1].as_os_str())

@@ -6,6 +6,7 @@
 //! to the [`Publisher`] the engine was created with.
 
 mod blocks;
+mod cell_build;
 pub mod cell_commands;
 mod cell_error;
 pub mod completeness;

@@ -37,8 +37,10 @@ use std::os::fd::{AsFd, OwnedFd};
 pub const RELAY_NAME: &str = "fk-relay";
 
 /// Call first thing in `main`. In the kernel it returns at once; in a runtime or
-/// compiler-wrapper process started by evcxr or cargo it never returns.
+/// compiler-wrapper or cargo-wrapper process started by evcxr or cargo it
+/// never returns.
 pub fn hook() {
+    crate::cell_build::run_if_invoked();
     crate::debug_build::wrap_rustc_if_asked();
     if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
         prepare_runtime();

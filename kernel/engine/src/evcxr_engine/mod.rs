@@ -165,7 +165,11 @@ impl EvcxrEngine {
             interrupter,
             report,
             fences,
-            context_setup: setup::context_setup(&prepared.prelude, options.prelude),
+            context_setup: setup::context_setup(
+                &prepared.prelude,
+                options.prelude,
+                crate::cell_build::setup_commands(prepared.workdir()).as_deref(),
+            ),
             display_settings: DisplaySettings::default(),
             claimed_environment: None,
             prepared,
