@@ -1,7 +1,8 @@
 //! The linker cells are linked with, found by linking one.
 //!
-//! The engine pins evcxr's `:linker system`: no `-fuse-ld` of its own, so rustc's
-//! default for the host applies (on x86_64 Linux since Rust 1.90: `cc` driving
+//! The engine adds no `-fuse-ld` of its own (evcxr's `:linker mold` only routes
+//! its cargo runs through ferrokernel, see the engine's `cell_build`; no mold
+//! runs), so rustc's default for the host applies (on x86_64 Linux since Rust 1.90: `cc` driving
 //! the toolchain's own rust-lld). Rather than guess that default, the check
 //! links an empty shared library the way cells are built (`cdylib`,
 //! `-C prefer-dynamic`) and reads the command from `--print link-args`.
@@ -29,7 +30,7 @@ pub(super) fn check(toolchain: &Toolchain) -> Check {
             Check::ok(
                 "linker",
                 format!(
-                    "{summary}: rustc's default for {} (the engine pins `:linker system`){override_note}",
+                    "{summary}: rustc's default for {} (the engine adds no -fuse-ld){override_note}",
                     toolchain.host
                 ),
             )

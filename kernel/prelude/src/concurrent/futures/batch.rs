@@ -24,6 +24,7 @@ use crate::sys::spin::spin_until;
 use crate::sys::timeline::Group;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -210,6 +211,7 @@ impl Batch {
     /// running: a long batch costs one look per call, not one per tick.
     pub(super) fn poll(&self) {
         let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        let _polling = PollingHere::enter();
         while let Some(driver) = self.drivers.get(*finished) {
             if !driver.poll() {
                 break;
@@ -227,6 +229,37 @@ impl Batch {
     pub(super) fn worker_fds(&self) -> Vec<i32> {
         self.job.worker_fds()
     }
+}
+
+thread_local! {
+    /// Set while this thread finishes a batch's futures (and so runs their
+    /// done-callbacks).
+    static POLLING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as finishing a batch's futures until dropped.
+struct PollingHere {
+    was: bool,
+}
+
+impl PollingHere {
+    fn enter() -> PollingHere {
+        PollingHere {
+            was: POLLING.replace(true),
+        }
+    }
+}
+
+impl Drop for PollingHere {
+    fn drop(&mut self) {
+        POLLING.set(self.was);
+    }
+}
+
+/// Whether this thread is inside [`Batch::poll`] (a done-callback that
+/// submits): polling another batch from here could wait for this very thread.
+pub(super) fn polling_here() -> bool {
+    POLLING.get()
 }
 
 fn not_forked(error: &Error) -> Error {

@@ -218,6 +218,7 @@ impl ProcessPoolExecutor {
     {
         let core = Core::new();
         let queued = batch::queued(f, Arc::clone(&core));
+        forget_left_batches(&self.shared);
         let mut state = self.shared.state();
         if state.shutdown {
             return Err(Error::ExecutorShutdown);
@@ -344,6 +345,31 @@ fn pump<'a>(
             Ok(batch) => state.batches.push(Arc::new(batch)),
             Err(error) => return (state, Err(error)),
         }
+    }
+}
+
+/// Forgets the batches whose workers have left, finishing their futures
+/// first (outside the lock: done-callbacks may submit). The dispatcher does
+/// this at its next tick too; doing it here keeps calls made one at a time
+/// from piling up the shared mappings of dozens of finished batches, each
+/// of which every fork would copy (measured: ~230 mappings at 2.5 k calls/s).
+/// Not from a done-callback: the batch being polled up this thread's stack
+/// would wait for itself (the dispatcher or that poll will get to them).
+fn forget_left_batches(shared: &Shared) {
+    if batch::polling_here() {
+        return;
+    }
+    let left: Vec<Arc<Batch>> = {
+        let mut state = shared.state();
+        let (left, running) = std::mem::take(&mut state.batches)
+            .into_iter()
+            // A busy worker has not left: no need to ask the system.
+            .partition(|batch| !batch.busy() && batch.reaped());
+        state.batches = running;
+        left
+    };
+    for batch in &left {
+        batch.poll();
     }
 }
 
