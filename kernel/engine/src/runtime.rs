@@ -66,6 +66,8 @@ fn prepare_runtime() {
     // SAFETY: the runtime is still single-threaded here, so nothing reads the
     // environment concurrently.
     unsafe { std::env::remove_var("RUST_BACKTRACE") };
+    // SAFETY: as above, still single-threaded.
+    unsafe { crate::cell_build::leave_runtime() };
     if let Err(error) = start_relay() {
         // Without the relay the runtime still works; only markers are missing.
         eprintln!("ferrokernel: could not start the output relay: {error}");

@@ -11,11 +11,16 @@
 //! ([`replay`]).
 //!
 //! How evcxr is led here: when its linker is `mold`, evcxr runs
-//! `mold -run <cargo> <command> ...`, looking `mold` up on the build PATH —
-//! the one place where evcxr runs a program of our choice around cargo. The
-//! engine sets `:linker mold` and puts a link named `mold` to this binary
-//! first on the build PATH ([`setup_commands`]). No mold runs: rustc links
-//! as with `:linker system`, and a mold on the user's PATH is never picked.
+//! `mold -run <cargo> <command> ...`, looking `mold` up on PATH — the one
+//! place where evcxr runs a program of our choice around cargo. The engine
+//! sets `:linker mold` ([`SETUP`]) and, while it still has one thread, puts a
+//! link named `mold` to this binary first on its PATH ([`prepare`]); the
+//! runtime, where cells run, takes that directory off its PATH again
+//! ([`leave_runtime`]). No mold runs: rustc links as with `:linker system`,
+//! and a mold on the user's PATH is never picked. (The directory is on the
+//! engine's own PATH, not in a `:build_env PATH`: a command whose PATH is
+//! changed cannot be spawned by `posix_spawn`, and forking the ~600 MB engine
+//! for every cell cost more than cargo did.)
 //!
 //! "Nothing else changed" is [`key::Key`] (the cargo command, directory and
 //! environment; the manifest, lock file and cargo configuration files, read
@@ -44,7 +49,7 @@ const SHIM_NAME: &str = "mold";
 const RECORD_VAR: &str = "FERROKERNEL_CELL_BUILD_RECORD";
 
 /// If set, each build appends a line saying how it was built (`rustc`, or
-/// `cargo: <why>`): for tests and for anyone wondering.
+/// `cargo: <why>`, and how long it took): for tests and for anyone wondering.
 const LOG_VAR: &str = "FERROKERNEL_CELL_BUILD_LOG";
 
 /// Off switch: `FERROKERNEL_CELL_BUILD=cargo` builds every cell with cargo.
@@ -79,23 +84,60 @@ pub(crate) fn run_if_invoked() {
     std::process::exit(code);
 }
 
-/// The cell commands that route the engine's builds through here, with the
-/// link made in `workdir/bin`; `None` when switched off or the link cannot
-/// be made (cells are then built by cargo alone, as evcxr does).
-pub(crate) fn setup_commands(workdir: &Path) -> Option<String> {
+/// The set-up command that routes the engine's builds through here, once
+/// [`prepare`] said yes.
+pub(crate) const SETUP: &str = ":linker mold\n";
+
+/// Names the directory of the `mold` link for the runtime to take off PATH.
+const SHIM_DIR_VAR: &str = "FERROKERNEL_CELL_BUILD_DIR";
+
+/// Makes `workdir/bin/mold` a link to this binary and puts that directory
+/// first on PATH; false when switched off (`FERROKERNEL_CELL_BUILD=cargo`) or
+/// the link cannot be made (cells are then built by cargo alone, as evcxr does).
+///
+/// # Safety
+/// Sets environment variables: the process must have one thread.
+pub(crate) unsafe fn prepare(workdir: &Path) -> bool {
     if std::env::var(SWITCH_VAR).is_ok_and(|value| value == "cargo") {
-        return None;
+        return false;
     }
     let bin = workdir.join("bin");
-    match make_link(&bin) {
-        Ok(()) => Some(format!(
-            ":linker mold\n:build_env PATH={}:{}\n",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        )),
-        Err(error) => {
-            tracing::warn!(%error, dir = %bin.display(), "cells are built by cargo alone");
-            None
+    if let Err(error) = make_link(&bin) {
+        tracing::warn!(%error, dir = %bin.display(), "cells are built by cargo alone");
+        return false;
+    }
+    let mut path = std::ffi::OsString::from(&bin);
+    if let Some(rest) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(rest);
+    }
+    // SAFETY: the caller guarantees the process is single-threaded.
+    unsafe {
+        std::env::set_var("PATH", path);
+        std::env::set_var(SHIM_DIR_VAR, &bin);
+    }
+    true
+}
+
+/// In the runtime: PATH as the user's code should see it, without the
+/// directory of the `mold` link.
+///
+/// # Safety
+/// Sets environment variables: the process must have one thread.
+pub(crate) unsafe fn leave_runtime() {
+    let Some(bin) = std::env::var_os(SHIM_DIR_VAR) else {
+        return;
+    };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|dir| dir.as_os_str() != bin)
+        .collect();
+    // SAFETY: the caller guarantees the process is single-threaded.
+    unsafe {
+        std::env::remove_var(SHIM_DIR_VAR);
+        match std::env::join_paths(kept) {
+            Ok(path) => std::env::set_var("PATH", path),
+            Err(_) => std::env::set_var("PATH", path),
         }
     }
 }
@@ -125,18 +167,23 @@ fn build(cargo: &OsStr, args: &[OsString]) -> i32 {
         log(&format!("cargo: {reason}"));
         return run_cargo(cargo, args, None);
     }
+    let started = std::time::Instant::now();
     let key = Key::of(cargo, args, &dir);
     let why_cargo = match Plan::load(&plan_path) {
         None => "no plan yet".to_owned(),
         Some(plan) if plan.key != key => "the build's inputs changed".to_owned(),
         Some(plan) => match plan.stamps.changed() {
             Some(path) => format!("{} changed", path.display()),
-            None => match replay::run(&plan.invocation) {
-                Ok(code) => {
-                    log("rustc");
+            None => match (started.elapsed(), replay::run(&plan.invocation)) {
+                (checked, Ok(code)) => {
+                    log(&format!(
+                        "rustc ({} ms, {} ms of them checking the plan)",
+                        started.elapsed().as_millis(),
+                        checked.as_millis()
+                    ));
                     return code;
                 }
-                Err(error) => format!("replay failed: {error}"),
+                (_, Err(error)) => format!("replay failed: {error}"),
             },
         },
     };
@@ -144,7 +191,10 @@ fn build(cargo: &OsStr, args: &[OsString]) -> i32 {
     let record_path = plan_path.with_extension("rustc.json");
     let _ = std::fs::remove_file(&record_path);
     let code = run_cargo(cargo, args, Some(&record_path));
-    log(&format!("cargo: {why_cargo}"));
+    log(&format!(
+        "cargo: {why_cargo} ({} ms)",
+        started.elapsed().as_millis()
+    ));
     if code == 0 {
         save_plan(cargo, args, &dir, &record_path, &plan_path);
     }

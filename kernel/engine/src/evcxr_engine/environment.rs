@@ -37,6 +37,8 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
     })?;
     let library_path = runtime_library_path();
     // SAFETY: the caller guarantees the process is single-threaded.
+    let cell_builds = unsafe { crate::cell_build::prepare(workdir.path()) };
+    // SAFETY: the caller guarantees the process is single-threaded.
     unsafe {
         std::env::set_var("EVCXR_TMPDIR", workdir.path());
         std::env::set_var("EVCXR_CONFIG_DIR", &config_dir);
@@ -48,6 +50,7 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
     }
     Ok(Prepared {
         workdir,
+        cell_builds,
         prelude,
         control: std::fs::File::from(control),
         comms: Arc::new(RuntimeComms::new(comms)),
@@ -60,6 +63,9 @@ pub unsafe fn prepare_environment(cache_root: &Path) -> Result<Prepared, Prepare
 pub struct Prepared {
     /// Held for its lock: no other engine builds in this directory.
     workdir: Workdir,
+    /// Cells are built by rustc alone while only the cell changes (see
+    /// [`crate::cell_build`]).
+    pub(super) cell_builds: bool,
     pub(super) prelude: PathBuf,
     pub(super) control: std::fs::File,
     /// The frontend's comm messages go to the runtime through it.

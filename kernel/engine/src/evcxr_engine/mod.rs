@@ -168,7 +168,7 @@ impl EvcxrEngine {
             context_setup: setup::context_setup(
                 &prepared.prelude,
                 options.prelude,
-                crate::cell_build::setup_commands(prepared.workdir()).as_deref(),
+                prepared.cell_builds.then_some(crate::cell_build::SETUP),
             ),
             display_settings: DisplaySettings::default(),
             claimed_environment: None,
@@ -484,13 +484,28 @@ impl Engine for EvcxrEngine {
             },
         };
         let prepared = self.prepared_cell(code);
+        let evaluating = std::time::Instant::now();
         let result = self
             .context
             .execute_with_callbacks(&prepared, &mut callbacks);
+        let evaluated = evaluating.elapsed();
         if result.is_ok() {
             self.wait_for_cell_end();
         } else {
             self.fence();
+        }
+        if let Ok(outputs) = &result {
+            let phases: Vec<String> = outputs
+                .phases
+                .iter()
+                .map(|phase| format!("{} {} ms", phase.name, phase.duration.as_millis()))
+                .collect();
+            tracing::debug!(
+                evaluated_ms = evaluated.as_millis(),
+                settled_ms = evaluating.elapsed().as_millis(),
+                phases = phases.join(", "),
+                "cell"
+            );
         }
         let interrupted = self.interrupter.end();
         if interrupted {

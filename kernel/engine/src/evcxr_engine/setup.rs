@@ -9,7 +9,7 @@ use super::display::Show;
 use std::path::Path;
 
 /// The one evaluation that prepares a fresh context: how cells are built
-/// (`build`: the commands of [`crate::cell_build::setup_commands`], else the
+/// (`build`: [`crate::cell_build::SETUP`] when the engine routes its builds, else the
 /// linker pinned as `system`, so a `mold` or `lld` that happens to be on PATH
 /// is not picked up, or missed when it goes away), the prelude as a
 /// dependency, its names in scope, and the runtime set up. Without
