@@ -19,6 +19,10 @@
 //! a display printed just before it. A bundle nothing follows for
 //! [`QUIET`] is shown as a display at once (a chart drawn before a long
 //! computation appears when drawn), unless it was marked as a value.
+//! A marked value stays open until the cell ends even when other output
+//! arrives meanwhile: the cell's own thread prints nothing after its value, so
+//! that output comes from other threads or processes (a pool worker's panic
+//! message relayed a moment late) and must not turn the value into a display.
 
 use crate::markers;
 use crate::{CellId, MimeBundle, Output, Publisher, StreamKind};
@@ -160,7 +164,7 @@ impl Pump {
             return self.cell_end();
         }
         if let Some(payload) = full.strip_prefix(crate::origins::FROM) {
-            self.close_bundle();
+            self.close_bundle_before_output();
             self.origin = crate::origins::parse_from(payload).map(CellId);
             return;
         }
@@ -261,19 +265,21 @@ impl Pump {
 
     /// Nothing arrived for a while: an open bundle is complete.
     fn quiet(&mut self) {
-        let running = lock(&self.report).running;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|open| !(open.marked_value && running))
-        {
+        self.close_bundle_before_output();
+    }
+
+    /// The open bundle is complete unless it is the running cell's value.
+    fn close_bundle_before_output(&mut self) {
+        let showing_value =
+            self.open.as_ref().is_some_and(|open| open.marked_value) && lock(&self.report).running;
+        if !showing_value {
             self.close_bundle();
         }
     }
 
     /// Any other output closes the open bundle first, keeping the order.
     fn publish(&mut self, output: Output) {
-        self.close_bundle();
+        self.close_bundle_before_output();
         let cell = self.origin.or(lock(&self.report).cell);
         self.publisher.publish(cell, output);
     }
@@ -431,6 +437,38 @@ mod tests {
             Some(MimeBundle::from([(
                 "text/plain".to_owned(),
                 "()".to_owned()
+            )]))
+        );
+    }
+
+    #[test]
+    fn output_from_elsewhere_after_a_marked_value_leaves_it_the_value() {
+        let worker_panic = format!("{}thread panicked: thirty", markers::STDERR_LINE);
+        let (published, value) = pump(
+            &[
+                markers::VALUE.into(),
+                block("text/plain", "Err(TaskPanicked)"),
+                worker_panic,
+                "late stdout".into(),
+                markers::CELL_END.into(),
+            ],
+            true,
+        );
+        assert_eq!(
+            published,
+            [
+                Output::Stream {
+                    stream: StreamKind::Stderr,
+                    text: "thread panicked: thirty\n".to_owned(),
+                },
+                stdout("late stdout"),
+            ]
+        );
+        assert_eq!(
+            value,
+            Some(MimeBundle::from([(
+                "text/plain".to_owned(),
+                "Err(TaskPanicked)".to_owned()
             )]))
         );
     }
