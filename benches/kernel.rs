@@ -267,6 +267,15 @@ fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
+/// A fresh kernel with an engine of its own, building cells by `rustc` alone or by `cargo`.
+async fn kernel_building_cells_by(cell_build: &str) -> Kernel {
+    let env = [
+        ("FERROKERNEL_POOL", "0"),
+        ("FERROKERNEL_CELL_BUILD", cell_build),
+    ];
+    Kernel::launch(&Launch::ferrokernel(), "bench-key", &env).await
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let pool_dir = std::env::temp_dir().join(format!("fk-bench-pool-{}", std::process::id()));
@@ -545,28 +554,24 @@ async fn main() {
     });
 
     // What building cells with rustc alone buys: the same statement cells in
-    // a kernel whose every cell goes through cargo, as evcxr builds them.
-    let mut by_cargo = Kernel::launch(
-        &Launch::ferrokernel(),
-        "bench-key",
-        &[
-            ("FERROKERNEL_POOL", "0"),
-            ("FERROKERNEL_CELL_BUILD", "cargo"),
-        ],
-    )
-    .await;
+    // two fresh kernels side by side, one of which builds every cell through
+    // cargo, as evcxr does (fresh, so neither carries the `let` cells' variables).
+    let mut by_rustc = kernel_building_cells_by("rustc").await;
+    let mut by_cargo = kernel_building_cells_by("cargo").await;
+    run(&mut by_rustc, "1").await;
     run(&mut by_cargo, "1").await;
-    let (mut ours, mut cargo) = (Vec::new(), Vec::new());
+    let (mut rustc, mut cargo) = (Vec::new(), Vec::new());
     for i in 0..20 {
         let code = format!("println!(\"{i}\");");
-        ours.push(run(&mut our_kernel, &code).await);
+        rustc.push(run(&mut by_rustc, &code).await);
         cargo.push(run(&mut by_cargo, &code).await);
     }
+    drop(by_rustc);
     drop(by_cargo);
     rows.push(Row {
-        what: "the statement cell: rustc alone | every cell through cargo (ours, alternating)"
+        what: "the statement cell: rustc alone | every cell through cargo (two fresh kernels, alternating)"
             .into(),
-        ours: secs(median(ours)),
+        ours: secs(median(rustc)),
         goal: "",
         theirs: format!("{} (cargo)", secs(median(cargo))),
     });
