@@ -19,10 +19,12 @@
 //! a display printed just before it. A bundle nothing follows for
 //! [`QUIET`] is shown as a display at once (a chart drawn before a long
 //! computation appears when drawn), unless it was marked as a value.
-//! A marked value stays open until the cell ends even when other output
-//! arrives meanwhile: the cell's own thread prints nothing after its value, so
-//! that output comes from other threads or processes (a pool worker's panic
-//! message relayed a moment late) and must not turn the value into a display.
+//! A marked value is not closed by output that arrives before the cell ends:
+//! the cell's own thread prints nothing after its value, so that output comes
+//! from other threads or processes (a pool worker's panic message relayed a
+//! moment late, a child's display) and must not turn the value into a display.
+//! At the first such output the value is set aside, complete, tagged with its
+//! cell; the cell's end takes it as the value only if it is that cell's.
 
 use crate::markers;
 use crate::{CellId, MimeBundle, Output, Publisher, StreamKind};
@@ -89,10 +91,18 @@ struct OpenBundle {
     marked_value: bool,
 }
 
+/// A marked value set aside while output from elsewhere is shown.
+#[derive(Debug)]
+struct HeldValue {
+    cell: Option<CellId>,
+    bundle: MimeBundle,
+}
+
 struct Pump {
     publisher: Arc<dyn Publisher>,
     report: SharedReport,
     open: Option<OpenBundle>,
+    held_value: Option<HeldValue>,
     /// A value marker was seen; the next block opens a marked bundle.
     value_marked: bool,
     /// The cell the relay said the lines come from (a process it started).
@@ -105,6 +115,7 @@ impl Pump {
             publisher,
             report,
             open: None,
+            held_value: None,
             value_marked: false,
             origin: None,
         }
@@ -117,11 +128,15 @@ impl Pump {
         fences: Receiver<Sender<()>>,
     ) {
         loop {
-            let wait = if self.open.is_some() { QUIET } else { IDLE };
+            let waiting = self.open.is_some() || self.held_value.is_some();
+            let wait = if waiting { QUIET } else { IDLE };
             select! {
                 recv(stdout) -> line => match line {
                     Ok(line) => self.line(line),
-                    Err(_) => return self.close_bundle(),
+                    Err(_) => {
+                        self.close_bundle();
+                        return self.show_held_value();
+                    }
                 },
                 recv(stderr) -> line => {
                     if let Ok(line) = line {
@@ -209,7 +224,7 @@ impl Pump {
             .as_ref()
             .is_some_and(|open| open.bundle.contains_key(&mime))
         {
-            self.close_bundle();
+            self.close_bundle_before_output();
         }
         let marked_value = std::mem::take(&mut self.value_marked);
         self.open
@@ -236,44 +251,90 @@ impl Pump {
         }
     }
 
-    /// The cell's code returned: the open bundle is its value if it ends in an expression.
+    /// The cell's code returned: its value is the bundle set aside for it, or
+    /// else the open one, if the cell ends in an expression.
     fn cell_end(&mut self) {
         self.value_marked = false;
-        let open = self.open.take();
+        let open = self.open.take().map(|open| open.bundle);
+        let held = self.held_value.take();
         // One critical section: the engine takes the report as soon as it
         // sees the cell is no longer running, so the value must be in it then.
         let shown = {
             let mut report = lock(&self.report);
             report.running = false;
             let expects_value = std::mem::take(&mut report.expects_value);
-            match open {
-                Some(open) if expects_value => {
-                    report.value = Some(open.bundle);
+            let mut shown = Vec::new();
+            let held = match held {
+                Some(held) if held.cell == report.cell => Some(held.bundle),
+                Some(stale) => {
+                    shown.push((stale.cell, stale.bundle));
                     None
                 }
-                other => other.map(|open| (report.cell, open)),
-            }
-        };
-        if let Some((cell, open)) = shown {
-            let output = Output::Display {
-                bundle: open.bundle,
-                id: None,
+                None => None,
             };
-            self.publisher.publish(cell, output);
+            // What was set aside for the cell is its value; what is open then
+            // came from elsewhere.
+            let (value, open) = match held {
+                Some(held) => (Some(held), open),
+                None => (open, None),
+            };
+            if expects_value {
+                report.value = value;
+            } else {
+                shown.extend(value.map(|bundle| (report.cell, bundle)));
+            }
+            shown.extend(open.map(|bundle| (report.cell, bundle)));
+            shown
+        };
+        for (cell, bundle) in shown {
+            self.publisher
+                .publish(cell, Output::Display { bundle, id: None });
         }
     }
 
-    /// Nothing arrived for a while: an open bundle is complete.
+    /// Nothing arrived for a while: an open bundle is complete, and a value
+    /// set aside is no value once its cell is over.
     fn quiet(&mut self) {
-        self.close_bundle_before_output();
+        // A marked value of the running cell may yet get more formats.
+        if !self.open_is_running_cells_value() {
+            self.close_bundle();
+        }
+        let held_cell_over = self.held_value.as_ref().is_some_and(|held| {
+            let report = lock(&self.report);
+            !report.running || report.cell != held.cell
+        });
+        if held_cell_over {
+            self.show_held_value();
+        }
     }
 
-    /// The open bundle is complete unless it is the running cell's value.
+    /// The value set aside, if any, becomes a display of its cell.
+    fn show_held_value(&mut self) {
+        if let Some(held) = self.held_value.take() {
+            let output = Output::Display {
+                bundle: held.bundle,
+                id: None,
+            };
+            self.publisher.publish(held.cell, output);
+        }
+    }
+
+    fn open_is_running_cells_value(&self) -> bool {
+        self.open.as_ref().is_some_and(|open| open.marked_value) && lock(&self.report).running
+    }
+
+    /// The open bundle is complete; the running cell's value is set aside.
     fn close_bundle_before_output(&mut self) {
-        let showing_value =
-            self.open.as_ref().is_some_and(|open| open.marked_value) && lock(&self.report).running;
-        if !showing_value {
-            self.close_bundle();
+        if !self.open_is_running_cells_value() {
+            return self.close_bundle();
+        }
+        let cell = lock(&self.report).cell;
+        if let Some(open) = self.open.take() {
+            self.show_held_value();
+            self.held_value = Some(HeldValue {
+                cell,
+                bundle: open.bundle,
+            });
         }
     }
 
@@ -471,6 +532,81 @@ mod tests {
                 "Err(TaskPanicked)".to_owned()
             )]))
         );
+    }
+
+    #[test]
+    fn a_child_s_display_after_a_marked_value_leaves_it_the_value() {
+        let value = || MimeBundle::from([("text/plain".to_owned(), "42".to_owned())]);
+        // A different type would have joined the value; the same type turned it
+        // into a display.
+        for child_mime in ["text/html", "text/plain"] {
+            let (published, shown_value) = pump(
+                &[
+                    markers::VALUE.into(),
+                    block("text/plain", "42"),
+                    crate::origins::from_line(Some(7)),
+                    block(child_mime, "child"),
+                    crate::origins::from_line(None),
+                    markers::CELL_END.into(),
+                ],
+                true,
+            );
+            assert_eq!(
+                published,
+                [display(&[(child_mime, "child")])],
+                "{child_mime}"
+            );
+            assert_eq!(shown_value, Some(value()), "{child_mime}");
+        }
+        // Without the origin line in between, too.
+        let (published, shown_value) = pump(
+            &[
+                markers::VALUE.into(),
+                block("text/plain", "42"),
+                block("text/plain", "child"),
+                markers::CELL_END.into(),
+            ],
+            true,
+        );
+        assert_eq!(published, [display(&[("text/plain", "child")])]);
+        assert_eq!(shown_value, Some(value()));
+    }
+
+    #[test]
+    fn a_value_set_aside_is_no_value_of_a_later_cell() {
+        let recorder = Arc::new(Recorder::default());
+        let report = SharedReport::default();
+        *lock(&report) = CellReport {
+            expects_value: true,
+            running: true,
+            cell: Some(CellId(1)),
+            ..CellReport::default()
+        };
+        let mut pump = Pump::new(recorder.clone(), report.clone());
+        pump.line(markers::VALUE.into());
+        pump.line(block("text/plain", "1"));
+        pump.line("from elsewhere".into());
+        // The runtime died before cell 1's end; cell 2 starts.
+        *lock(&report) = CellReport {
+            expects_value: true,
+            running: true,
+            cell: Some(CellId(2)),
+            ..CellReport::default()
+        };
+        pump.line(markers::CELL_END.into());
+        assert_eq!(lock(&report).value, None);
+        assert_eq!(
+            recorder.0.lock().map(|p| p.clone()).unwrap_or_default(),
+            [stdout("from elsewhere"), display(&[("text/plain", "1")])]
+        );
+        // Between cells, quiet shows it.
+        let mut pump = Pump::new(recorder.clone(), report.clone());
+        pump.line(markers::VALUE.into());
+        pump.line(block("text/plain", "2"));
+        pump.line("more".into());
+        lock(&report).running = false;
+        pump.quiet();
+        assert_eq!(recorder.0.lock().map(|p| p.len()).unwrap_or_default(), 4);
     }
 
     #[test]
