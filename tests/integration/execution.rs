@@ -447,8 +447,28 @@ async fn cells_are_built_by_rustc_alone_until_something_else_changes() {
         "[package]\nname = \"answer\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
     )
     .expect("manifest");
+    // Its build script embeds a file outside the package, which it asks cargo to watch.
+    let outside = dir.join("outside.txt");
+    std::fs::write(&outside, "one").expect("outside");
+    std::fs::write(
+        answer.join("build.rs"),
+        format!(
+            "fn main() {{\n    let path = {:?};\n    \
+             println!(\"cargo:rerun-if-changed={{path}}\");\n    \
+             let text = std::fs::read_to_string(path).unwrap_or_default();\n    \
+             println!(\"cargo:rustc-env=FK_OUTSIDE={{text}}\");\n}}\n",
+            outside.display().to_string()
+        ),
+    )
+    .expect("build script");
     let source = answer.join("src").join("lib.rs");
-    std::fs::write(&source, "pub fn answer() -> i32 { 41 }\n").expect("source");
+    let lib = |answer: i32| {
+        format!(
+            "pub fn answer() -> i32 {{ {answer} }}\n\
+             pub fn outside() -> &'static str {{ env!(\"FK_OUTSIDE\") }}\n"
+        )
+    };
+    std::fs::write(&source, lib(41)).expect("source");
     let log = dir.join("builds");
     let log_text = log.display().to_string();
     let mut kernel = Kernel::start(&[("FERROKERNEL_CELL_BUILD_LOG", &log_text)]).await;
@@ -488,7 +508,7 @@ async fn cells_are_built_by_rustc_alone_until_something_else_changes() {
     assert!(last_build().starts_with("rustc ("), "{}", last_build());
 
     // Editing the local crate is seen: cargo builds it again.
-    std::fs::write(&source, "pub fn answer() -> i32 { 42 }\n").expect("edit");
+    std::fs::write(&source, lib(42)).expect("edit");
     let (iopub, _) = kernel.execute("answer::answer()").await;
     assert_eq!(result_text(&iopub).as_deref(), Some("42"));
     assert!(
@@ -498,6 +518,21 @@ async fn cells_are_built_by_rustc_alone_until_something_else_changes() {
     );
     let (iopub, _) = kernel.execute("answer::answer() + a").await;
     assert_eq!(result_text(&iopub).as_deref(), Some("43"));
+    assert!(last_build().starts_with("rustc ("), "{}", last_build());
+
+    // So is editing the file outside it that its build script watches.
+    let (iopub, _) = kernel.execute("answer::outside()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("\"one\""));
+    std::fs::write(&outside, "two").expect("edit outside");
+    let (iopub, _) = kernel.execute("answer::outside()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("\"two\""));
+    assert!(
+        last_build().starts_with("cargo:") && last_build().contains("outside.txt"),
+        "{}",
+        last_build()
+    );
+    let (iopub, _) = kernel.execute("answer::outside().len()").await;
+    assert_eq!(result_text(&iopub).as_deref(), Some("3"));
     assert!(last_build().starts_with("rustc ("), "{}", last_build());
     let _ = std::fs::remove_dir_all(dir);
 }

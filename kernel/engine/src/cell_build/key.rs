@@ -4,8 +4,10 @@
 //! directory and environment, the manifest, the lock file and the cargo
 //! configuration files (read whole: they are small). [`Stamps`] are the
 //! files the cell's compilation depends on besides its source: the compiler,
-//! the `--extern` artifacts (cargo rebuilt a dependency: another file), and
-//! every local package's directory (an edited `:dep` on a path).
+//! the `--extern` artifacts (cargo rebuilt a dependency: another file),
+//! every local package's directory (an edited `:dep` on a path), and the
+//! paths outside any package that build scripts asked cargo to watch
+//! (`rerun-if-changed` on an absolute path).
 
 use super::record::Invocation;
 use serde::{Deserialize, Serialize};
@@ -71,6 +73,9 @@ pub(super) struct Stamps {
     files: Vec<(PathBuf, FileStamp)>,
     /// Local packages' directories and the newest file in each.
     packages: Vec<(PathBuf, FileStamp)>,
+    /// Absolute paths build scripts watch (`None`: absent then).
+    #[serde(default)]
+    watched: Vec<(PathBuf, Option<FileStamp>)>,
 }
 
 /// Enough of a file's metadata to see that it was rewritten or replaced.
@@ -89,6 +94,15 @@ impl FileStamp {
             modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
             inode: meta.ino(),
         })
+    }
+
+    /// A file's stamp, or a directory's newest file's, as cargo watches both.
+    fn of_path(path: &Path) -> Option<FileStamp> {
+        if path.is_dir() {
+            FileStamp::of_tree(path)
+        } else {
+            FileStamp::of(path)
+        }
     }
 
     /// The newest file under `dir` (its build output and hidden directories
@@ -137,7 +151,22 @@ impl Stamps {
                 Some((dir, stamp))
             })
             .collect::<Option<_>>()?;
-        Some(Stamps { files, packages })
+        let watched = invocation
+            .value_of("--out-dir")
+            .and_then(|deps| Path::new(deps).parent())
+            .map(|profile| watched_by_build_scripts(&profile.join("build")))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| {
+                let stamp = FileStamp::of_path(&path);
+                (path, stamp)
+            })
+            .collect();
+        Some(Stamps {
+            files,
+            packages,
+            watched,
+        })
     }
 
     /// The first stamped path that is not as it was.
@@ -151,8 +180,45 @@ impl Stamps {
                 .iter()
                 .find(|(dir, stamp)| FileStamp::of_tree(dir) != Some(*stamp))
         };
-        files.or_else(packages).map(|(path, _)| path.as_path())
+        let watched = || {
+            self.watched
+                .iter()
+                .find(|(path, stamp)| FileStamp::of_path(path) != *stamp)
+                .map(|(path, _)| path)
+        };
+        files
+            .or_else(packages)
+            .map(|(path, _)| path)
+            .or_else(watched)
+            .map(PathBuf::as_path)
     }
+}
+
+/// The absolute paths the build scripts whose output is under `build_dir`
+/// asked cargo to watch. Relative ones are inside their package, stamped
+/// with it when it is local, and never change when it comes from a registry.
+fn watched_by_build_scripts(build_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(build_dir) else {
+        return Vec::new();
+    };
+    let mut watched: Vec<PathBuf> = entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("output")).ok())
+        .flat_map(|output| {
+            output
+                .lines()
+                .filter_map(|line| {
+                    line.strip_prefix("cargo::rerun-if-changed=")
+                        .or_else(|| line.strip_prefix("cargo:rerun-if-changed="))
+                })
+                .map(PathBuf::from)
+                .filter(|path| path.is_absolute())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    watched.sort();
+    watched.dedup();
+    watched
 }
 
 /// The directories of the packages in the graph that come from a path (the
@@ -201,6 +267,7 @@ mod tests {
         let stamps = Stamps {
             files: vec![],
             packages: vec![(dir.clone(), FileStamp::of_tree(&dir).expect("stamp"))],
+            watched: vec![],
         };
         assert_eq!(stamps.changed(), None);
         // Build output is not the package's source.
@@ -218,5 +285,54 @@ mod tests {
         assert!(files.contains(&PathBuf::from("/a/b/Cargo.lock")));
         assert!(files.contains(&PathBuf::from("/a/.cargo/config.toml")));
         assert!(files.contains(&PathBuf::from("/.cargo/config.toml")));
+    }
+
+    #[test]
+    fn absolute_paths_build_scripts_watch_are_stamped() {
+        let dir = std::env::temp_dir().join(format!("fk-cell-watch-{}", std::process::id()));
+        let build = dir.join("build");
+        let outside = dir.join("outside.txt");
+        let missing = dir.join("not-yet.txt");
+        for package in ["one-1", "two-2"] {
+            std::fs::create_dir_all(build.join(package)).expect("dirs");
+        }
+        std::fs::write(&outside, "one").expect("write");
+        std::fs::write(
+            build.join("one-1").join("output"),
+            format!(
+                "cargo:rerun-if-changed=build.rs\ncargo:rustc-env=X=1\ncargo:rerun-if-changed={}\n",
+                outside.display()
+            ),
+        )
+        .expect("output");
+        std::fs::write(
+            build.join("two-2").join("output"),
+            format!(
+                "cargo::rerun-if-changed={}\ncargo::rerun-if-changed={}\n",
+                outside.display(),
+                missing.display()
+            ),
+        )
+        .expect("output");
+        let watched = watched_by_build_scripts(&build);
+        assert_eq!(watched, [missing.clone(), outside.clone()]);
+        let stamps = Stamps {
+            files: vec![],
+            packages: vec![],
+            watched: watched
+                .into_iter()
+                .map(|path| {
+                    let stamp = FileStamp::of_path(&path);
+                    (path, stamp)
+                })
+                .collect(),
+        };
+        assert_eq!(stamps.changed(), None);
+        std::fs::write(&outside, "two!").expect("edit");
+        assert_eq!(stamps.changed(), Some(outside.as_path()));
+        std::fs::write(&outside, "one").expect("restore");
+        std::fs::write(&missing, "").expect("create");
+        assert!(stamps.changed().is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
