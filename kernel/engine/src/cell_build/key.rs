@@ -155,13 +155,7 @@ impl Stamps {
             .value_of("--out-dir")
             .and_then(|deps| Path::new(deps).parent())
             .map(|profile| watched_by_build_scripts(&profile.join("build")))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|path| {
-                let stamp = FileStamp::of_path(&path);
-                (path, stamp)
-            })
-            .collect();
+            .unwrap_or_default();
         Some(Stamps {
             files,
             packages,
@@ -195,9 +189,10 @@ impl Stamps {
 }
 
 /// The absolute paths the build scripts whose output is under `build_dir`
-/// asked cargo to watch. Relative ones are inside their package, stamped
-/// with it when it is local, and never change when it comes from a registry.
-fn watched_by_build_scripts(build_dir: &Path) -> Vec<PathBuf> {
+/// asked cargo to watch, stamped as they are now. Relative ones are inside
+/// their package, stamped with it when it is local, and never change when it
+/// comes from a registry.
+fn watched_by_build_scripts(build_dir: &Path) -> Vec<(PathBuf, Option<FileStamp>)> {
     let Ok(entries) = std::fs::read_dir(build_dir) else {
         return Vec::new();
     };
@@ -219,6 +214,12 @@ fn watched_by_build_scripts(build_dir: &Path) -> Vec<PathBuf> {
     watched.sort();
     watched.dedup();
     watched
+        .into_iter()
+        .map(|path| {
+            let stamp = FileStamp::of_path(&path);
+            (path, stamp)
+        })
+        .collect()
 }
 
 /// The directories of the packages in the graph that come from a path (the
@@ -315,17 +316,12 @@ mod tests {
         )
         .expect("output");
         let watched = watched_by_build_scripts(&build);
-        assert_eq!(watched, [missing.clone(), outside.clone()]);
+        let paths: Vec<&PathBuf> = watched.iter().map(|(path, _)| path).collect();
+        assert_eq!(paths, [&missing, &outside]);
         let stamps = Stamps {
             files: vec![],
             packages: vec![],
-            watched: watched
-                .into_iter()
-                .map(|path| {
-                    let stamp = FileStamp::of_path(&path);
-                    (path, stamp)
-                })
-                .collect(),
+            watched,
         };
         assert_eq!(stamps.changed(), None);
         std::fs::write(&outside, "two!").expect("edit");

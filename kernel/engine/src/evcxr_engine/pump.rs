@@ -241,14 +241,14 @@ impl Pump {
         self.value_marked = false;
         if let Some(open) = self.open.take() {
             let cell = self.origin.or(lock(&self.report).cell);
-            self.publisher.publish(
-                cell,
-                Output::Display {
-                    bundle: open.bundle,
-                    id: None,
-                },
-            );
+            self.publish_display(cell, open.bundle);
         }
+    }
+
+    /// A finished bundle shown as a display of `cell`.
+    fn publish_display(&self, cell: Option<CellId>, bundle: MimeBundle) {
+        self.publisher
+            .publish(cell, Output::Display { bundle, id: None });
     }
 
     /// The cell's code returned: its value is the bundle set aside for it, or
@@ -287,8 +287,7 @@ impl Pump {
             shown
         };
         for (cell, bundle) in shown {
-            self.publisher
-                .publish(cell, Output::Display { bundle, id: None });
+            self.publish_display(cell, bundle);
         }
     }
 
@@ -311,11 +310,7 @@ impl Pump {
     /// The value set aside, if any, becomes a display of its cell.
     fn show_held_value(&mut self) {
         if let Some(held) = self.held_value.take() {
-            let output = Output::Display {
-                bundle: held.bundle,
-                id: None,
-            };
-            self.publisher.publish(held.cell, output);
+            self.publish_display(held.cell, held.bundle);
         }
     }
 
